@@ -1,0 +1,192 @@
+"""The ATLAS-like lead/liquid-argon ECAL of the photon-jet study (arXiv 2401.15690).
+
+Geometry of the study's Geant4 replica: 119 x (1 mm Pb + 3.2533 mm LAr), front
+face at z = 1464.148 mm, four longitudinal layers with boundaries at
+z = 1464.148 / 1500 / 1590.684 / 1928.113 / 1970.292 mm, each binned in the
+angles atan(x/z) ("phi") and atan(y/z) ("eta") over +-0.2 rad:
+
+    layer 0  presampler  4 x 16   (0.1   x 0.025)
+    layer 1  strips      4 x 128  (0.1   x 0.003125)
+    layer 2  middle      16 x 16  (0.025 x 0.025)
+    layer 3  back        16 x 8   (0.025 x 0.05)
+
+Cell energies are calibrated (total deposited energy, in MeV). Each cell gets a
+sampling fluctuation (Gamma with variance a^2 E_cell), a per-event constant
+term, Gaussian electronic noise, and a one-sided zero suppression at
+``zero_suppression_sigma`` times the noise, so no stored cell is negative.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import ParameterError
+from .kinematics import PARTICLES, angles_from_momentum, direction_from_angles, final_state
+from .materials import LEAD, LIQUID_ARGON, SamplingStack
+from .shower import GFlashParameters, cell_fractions, make_showers
+
+#: Events per independent random stream: a file's content depends on the seed
+#: only, never on how the work is chunked or parallelised.
+EVENTS_PER_STREAM = 1000
+
+
+@dataclass(frozen=True)
+class AngularLayer:
+    """One longitudinal layer binned in (atan(x/z), atan(y/z))."""
+
+    name: str
+    n_phi: int
+    n_eta: int
+    front_mm: float
+    back_mm: float
+    noise_mev: float
+    half_width_rad: float = 0.2
+
+    @property
+    def shape(self):
+        return (self.n_phi, self.n_eta)
+
+    @property
+    def phi_edges_rad(self):
+        return np.linspace(-self.half_width_rad, self.half_width_rad, self.n_phi + 1)
+
+    @property
+    def eta_edges_rad(self):
+        return np.linspace(-self.half_width_rad, self.half_width_rad, self.n_eta + 1)
+
+    @property
+    def cell_size_rad(self):
+        return 2 * self.half_width_rad / self.n_phi, 2 * self.half_width_rad / self.n_eta
+
+
+@dataclass(frozen=True)
+class AtlasLikeEcal:
+    """The detector: stack, layers, resolution terms and zero suppression."""
+
+    stack: SamplingStack = SamplingStack(LEAD, 1.0, LIQUID_ARGON, 3.2533)
+    layers: tuple = (
+        AngularLayer("presampler", 4, 16, 1464.148, 1500.0, noise_mev=25.0),
+        AngularLayer("strips", 4, 128, 1500.0, 1590.684, noise_mev=15.0),
+        AngularLayer("middle", 16, 16, 1590.684, 1928.113, noise_mev=30.0),
+        AngularLayer("back", 16, 8, 1928.113, 1970.292, noise_mev=20.0),
+    )
+    sampling_term: float = 0.10  # a in sigma/E = a/sqrt(E/GeV), ATLAS test beam
+    constant_term: float = 0.007  # c, ATLAS design
+    zero_suppression_sigma: float = 2.0
+    max_slice_x0: float = 3.0  # depth slices per layer for the lateral profile
+    gflash: GFlashParameters = field(init=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "gflash", GFlashParameters(self.stack))
+
+    @property
+    def front_mm(self):
+        return self.layers[0].front_mm
+
+    @property
+    def layer_names(self):
+        return tuple(layer.name for layer in self.layers)
+
+    @property
+    def layer_shapes(self):
+        return tuple(layer.shape for layer in self.layers)
+
+    def depth_x0(self, z_mm):
+        """Depth in radiation lengths behind the front face."""
+        return (np.asarray(z_mm) - self.front_mm) / self.stack.radiation_length_mm
+
+    def slices_x0(self, layer):
+        """Depth slices (front, back) in X0 covering one layer."""
+        front, back = self.depth_x0(layer.front_mm), self.depth_x0(layer.back_mm)
+        n = max(1, int(np.ceil((back - front) / self.max_slice_x0)))
+        edges = np.linspace(front, back, n + 1)
+        return list(zip(edges[:-1], edges[1:]))
+
+    # -- simulation ------------------------------------------------------
+    def mean_images(self, energy_gev, theta_x, theta_y, is_photon, rng):
+        """Expected layer images (before fluctuations and noise) of single EM
+        showers, in GeV, for showers along the given angles; and the showers."""
+        showers = make_showers(self.gflash, energy_gev, is_photon, rng)
+        r_m = self.stack.moliere_radius_mm
+        images = []
+        for layer in self.layers:
+            image = np.zeros((len(showers.energy_gev),) + layer.shape)
+            tan_phi, tan_eta = np.tan(layer.phi_edges_rad), np.tan(layer.eta_edges_rad)
+            for front, back in self.slices_x0(layer):
+                fraction, depth, tau = showers.slice(front, back)
+                z = self.front_mm + depth * self.stack.radiation_length_mm
+                x_edges = (z[:, None] * (tan_phi[None, :] - np.tan(theta_x)[:, None])) / r_m
+                y_edges = (z[:, None] * (tan_eta[None, :] - np.tan(theta_y)[:, None])) / r_m
+                r_core, r_tail, p_core = self.gflash.lateral(showers.energy_gev, tau)
+                core = cell_fractions(x_edges, y_edges, r_core)
+                tail = cell_fractions(x_edges, y_edges, r_tail)
+                weight = (showers.energy_gev * fraction)[:, None, None]
+                image += weight * (p_core[:, None, None] * core + (1 - p_core)[:, None, None] * tail)
+            images.append(image)
+        return images, showers
+
+    def digitise(self, images_gev, rng):
+        """Sampling fluctuations, constant term, noise and zero suppression; MeV out."""
+        n = images_gev[0].shape[0]
+        a2 = self.sampling_term**2
+        calibration = 1.0 + self.constant_term * rng.standard_normal(n)
+        out = []
+        for layer, image in zip(self.layers, images_gev):
+            # Gamma(k = E/a^2, scale = a^2) has mean E and variance a^2 E: sigma/E = a/sqrt(E).
+            sampled = rng.gamma(np.maximum(image, 0.0) / a2, a2) * 1000.0
+            sampled *= calibration[:, None, None]
+            noisy = sampled + layer.noise_mev * rng.standard_normal(image.shape)
+            noisy[noisy < self.zero_suppression_sigma * layer.noise_mev] = 0.0
+            out.append(noisy.astype(np.float32))
+        return out
+
+    def simulate_stream(self, particle, n_events, seed, stream, energy_range_gev=(40.0, 250.0),
+                        mass_gev=1.0, direction_spread_rad=0.0125):
+        """Simulate ``n_events`` of one random stream; returns a dict of arrays.
+
+        Energies are uniform in ``energy_range_gev``; the primary points at angles
+        uniform within +-``direction_spread_rad`` of the detector centre (half a
+        middle cell by default), so the impact point moves across the cells.
+        """
+        rng = np.random.default_rng([seed, stream])
+        e_lo, e_hi = energy_range_gev
+        energy = rng.uniform(e_lo, e_hi, n_events) if e_hi > e_lo else np.full(n_events, float(e_lo))
+        theta_x, theta_y = rng.uniform(-direction_spread_rad, direction_spread_rad, (2, n_events))
+        p4, is_photon = final_state(particle, energy, direction_from_angles(theta_x, theta_y), rng, mass_gev)
+        k = p4.shape[1]
+        ph_theta_x, ph_theta_y = angles_from_momentum(p4)
+        images, showers = self.mean_images(p4[..., 0].ravel(), ph_theta_x.ravel(), ph_theta_y.ravel(),
+                                           np.repeat(is_photon[None, :], n_events, 0).ravel(), rng)
+        images = [img.reshape((n_events, k) + img.shape[1:]).sum(axis=1) for img in images]
+        layers = self.digitise(images, rng)
+        event = {f"layer_{i}": layer for i, layer in enumerate(layers)}
+        event.update({
+            "energy_gev": energy,
+            "theta_x_rad": theta_x,
+            "theta_y_rad": theta_y,
+            "photon_energy_gev": p4[..., 0],
+            "photon_theta_x_rad": ph_theta_x,
+            "photon_theta_y_rad": ph_theta_y,
+            "photon_start_x0": showers.start_x0.reshape(n_events, k),
+        })
+        return event
+
+    def simulate(self, particle, n_events, seed=0, **options):
+        """Yield chunks (dicts of arrays) of up to EVENTS_PER_STREAM events."""
+        check_simulation_request(particle, n_events, options.get("energy_range_gev", (40.0, 250.0)))
+        for stream, start in enumerate(range(0, n_events, EVENTS_PER_STREAM)):
+            yield self.simulate_stream(particle, min(EVENTS_PER_STREAM, n_events - start), seed, stream, **options)
+
+
+def check_simulation_request(particle, n_events, energy_range_gev):
+    """Refuse impossible requests before any work starts."""
+    if particle not in PARTICLES:
+        raise ParameterError(f"unknown particle {particle!r}; choose one of {', '.join(PARTICLES)}")
+    if int(n_events) != n_events or n_events < 1:
+        raise ParameterError(f"the number of events must be a positive integer, got {n_events!r}")
+    e_lo, e_hi = energy_range_gev
+    if not (0 < e_lo <= e_hi):
+        raise ParameterError(f"the energy range must satisfy 0 < low <= high GeV, got {energy_range_gev}")
+
+
+ATLAS_ECAL = AtlasLikeEcal()

@@ -1,0 +1,262 @@
+"""Reading and writing calorimeter shower files: HDF5 and ROOT, one reader for both.
+
+File layout (the published photon-jet dataset's, so its real files load too):
+
+* HDF5: datasets ``layer_0`` ... ``layer_3``, shape (events, phi bins, eta bins),
+  cell energies in MeV; optional truth datasets (``energy_gev``, ``photon_*``);
+  file attributes (``particle``, ``units``, ``seed``, ...).
+* ROOT: a TTree ``showers`` with the same names as branches (fixed-size arrays,
+  or flat per-event vectors of phi x eta cells), attributes as a JSON string
+  ``attrs``.
+
+Writers work chunk by chunk (bounded memory), show a progress bar, and are
+atomic: output goes to a hidden temporary file renamed into place at the end,
+so an interrupted run never leaves a half-written file under the final name.
+"""
+
+import contextlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import DataFileError, EmptyDatasetError
+
+HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+ROOT_MAGIC = b"root"
+TREE_NAME = "showers"
+UNIT_TO_MEV = {"MeV": 1.0, "GeV": 1000.0, "keV": 1e-3}
+
+
+@contextlib.contextmanager
+def atomic_output(path):
+    """Yield a temporary path next to ``path``; rename it to ``path`` only on success."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def file_format(path):
+    """'hdf5' or 'root' from the file's first bytes (extensions can lie)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataFileError(f"no such file: {path}")
+    with open(path, "rb") as handle:
+        head = handle.read(8)
+    if not head:
+        raise DataFileError(f"{path} is empty (0 bytes)")
+    if head == HDF5_MAGIC:
+        return "hdf5"
+    if head[:4] == ROOT_MAGIC:
+        return "root"
+    raise DataFileError(f"{path} is neither an HDF5 nor a ROOT file")
+
+
+def format_from_suffix(path):
+    suffix = Path(path).suffix.lower()
+    if suffix in (".h5", ".hdf5"):
+        return "hdf5"
+    if suffix == ".root":
+        return "root"
+    raise DataFileError(f"cannot tell the format of {path}: use a .h5, .hdf5 or .root name")
+
+
+# -- writing ----------------------------------------------------------------
+class _Hdf5Writer:
+    def __init__(self, path, n_events, attrs):
+        import h5py
+
+        self.file = h5py.File(path, "w")
+        self.file.attrs.update({k: (json.dumps(v) if isinstance(v, (list, tuple, dict)) else v)
+                                for k, v in attrs.items()})
+        self.n_events, self.cursor = n_events, 0
+
+    def write(self, chunk):
+        n = len(next(iter(chunk.values())))
+        for key, values in chunk.items():
+            if key not in self.file:
+                self.file.create_dataset(key, shape=(self.n_events,) + values.shape[1:], dtype=values.dtype,
+                                         chunks=(min(self.n_events, 256),) + values.shape[1:],
+                                         compression="gzip", compression_opts=1, shuffle=True)
+            self.file[key][self.cursor:self.cursor + n] = values
+        self.cursor += n
+
+    def close(self):
+        self.file.close()
+
+
+class _RootWriter:
+    def __init__(self, path, n_events, attrs):
+        import uproot
+
+        self.file = uproot.recreate(path)
+        self.file["attrs"] = json.dumps(attrs)
+        self.tree = None
+
+    def write(self, chunk):
+        if self.tree is None:  # mktree: a plain assignment would write an RNTuple
+            types = {k: np.dtype((v.dtype, v.shape[1:])) if v.ndim > 1 else v.dtype for k, v in chunk.items()}
+            self.tree = self.file.mktree(TREE_NAME, types)
+        self.tree.extend(chunk)
+
+    def close(self):
+        self.file.close()
+
+
+def write_showers(chunks, paths, n_events, attrs, progress=True):
+    """Write an iterable of chunks (dicts of equal-length arrays) to each of ``paths``.
+
+    The format follows each path's suffix; all files get the same events.
+    """
+    from tqdm import tqdm
+
+    paths = [Path(p) for p in ([paths] if isinstance(paths, (str, Path)) else paths)]
+    kinds = [format_from_suffix(p) for p in paths]
+    attrs = dict(attrs, units="MeV", n_events=int(n_events))
+    with contextlib.ExitStack() as stack:
+        tmps = [stack.enter_context(atomic_output(p)) for p in paths]
+        writers = [(_Hdf5Writer if kind == "hdf5" else _RootWriter)(tmp, n_events, attrs)
+                   for kind, tmp in zip(kinds, tmps)]
+        bar = stack.enter_context(tqdm(total=n_events, unit="event", disable=not progress,
+                                       desc=", ".join(p.name for p in paths), mininterval=2))
+        written = 0
+        try:
+            for chunk in chunks:
+                for writer in writers:
+                    writer.write(chunk)
+                n = len(next(iter(chunk.values())))
+                written += n
+                bar.update(n)
+        finally:
+            for writer in writers:
+                writer.close()
+        if written != n_events:
+            raise DataFileError(f"expected {n_events} events but the source gave {written}")
+    return paths
+
+
+# -- reading ----------------------------------------------------------------
+@dataclass
+class ShowerSample:
+    """Events of one shower file: layer images in MeV, optional truth, attributes."""
+
+    layers: list
+    truth: dict = field(default_factory=dict)
+    attrs: dict = field(default_factory=dict)
+    path: Path | None = None
+
+    def __len__(self):
+        return len(self.layers[0])
+
+    def layer_energy_gev(self):
+        """(events, layers) energy per layer, GeV."""
+        return np.stack([layer.sum(axis=(1, 2), dtype=np.float64) for layer in self.layers], axis=1) / 1000.0
+
+    def total_energy_gev(self):
+        return self.layer_energy_gev().sum(axis=1)
+
+
+def read_showers(path, start=0, stop=None, detector=None):
+    """Read and validate a shower file (HDF5 or ROOT) of ``detector``'s geometry.
+
+    Checks: the file exists and is HDF5 or ROOT, is not truncated, has every
+    ``layer_i`` with the detector's cell grid, known units, finite and
+    non-negative energies, and at least one event. Any failure raises
+    DataFileError (EmptyDatasetError for no events) with one sentence.
+    """
+    from .detectors import ATLAS_ECAL
+
+    detector = detector or ATLAS_ECAL
+    path = Path(path)
+    kind = file_format(path)
+    try:
+        reader = _read_hdf5 if kind == "hdf5" else _read_root
+        layers, truth, attrs = reader(path, len(detector.layers), start, stop)
+    except (DataFileError, EmptyDatasetError):
+        raise
+    except Exception as error:  # h5py/uproot raise many types for damaged files
+        reason = str(error).splitlines()[0][:160] if str(error) else type(error).__name__
+        raise DataFileError(f"{path} is truncated or corrupted and cannot be read ({reason})") from None
+    return _validated(path, layers, truth, attrs, detector)
+
+
+def _read_hdf5(path, n_layers, start, stop):
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        missing = [f"layer_{i}" for i in range(n_layers) if f"layer_{i}" not in f]
+        if missing:
+            raise DataFileError(f"{path} has no dataset {missing[0]!r}; shower files need layer_0 ... layer_{n_layers - 1}")
+        layers = [np.asarray(f[f"layer_{i}"][start:stop]) for i in range(n_layers)]
+        truth = {k: np.asarray(f[k][start:stop]) for k in f if not k.startswith("layer_") and
+                 isinstance(f[k], h5py.Dataset) and f[k].ndim >= 1}
+        attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
+    return layers, truth, attrs
+
+
+def _read_root(path, n_layers, start, stop):
+    import uproot
+
+    with uproot.open(path) as f:
+        trees = [k.split(";")[0] for k, c in f.classnames().items() if c in ("TTree", "ROOT::RNTuple")]
+        if not trees:
+            raise DataFileError(f"{path} holds no TTree")
+        name = TREE_NAME if TREE_NAME in trees else trees[0]
+        tree = f[name]
+        missing = [f"layer_{i}" for i in range(n_layers) if f"layer_{i}" not in tree]
+        if missing:
+            raise DataFileError(f"tree {name!r} in {path} has no branch {missing[0]!r}; shower files need layer_0 ... layer_{n_layers - 1}")
+        arrays = tree.arrays(library="np", entry_start=start, entry_stop=stop)
+        attrs = json.loads(str(f["attrs"])) if "attrs" in f else {}
+    layers = [_regular(arrays.pop(f"layer_{i}"), f"layer_{i}", path) for i in range(n_layers)]
+    truth = {k: v for k, v in arrays.items() if v.dtype != object}  # jagged truth is not needed here
+    return layers, truth, attrs
+
+
+def _regular(values, name, path):
+    """Turn an object array of per-event vectors into a 2-D array, or refuse."""
+    if values.dtype != object:
+        return values
+    lengths = {len(v) for v in values}
+    if len(lengths) > 1:
+        raise DataFileError(f"branch {name!r} in {path} has per-event lengths {sorted(lengths)[:4]}, expected one fixed length")
+    return np.stack(values) if len(values) else np.zeros((0, 0))
+
+
+def _validated(path, layers, truth, attrs, detector):
+    n = len(layers[0])
+    if n == 0:
+        raise EmptyDatasetError(f"{path} holds no events")
+    unit = attrs.get("units", "MeV")
+    if unit not in UNIT_TO_MEV:
+        raise DataFileError(f"{path} gives cell energies in unknown units {unit!r}; expected one of {', '.join(UNIT_TO_MEV)}")
+    checked = []
+    for i, (layer, expected) in enumerate(zip(layers, detector.layer_shapes)):
+        name = f"layer_{i}"
+        if len(layer) != n:
+            raise DataFileError(f"{name} in {path} has {len(layer)} events but layer_0 has {n}")
+        if layer.ndim == 2 and layer.shape[1] == expected[0] * expected[1]:
+            layer = layer.reshape((n,) + expected)  # flat per-event vectors from ROOT
+        if layer.shape[1:] != expected:
+            raise DataFileError(f"{name} in {path} has cells {layer.shape[1:]} per event, expected {expected} (phi x eta)")
+        if not np.issubdtype(layer.dtype, np.number):
+            raise DataFileError(f"{name} in {path} holds {layer.dtype} values, not numbers")
+        layer = layer.astype(np.float32) * np.float32(UNIT_TO_MEV[unit])
+        bad = ~np.isfinite(layer)
+        if bad.any():
+            raise DataFileError(f"{name} in {path} has {int(bad.sum())} NaN or infinite cell energies "
+                                f"(first in event {int(np.argwhere(bad)[0][0])})")
+        if layer.min() < 0:
+            raise DataFileError(f"{name} in {path} has negative cell energies (lowest {layer.min():.3g} MeV in "
+                                f"event {int(np.argmin(layer.reshape(n, -1).min(1)))}); cell energies must be >= 0")
+        checked.append(layer)
+    truth = {k: v for k, v in truth.items() if len(v) == n}
+    return ShowerSample(checked, truth, dict(attrs, units="MeV"), path)
