@@ -16,12 +16,12 @@ term, Gaussian electronic noise, and a one-sided zero suppression at
 ``zero_suppression_sigma`` times the noise, so no stored cell is negative.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from ..errors import ParameterError
-from .kinematics import PARTICLES, angles_from_momentum, direction_from_angles, final_state
+from .kinematics import PARTICLES, SIGNAL_MIN_MASS_GEV, angles_from_momentum, direction_from_angles, final_state
 from .materials import LEAD, LIQUID_ARGON, SamplingStack
 from .shower import GFlashParameters, cell_fractions, make_showers
 
@@ -90,6 +90,10 @@ class AtlasLikeEcal:
     @property
     def layer_shapes(self):
         return tuple(layer.shape for layer in self.layers)
+
+    def ideal(self):
+        """The same detector with sampling fluctuations only: no noise, no constant term."""
+        return replace(self, constant_term=0.0, layers=tuple(replace(layer, noise_mev=0.0) for layer in self.layers))
 
     def depth_x0(self, z_mm):
         """Depth in radiation lengths behind the front face."""
@@ -172,19 +176,29 @@ class AtlasLikeEcal:
         return event
 
     def simulate(self, particle, n_events, seed=0, **options):
-        """Yield chunks (dicts of arrays) of up to EVENTS_PER_STREAM events."""
-        check_simulation_request(particle, n_events, options.get("energy_range_gev", (40.0, 250.0)))
+        """Check the request, then return an iterator of chunks (dicts of arrays)
+        of up to EVENTS_PER_STREAM events."""
+        check_simulation_request(particle, n_events, options.get("energy_range_gev", (40.0, 250.0)),
+                                 options.get("mass_gev", 1.0))
+        return self._chunks(particle, n_events, seed, options)
+
+    def _chunks(self, particle, n_events, seed, options):
         for stream, start in enumerate(range(0, n_events, EVENTS_PER_STREAM)):
             yield self.simulate_stream(particle, min(EVENTS_PER_STREAM, n_events - start), seed, stream, **options)
 
 
-def check_simulation_request(particle, n_events, energy_range_gev):
+def check_simulation_request(particle, n_events, energy_range_gev, mass_gev=1.0):
     """Refuse impossible requests before any work starts."""
     if particle not in PARTICLES:
         raise ParameterError(f"unknown particle {particle!r}; choose one of {', '.join(PARTICLES)}")
+    if particle in SIGNAL_MIN_MASS_GEV and not mass_gev > SIGNAL_MIN_MASS_GEV[particle]:
+        raise ParameterError(
+            f"{particle} needs a mass above {SIGNAL_MIN_MASS_GEV[particle]:.3f} GeV, got {mass_gev} GeV")
     if int(n_events) != n_events or n_events < 1:
         raise ParameterError(f"the number of events must be a positive integer, got {n_events!r}")
     e_lo, e_hi = energy_range_gev
+    if particle in SIGNAL_MIN_MASS_GEV and e_lo <= mass_gev:
+        raise ParameterError(f"the lowest energy {e_lo} GeV must exceed the {particle} mass {mass_gev} GeV")
     if not (0 < e_lo <= e_hi):
         raise ParameterError(f"the energy range must satisfy 0 < low <= high GeV, got {energy_range_gev}")
 

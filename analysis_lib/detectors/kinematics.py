@@ -112,7 +112,7 @@ def final_state(particle, energy_gev, direction, rng, mass_gev=1.0):
     """
     if particle not in PARTICLES:
         raise ParameterError(f"unknown particle {particle!r}; choose one of {', '.join(PARTICLES)}")
-    if particle in SIGNAL_MIN_MASS_GEV and mass_gev <= SIGNAL_MIN_MASS_GEV[particle]:
+    if particle in SIGNAL_MIN_MASS_GEV and not mass_gev > SIGNAL_MIN_MASS_GEV[particle]:
         raise ParameterError(
             f"{particle} needs a mass above {SIGNAL_MIN_MASS_GEV[particle]:.3f} GeV, got {mass_gev} GeV")
     mass = {"gamma": 0.0, "electron": ELECTRON_MASS_GEV, "pi0": PI0_MASS_GEV}.get(particle, mass_gev)

@@ -190,3 +190,9 @@ def mean_longitudinal_profile(showers: Showers, depth_x0):
         log_pdf = a * np.log(b) + (a - 1) * np.log(np.where(t > 0, t, 1.0)) - b * t - gammaln(a)
     return np.where(t > 0, np.exp(log_pdf), 0.0).mean(axis=0)
 
+
+
+def profile_peak_x0(showers: Showers, depth_x0):
+    """Depth (X0) where the showers' mean longitudinal profile peaks, on the grid given."""
+    depth_x0 = np.asarray(depth_x0, dtype=float)
+    return depth_x0[np.argmax(mean_longitudinal_profile(showers, depth_x0))]

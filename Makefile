@@ -1,0 +1,42 @@
+# The two commands of the README:
+#   make book   install, simulate, run every notebook, render the HTML book
+#   make test   install, run the test suite
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+PROFILE ?= book
+JOBS ?= 2
+
+.PHONY: install book notebooks html test lab benchmark clean
+
+install: $(INSTALLED)
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(INSTALLED): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $@
+
+book: notebooks html
+
+notebooks: $(INSTALLED)
+	$(BIN)/python -m analysis_lib run --profile $(PROFILE) --jobs $(JOBS)
+
+html: $(INSTALLED)
+	$(BIN)/jupyter-book build --warningiserror --keep-going . || $(BIN)/jupyter-book build .
+	@echo "The book is in _build/html/index.html"
+
+test: $(INSTALLED)
+	$(BIN)/python -m pytest
+
+lab: $(INSTALLED)
+	$(BIN)/jupyter lab notebooks/
+
+benchmark: $(INSTALLED)
+	$(BIN)/python benchmarks/bench_simulation.py
+
+clean:
+	rm -rf _build .pipeline data book/*/*.ipynb

@@ -1,0 +1,114 @@
+"""Command line: ``python -m analysis_lib {simulate,run,stages,inspect}``.
+
+Errors in the user's input (files, parameters, datasets) end the command with
+one sentence on stderr and exit status 2; a failed pipeline stage exits 1.
+"""
+
+import argparse
+import sys
+
+from .errors import AnalysisError
+
+
+def _simulate(args):
+    from .detectors import simulate_to_files
+
+    energy = tuple(args.energy) if len(args.energy) == 2 else (args.energy[0], args.energy[0])
+    paths = simulate_to_files(args.detector, args.particle, args.events, args.out, seed=args.seed,
+                              progress=not args.quiet, energy_range_gev=energy, mass_gev=args.mass)
+    for path in paths:
+        print(f"wrote {path}")
+    return 0
+
+
+def _run(args):
+    from .pipeline import Pipeline, default_root, load_stages, parse_overrides, select, summary_table
+
+    root = default_root()
+    stages = select(load_stages(args.stages or root / "stages.yml"), args.only)
+    pipeline = Pipeline(stages, profile=args.profile, root=root, data_dir=args.data_dir, book_dir=args.book_dir,
+                        jobs=args.jobs, overrides=parse_overrides(args.parameter), force=args.force)
+    results = pipeline.run()
+    print(summary_table(results))
+    failed = [r for r in results if r.status == "failed"]
+    for result in failed:
+        print(f"error: stage {result.stage} failed: {result.message}", file=sys.stderr)
+    return 1 if failed or any(r.status == "blocked" for r in results) else 0
+
+
+def _stages(args):
+    from .pipeline import dependencies, default_root, load_stages
+
+    stages = load_stages(args.stages or default_root() / "stages.yml")
+    deps = dependencies(stages)
+    for stage in stages:
+        params = stage.resolved_parameters(args.profile, "{data}")
+        after = f"  (after {', '.join(sorted(deps[stage.id]))})" if deps[stage.id] else ""
+        print(f"{stage.id}{after}\n    {stage.notebook.name}: {params}")
+    return 0
+
+
+def _inspect(args):
+    from .io import read_showers
+
+    sample = read_showers(args.file)
+    energies = sample.layer_energy_gev()
+    print(f"{args.file}: {len(sample)} events, particle {sample.attrs.get('particle', '?')}")
+    for i, layer in enumerate(sample.layers):
+        print(f"  layer_{i}: cells {layer.shape[1:]}, mean energy {energies[:, i].mean():.3f} GeV")
+    print(f"  truth: {', '.join(sample.truth) or 'none'}")
+    return 0
+
+
+def build_parser():
+    from .detectors import DETECTORS, PARTICLES
+
+    parser = argparse.ArgumentParser(prog="python -m analysis_lib", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sim = sub.add_parser("simulate", help="simulate a detector and write HDF5 and/or ROOT files")
+    sim.add_argument("detector", choices=sorted(DETECTORS))
+    sim.add_argument("--particle", required=True, choices=sorted(PARTICLES))
+    sim.add_argument("--events", type=int, required=True)
+    sim.add_argument("--seed", type=int, default=0)
+    sim.add_argument("--out", action="append", required=True, help="output file (.h5 or .root); repeat for both")
+    sim.add_argument("--energy", type=float, nargs="+", default=[40.0, 250.0], metavar="GEV",
+                     help="fixed energy, or a range LOW HIGH (default 40 250)")
+    sim.add_argument("--mass", type=float, default=1.0, help="signal mass in GeV (default 1)")
+    sim.add_argument("--quiet", action="store_true", help="no progress bar")
+    sim.set_defaults(func=_simulate)
+
+    run = sub.add_parser("run", help="run the book's notebooks with papermill")
+    run.add_argument("--profile", default="book", help="smoke, book (default) or full")
+    run.add_argument("--only", action="append", metavar="STUDY[/STAGE]", help="run only these (and what they need)")
+    run.add_argument("--jobs", type=int, default=1, help="stages run in parallel (default 1)")
+    run.add_argument("-p", "--parameter", action="append", metavar="NAME=VALUE", help="override a notebook parameter")
+    run.add_argument("--force", action="store_true", help="run even the stages that are up to date")
+    run.add_argument("--data-dir", help="data folder (default data/PROFILE)")
+    run.add_argument("--book-dir", help="folder for the executed notebooks (default book)")
+    run.add_argument("--stages", help="stage list (default stages.yml)")
+    run.set_defaults(func=_run)
+
+    stages = sub.add_parser("stages", help="list the stages, their order and parameters")
+    stages.add_argument("--profile", default="book")
+    stages.add_argument("--stages")
+    stages.set_defaults(func=_stages)
+
+    inspect = sub.add_parser("inspect", help="validate a shower file and summarise it")
+    inspect.add_argument("file")
+    inspect.set_defaults(func=_inspect)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        if getattr(args, "energy", None) is not None and len(args.energy) not in (1, 2):
+            raise AnalysisError("--energy takes one value (fixed) or two (a range)")
+        return args.func(args)
+    except AnalysisError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,376 @@
+"""The notebook pipeline: run the book's stages with papermill.
+
+``stages.yml`` lists every stage once: its notebook, its parameters for each
+profile (``smoke``, ``book``, ``full``), and what it ``reads`` and ``writes``
+(``{data}`` stands for the profile's data folder). A stage depends on every
+stage whose ``writes`` contain one of its ``reads``.
+
+A stage is skipped when the content hash of its notebook, its parameters, the
+files it reads and the library source is the one recorded after its last
+successful run and its outputs still exist. A failing stage stops only the
+stages that depend on it; the run goes on with the rest and exits non-zero.
+"""
+
+import ast
+import hashlib
+import json
+import time
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from .errors import ParameterError, PipelineError
+from .io import atomic_output
+
+PROFILES = ("smoke", "book", "full")
+LIBRARY_DIR = Path(__file__).resolve().parent
+#: Messages of kernel start-up races that papermill hits with parallel kernels; retried once.
+TRANSIENT_KERNEL_ERRORS = ("Address already in use", "Kernel didn't respond", "Kernel died before replying")
+
+
+@dataclass
+class Stage:
+    """One notebook of the book and how to run it."""
+
+    id: str
+    notebook: Path
+    parameters: dict = field(default_factory=dict)  # profile or "all" -> {name: value}
+    reads: list = field(default_factory=list)
+    writes: list = field(default_factory=list)
+
+    @property
+    def study(self):
+        return self.id.split("/")[0]
+
+    def resolved_parameters(self, profile, data_dir):
+        values = {**self.parameters.get("all", {}), **self.parameters.get(profile, {})}
+        return {k: _substitute(v, data_dir) for k, v in values.items()}
+
+    def paths(self, which, data_dir):
+        return [Path(_substitute(p, data_dir)) for p in getattr(self, which)]
+
+
+def _substitute(value, data_dir):
+    if isinstance(value, str):
+        return value.replace("{data}", str(data_dir))
+    if isinstance(value, list):
+        return [_substitute(v, data_dir) for v in value]
+    return value
+
+
+def default_root():
+    """The repository root: the folder holding stages.yml next to the library, else the cwd."""
+    candidate = LIBRARY_DIR.parent
+    return candidate if (candidate / "stages.yml").exists() else Path.cwd()
+
+
+def load_stages(path):
+    """Read and check the stage list (unique ids, known profiles, existing notebooks)."""
+    path = Path(path)
+    if not path.is_file():
+        raise PipelineError(f"no stage list at {path}")
+    spec = yaml.safe_load(path.read_text()) or {}
+    stages, seen = [], set()
+    for entry in spec.get("stages", []):
+        stage = Stage(id=entry["id"], notebook=path.parent / entry["notebook"],
+                      parameters=entry.get("parameters", {}) or {},
+                      reads=entry.get("reads", []) or [], writes=entry.get("writes", []) or [])
+        if stage.id in seen:
+            raise PipelineError(f"stage {stage.id!r} appears twice in {path}")
+        unknown = set(stage.parameters) - set(PROFILES) - {"all"}
+        if unknown:
+            raise PipelineError(f"stage {stage.id!r} has parameters for unknown profile {sorted(unknown)[0]!r}")
+        if not stage.notebook.is_file():
+            raise PipelineError(f"stage {stage.id!r} names a missing notebook {stage.notebook}")
+        seen.add(stage.id)
+        stages.append(stage)
+    _ordered(stages, dependencies(stages))  # refuses cycles early
+    return stages
+
+
+def dependencies(stages, data_dir=Path("{data}")):
+    """Stage id -> ids of the stages that write what it reads."""
+    deps = {}
+    for stage in stages:
+        reads = stage.paths("reads", data_dir)
+        deps[stage.id] = {other.id for other in stages if other is not stage and any(
+            r == w or w in r.parents for r in reads for w in other.paths("writes", data_dir))}
+    return deps
+
+
+def _ordered(stages, deps):
+    order, done = [], set()
+    pending = {s.id: s for s in stages}
+    while pending:
+        ready = [s for sid, s in pending.items() if deps[sid] <= done]
+        if not ready:
+            raise PipelineError(f"the stages {sorted(pending)} depend on each other in a cycle")
+        for stage in ready:
+            order.append(stage)
+            done.add(stage.id)
+            del pending[stage.id]
+    return order
+
+
+def select(stages, only):
+    """The stages matching ``only`` (study or study/stage ids) and everything upstream of them."""
+    if not only:
+        return list(stages)
+    deps = dependencies(stages)
+    wanted = set()
+    for pattern in only:
+        matches = {s.id for s in stages if s.id == pattern or s.study == pattern}
+        if not matches:
+            raise ParameterError(f"no stage or study called {pattern!r}; known studies: "
+                                 f"{', '.join(sorted({s.study for s in stages}))}")
+        wanted |= matches
+    frontier = set(wanted)
+    while frontier:
+        frontier = set().union(*(deps[s] for s in frontier)) - wanted
+        wanted |= frontier
+    return [s for s in stages if s.id in wanted]
+
+
+# -- parameters ----------------------------------------------------------------
+def parse_value(text):
+    """Parse a command-line parameter value: JSON, then a Python literal, else a string."""
+    for parse in (json.loads, ast.literal_eval):
+        try:
+            return parse(text)
+        except (ValueError, SyntaxError, TypeError):
+            pass
+    return text
+
+
+def parse_overrides(pairs):
+    overrides = {}
+    for pair in pairs or []:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise ParameterError(f"parameter {pair!r} is not of the form name=value")
+        overrides[name.strip()] = parse_value(value)
+    return overrides
+
+
+def notebook_parameters(notebook):
+    """{name: default value} of a notebook's ``parameters`` cell (None where not a literal)."""
+    import papermill
+
+    declared = papermill.inspect_notebook(str(notebook))
+    defaults = {}
+    for name, info in declared.items():
+        try:
+            defaults[name] = ast.literal_eval(info["default"])
+        except (ValueError, SyntaxError):
+            defaults[name] = None
+    return defaults
+
+
+def _type_ok(default, value):
+    if default is None:
+        return True
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(default, bool) and isinstance(value, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float))
+    if isinstance(default, (list, tuple)):
+        return isinstance(value, (list, tuple))
+    return isinstance(value, type(default))
+
+
+def check_parameters(stages, profile, overrides, data_dir):
+    """Refuse unknown names and wrong types, in stages.yml and on the command line,
+    before anything runs. Returns {stage id: parameters to pass}."""
+    if profile not in PROFILES:
+        raise ParameterError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
+    resolved, used = {}, set()
+    for stage in stages:
+        defaults = notebook_parameters(stage.notebook)
+        params = stage.resolved_parameters(profile, data_dir)
+        for name in params:
+            if name not in defaults:
+                raise ParameterError(f"stages.yml gives {stage.id} a parameter {name!r} that "
+                                     f"{stage.notebook.name} does not declare")
+        for name, value in overrides.items():
+            if name in defaults:
+                params[name] = value
+                used.add(name)
+        for name, value in params.items():
+            if not _type_ok(defaults[name], value):
+                raise ParameterError(f"parameter {name!r} of {stage.id} must be {type(defaults[name]).__name__} "
+                                     f"like its default {defaults[name]!r}, got {value!r}")
+        resolved[stage.id] = params
+    unknown = set(overrides) - used
+    if unknown:
+        known = sorted(set().union(*(notebook_parameters(s.notebook) for s in stages)))
+        raise ParameterError(f"no selected stage has a parameter {sorted(unknown)[0]!r}; known: {', '.join(known)}")
+    return resolved
+
+
+# -- hashing -------------------------------------------------------------------
+def _hash_path(digest, path):
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for file in files:
+        if file.name.startswith("."):
+            continue  # partial files of an atomic write
+        digest.update(str(file.relative_to(path.parent)).encode())
+        with open(file, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+
+
+def stage_hash(stage, parameters, data_dir):
+    """Content hash of what a stage's result depends on."""
+    digest = hashlib.sha256()
+    notebook = json.loads(stage.notebook.read_text())
+    for cell in notebook["cells"]:
+        digest.update(cell["cell_type"].encode())
+        digest.update("".join(cell["source"]).encode())
+    digest.update(json.dumps(parameters, sort_keys=True, default=str).encode())
+    for path in stage.paths("reads", data_dir):
+        if path.exists():
+            _hash_path(digest, path)
+    for source in sorted(LIBRARY_DIR.rglob("*.py")):
+        digest.update(source.read_bytes())
+    return digest.hexdigest()
+
+
+# -- running -------------------------------------------------------------------
+@dataclass
+class StageResult:
+    stage: str
+    status: str  # ran, skipped, failed, blocked
+    seconds: float = 0.0
+    message: str = ""
+
+
+class Pipeline:
+    """Runs a selection of stages for one profile into ``book_dir``."""
+
+    def __init__(self, stages, profile="book", root=None, data_dir=None, book_dir=None, state_dir=None,
+                 jobs=1, overrides=None, force=False, log=print):
+        self.root = Path(root or default_root()).resolve()
+        self.stages, self.profile = stages, profile
+        self.data_dir = Path(data_dir or self.root / "data" / profile).resolve()
+        self.book_dir = Path(book_dir or self.root / "book").resolve()
+        self.state_dir = Path(state_dir or self.root / ".pipeline" / profile).resolve()
+        self.jobs, self.force, self.log = max(1, int(jobs)), force, log
+        self.parameters = check_parameters(stages, profile, overrides or {}, self.data_dir)
+        self.deps = {sid: d & {s.id for s in stages} for sid, d in dependencies(stages, self.data_dir).items()}
+
+    def output_notebook(self, stage):
+        relative = stage.notebook.relative_to(self.root / "notebooks") if (
+            self.root / "notebooks") in stage.notebook.parents else Path(stage.notebook.name)
+        return self.book_dir / relative
+
+    def _stamp(self, stage):
+        return self.state_dir / (stage.id.replace("/", "__") + ".json")
+
+    def is_current(self, stage, digest):
+        stamp = self._stamp(stage)
+        if self.force or not stamp.exists() or not self.output_notebook(stage).exists():
+            return False
+        if any(not p.exists() for p in stage.paths("writes", self.data_dir)):
+            return False
+        return json.loads(stamp.read_text()).get("hash") == digest
+
+    def run(self):
+        """Run everything; returns the list of StageResult in stage order."""
+        results, running = {}, {}
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with ThreadPoolExecutor(max_workers=self.jobs) as pool:
+            while len(results) < len(self.stages):
+                for stage in self.stages:
+                    if stage.id in results or stage.id in running:
+                        continue
+                    deps = self.deps[stage.id]
+                    bad = [d for d in deps if d in results and results[d].status in ("failed", "blocked")]
+                    if bad:
+                        results[stage.id] = StageResult(stage.id, "blocked", message=f"needs {bad[0]}, which did not finish")
+                        self.log(f"[blocked] {stage.id}: needs {bad[0]}, which did not finish")
+                    elif all(d in results for d in deps):
+                        running[stage.id] = pool.submit(self._run_stage, stage)
+                if not running:
+                    continue
+                finished, _ = wait(running.values(), return_when=FIRST_COMPLETED)
+                for sid, future in list(running.items()):
+                    if future in finished:
+                        results[sid] = future.result()
+                        del running[sid]
+        return [results[s.id] for s in self.stages]
+
+    def _run_stage(self, stage):
+        start = time.perf_counter()
+        params = self.parameters[stage.id]
+        digest = stage_hash(stage, params, self.data_dir)
+        if self.is_current(stage, digest):
+            self.log(f"[skipped] {stage.id}: unchanged")
+            return StageResult(stage.id, "skipped")
+        self.log(f"[running] {stage.id} ({stage.notebook.relative_to(self.root)})")
+        for attempt in (1, 2):
+            try:
+                self._execute(stage, params)
+                break
+            except Exception as error:  # noqa: BLE001 - reported, never swallowed
+                if attempt == 1 and any(m in str(error) for m in TRANSIENT_KERNEL_ERRORS):
+                    self.log(f"[retry]   {stage.id}: kernel did not start ({str(error)[:80]}), trying once more")
+                    continue
+                message = self._describe_failure(stage, error)
+                self.log(f"[failed]  {stage.id}: {message}")
+                return StageResult(stage.id, "failed", time.perf_counter() - start, message)
+        # Hash again after the run: the stage may have written what it reads.
+        self._stamp(stage).parent.mkdir(parents=True, exist_ok=True)
+        self._stamp(stage).write_text(json.dumps({"hash": stage_hash(stage, params, self.data_dir),
+                                                  "parameters": params}, default=str))
+        seconds = time.perf_counter() - start
+        self.log(f"[done]    {stage.id} in {seconds:.1f} s")
+        return StageResult(stage.id, "ran", seconds)
+
+    def _execute(self, stage, params):
+        import papermill
+
+        target = self.output_notebook(stage)
+        failed_copy = self.state_dir / "failed" / target.name
+        with atomic_output(target) as tmp:
+            try:
+                papermill.execute_notebook(str(stage.notebook), str(tmp), parameters=params, cwd=str(self.root),
+                                           progress_bar=False, kernel_name="python3")
+            except Exception:
+                if tmp.exists():  # keep the executed copy with the error for the user to read
+                    failed_copy.parent.mkdir(parents=True, exist_ok=True)
+                    tmp.replace(failed_copy)
+                raise
+            _hide_default_parameters(tmp)
+        if failed_copy.exists():
+            failed_copy.unlink()
+
+    def _describe_failure(self, stage, error):
+        where = f"{stage.notebook.relative_to(self.root)}"
+        cell = getattr(error, "cell_index", None)
+        if cell is not None:
+            failed_copy = self.state_dir / "failed" / self.output_notebook(stage).name
+            return (f"{where}, cell {cell} (execution count {getattr(error, 'exec_count', '?')}): "
+                    f"{getattr(error, 'ename', type(error).__name__)}: {getattr(error, 'evalue', error)} "
+                    f"(executed copy: {failed_copy})")
+        return f"{where}: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+
+
+def _hide_default_parameters(path):
+    """In the executed copy, drop the notebook's defaults from the rendered page:
+    papermill's injected cell right after it shows the values really used."""
+    import nbformat
+
+    notebook = nbformat.read(str(path), as_version=4)
+    for cell in notebook.cells:
+        tags = cell.metadata.setdefault("tags", [])
+        if "parameters" in tags and "remove-cell" not in tags:
+            tags.append("remove-cell")
+    nbformat.write(notebook, str(path))
+
+
+def summary_table(results):
+    lines = [f"{'stage':40s} {'status':8s} {'time':>8s}"]
+    lines += [f"{r.stage:40s} {r.status:8s} {r.seconds:7.1f}s" for r in results]
+    return "\n".join(lines)
