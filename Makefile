@@ -39,4 +39,4 @@ benchmark: $(INSTALLED)
 	$(BIN)/python benchmarks/bench_simulation.py
 
 clean:
-	rm -rf _build .pipeline data book/*/*.ipynb
+	rm -rf _build book/.pipeline data book/*/*.ipynb

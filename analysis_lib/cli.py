@@ -6,6 +6,7 @@ one sentence on stderr and exit status 2; a failed pipeline stage exits 1.
 
 import argparse
 import sys
+from pathlib import Path
 
 from .errors import AnalysisError
 
@@ -24,8 +25,9 @@ def _simulate(args):
 def _run(args):
     from .pipeline import Pipeline, default_root, load_stages, parse_overrides, select, summary_table
 
-    root = default_root()
-    stages = select(load_stages(args.stages or root / "stages.yml"), args.only)
+    stage_file = Path(args.stages).resolve() if args.stages else default_root() / "stages.yml"
+    root = stage_file.parent  # notebook paths in the stage list are relative to it
+    stages = select(load_stages(stage_file), args.only)
     pipeline = Pipeline(stages, profile=args.profile, root=root, data_dir=args.data_dir, book_dir=args.book_dir,
                         jobs=args.jobs, overrides=parse_overrides(args.parameter), force=args.force)
     results = pipeline.run()

@@ -68,7 +68,7 @@ def default_root():
 
 def load_stages(path):
     """Read and check the stage list (unique ids, known profiles, existing notebooks)."""
-    path = Path(path)
+    path = Path(path).resolve()
     if not path.is_file():
         raise PipelineError(f"no stage list at {path}")
     spec = yaml.safe_load(path.read_text()) or {}
@@ -255,7 +255,7 @@ class Pipeline:
         self.stages, self.profile = stages, profile
         self.data_dir = Path(data_dir or self.root / "data" / profile).resolve()
         self.book_dir = Path(book_dir or self.root / "book").resolve()
-        self.state_dir = Path(state_dir or self.root / ".pipeline" / profile).resolve()
+        self.state_dir = Path(state_dir or self.book_dir / ".pipeline" / profile).resolve()
         self.jobs, self.force, self.log = max(1, int(jobs)), force, log
         self.parameters = check_parameters(stages, profile, overrides or {}, self.data_dir)
         self.deps = {sid: d & {s.id for s in stages} for sid, d in dependencies(stages, self.data_dir).items()}
@@ -308,7 +308,7 @@ class Pipeline:
         if self.is_current(stage, digest):
             self.log(f"[skipped] {stage.id}: unchanged")
             return StageResult(stage.id, "skipped")
-        self.log(f"[running] {stage.id} ({stage.notebook.relative_to(self.root)})")
+        self.log(f"[running] {stage.id} ({self._shown(stage.notebook)})")
         for attempt in (1, 2):
             try:
                 self._execute(stage, params)
@@ -346,8 +346,11 @@ class Pipeline:
         if failed_copy.exists():
             failed_copy.unlink()
 
+    def _shown(self, path):
+        return path.relative_to(self.root) if self.root in path.resolve().parents else path
+
     def _describe_failure(self, stage, error):
-        where = f"{stage.notebook.relative_to(self.root)}"
+        where = self._shown(stage.notebook)
         cell = getattr(error, "cell_index", None)
         if cell is not None:
             failed_copy = self.state_dir / "failed" / self.output_notebook(stage).name

@@ -1,0 +1,22 @@
+import numpy as np
+import pytest
+
+from analysis_lib.detectors import ATLAS_ECAL, simulate_to_files
+from analysis_lib.io import ShowerSample
+
+
+@pytest.fixture(scope="session")
+def axion1_files(tmp_path_factory):
+    """A small axion1 sample written as HDF5 and ROOT from one simulation."""
+    folder = tmp_path_factory.mktemp("axion1")
+    paths = simulate_to_files("atlas-ecal", "axion1", 1200, [folder / "axion1.h5", folder / "axion1.root"],
+                              seed=5, progress=False)
+    return {p.suffix: p for p in paths}
+
+
+def simulate_sample(particle, n_events, seed, detector=ATLAS_ECAL, **options):
+    """Simulate in memory into a ShowerSample (with truth)."""
+    chunks = list(detector.simulate(particle, n_events, seed=seed, **options))
+    layers = [np.concatenate([c[f"layer_{i}"] for c in chunks]) for i in range(len(detector.layers))]
+    truth = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0] if not k.startswith("layer_")}
+    return ShowerSample(layers, truth)

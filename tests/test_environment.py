@@ -1,0 +1,38 @@
+"""The two dependency lists agree, and the book's configuration is consistent."""
+
+import re
+import tomllib
+
+import yaml
+
+from analysis_lib.pipeline import default_root, load_stages
+
+ROOT = default_root()
+
+
+def _normalise(requirement):
+    name, spec = re.match(r"\s*([A-Za-z0-9_.\-\[\]]+)\s*(.*)", requirement).groups()
+    return name.lower().replace("_", "-"), ",".join(sorted(s.strip() for s in spec.split(",") if s.strip()))
+
+
+def test_environment_yml_matches_pyproject():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = {_normalise(r) for r in project["dependencies"] + project["optional-dependencies"]["test"]}
+    conda = yaml.safe_load((ROOT / "environment.yml").read_text())["dependencies"]
+    pip = next(d["pip"] for d in conda if isinstance(d, dict))
+    assert {_normalise(r) for r in pip} == wanted
+    assert "python=3.11" in conda
+
+
+def test_book_renders_executed_notebooks_without_re_executing_them():
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    assert config["execute"]["execute_notebooks"] == "off"  # quoted: the string, not YAML false
+    assert config["only_build_toc_files"] is True
+
+
+def test_table_of_contents_lists_every_stage_and_only_those():
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    chapters = {c["file"] for part in toc["parts"] for c in part["chapters"]}
+    expected = {f"book/{s.notebook.relative_to(ROOT / 'notebooks').with_suffix('')}" for s in load_stages(ROOT / "stages.yml")}
+    assert chapters == expected
+    assert (ROOT / f"{toc['root']}.md").exists()

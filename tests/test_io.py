@@ -1,0 +1,175 @@
+"""Shower files: round trips, determinism, atomic writes and clear errors for bad input."""
+
+import subprocess
+import sys
+
+import h5py
+import numpy as np
+import pytest
+import uproot
+
+from analysis_lib.detectors import ATLAS_ECAL, simulate_to_files
+from analysis_lib.errors import DataFileError, EmptyDatasetError
+from analysis_lib.io import read_showers, write_showers
+
+
+def test_hdf5_and_root_hold_the_same_events(axion1_files):
+    h5, root = read_showers(axion1_files[".h5"]), read_showers(axion1_files[".root"])
+    assert len(h5) == len(root) == 1200
+    for a, b in zip(h5.layers, root.layers):
+        assert a.dtype == np.float32 and np.array_equal(a, b)
+    for key in ("energy_gev", "photon_energy_gev", "photon_theta_x_rad"):
+        assert np.array_equal(h5.truth[key], root.truth[key])
+    assert h5.attrs["particle"] == root.attrs["particle"] == "axion1"
+    assert [layer.shape[1:] for layer in h5.layers] == list(ATLAS_ECAL.layer_shapes)
+
+
+def test_root_file_is_a_ttree(axion1_files):
+    with uproot.open(axion1_files[".root"]) as f:
+        assert f.classnames()["showers;1"] == "TTree"
+        assert f["showers"].num_entries == 1200
+
+
+def test_partial_reads(axion1_files):
+    part = read_showers(axion1_files[".h5"], start=100, stop=150)
+    full = read_showers(axion1_files[".h5"])
+    assert len(part) == 50 and np.array_equal(part.layers[1], full.layers[1][100:150])
+
+
+def test_same_seed_gives_identical_files_and_other_seeds_differ(tmp_path):
+    a = simulate_to_files("atlas-ecal", "pi0", 1500, [tmp_path / "a.h5"], seed=9, progress=False)[0]
+    b = simulate_to_files("atlas-ecal", "pi0", 1500, [tmp_path / "b.h5"], seed=9, progress=False)[0]
+    c = simulate_to_files("atlas-ecal", "pi0", 1500, [tmp_path / "c.h5"], seed=10, progress=False)[0]
+    sa, sb, sc = read_showers(a), read_showers(b), read_showers(c)
+    assert all(np.array_equal(x, y) for x, y in zip(sa.layers, sb.layers))
+    assert np.array_equal(sa.truth["photon_energy_gev"], sb.truth["photon_energy_gev"])
+    assert not np.array_equal(sa.layers[2], sc.layers[2])
+
+
+def test_cli_simulate_writes_both_formats(tmp_path):
+    out = [tmp_path / "g.h5", tmp_path / "g.root"]
+    result = subprocess.run([sys.executable, "-m", "analysis_lib", "simulate", "atlas-ecal", "--particle", "gamma",
+                             "--events", "50", "--seed", "1", "--energy", "100", "--quiet",
+                             "--out", str(out[0]), "--out", str(out[1])], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    sample = read_showers(out[1])
+    assert len(sample) == 50 and np.allclose(sample.truth["energy_gev"], 100.0)
+
+
+def test_interrupted_write_leaves_no_file(tmp_path):
+    def chunks():
+        yield next(ATLAS_ECAL.simulate("gamma", 10, seed=1))
+        raise KeyboardInterrupt  # the user pressed Ctrl-C mid-way
+
+    with pytest.raises(KeyboardInterrupt):
+        write_showers(chunks(), [tmp_path / "x.h5", tmp_path / "x.root"], 20, {})
+    assert list(tmp_path.iterdir()) == []
+
+
+# -- bad input: one clear sentence each ------------------------------------------
+def _write_h5(path, n=5, shapes=None, units=None, fill=1.0, skip=()):
+    with h5py.File(path, "w") as f:
+        for i, shape in enumerate(shapes or ATLAS_ECAL.layer_shapes):
+            if i not in skip:
+                f[f"layer_{i}"] = np.full((n,) + tuple(shape), fill, dtype=np.float32)
+        if units:
+            f.attrs["units"] = units
+    return path
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(DataFileError, match="no such file"):
+        read_showers(tmp_path / "nothing.h5")
+
+
+def test_empty_and_foreign_files(tmp_path):
+    (tmp_path / "empty.h5").write_bytes(b"")
+    (tmp_path / "text.h5").write_text("layer_0,layer_1\n1,2\n")
+    with pytest.raises(DataFileError, match="is empty"):
+        read_showers(tmp_path / "empty.h5")
+    with pytest.raises(DataFileError, match="neither an HDF5 nor a ROOT file"):
+        read_showers(tmp_path / "text.h5")
+
+
+@pytest.mark.parametrize("suffix", [".h5", ".root"])
+def test_truncated_files(axion1_files, tmp_path, suffix):
+    data = axion1_files[suffix].read_bytes()
+    cut = tmp_path / f"cut{suffix}"
+    cut.write_bytes(data[: len(data) // 3])
+    with pytest.raises(DataFileError, match="truncated or corrupted"):
+        read_showers(cut)
+
+
+def test_missing_layer(tmp_path):
+    with pytest.raises(DataFileError, match="no dataset 'layer_2'"):
+        read_showers(_write_h5(tmp_path / "f.h5", skip=(2,)))
+
+
+def test_missing_root_branch(tmp_path):
+    with uproot.recreate(tmp_path / "f.root") as f:
+        f.mktree("showers", {"layer_0": np.dtype((np.float32, (4, 16)))})
+        f["showers"].extend({"layer_0": np.zeros((3, 4, 16), np.float32)})
+    with pytest.raises(DataFileError, match="no branch 'layer_1'"):
+        read_showers(tmp_path / "f.root")
+
+
+def test_jagged_root_layers_of_unequal_length(tmp_path):
+    import awkward as ak
+
+    layers = {f"layer_{i}": ak.Array([np.zeros(n * m), np.zeros(n * m)]) for i, (n, m) in enumerate(ATLAS_ECAL.layer_shapes)}
+    layers["layer_1"] = ak.Array([np.zeros(512), np.zeros(300)])
+    with uproot.recreate(tmp_path / "f.root") as f:
+        f.mktree("showers", {k: v.type for k, v in layers.items()})
+        f["showers"].extend(layers)
+    with pytest.raises(DataFileError, match="per-event lengths"):
+        read_showers(tmp_path / "f.root")
+
+
+def test_flat_root_vectors_of_the_right_length_are_accepted(tmp_path):
+    import awkward as ak
+
+    layers = {f"layer_{i}": ak.Array([np.ones(n * m, np.float32)] * 3) for i, (n, m) in enumerate(ATLAS_ECAL.layer_shapes)}
+    with uproot.recreate(tmp_path / "f.root") as f:
+        f.mktree("showers", {k: v.type for k, v in layers.items()})
+        f["showers"].extend(layers)
+    sample = read_showers(tmp_path / "f.root")
+    assert sample.layers[1].shape == (3, 4, 128)
+
+
+def test_wrong_shape(tmp_path):
+    shapes = list(ATLAS_ECAL.layer_shapes)
+    shapes[1] = (4, 64)
+    with pytest.raises(DataFileError, match=r"layer_1 .* cells \(4, 64\) per event, expected \(4, 128\)"):
+        read_showers(_write_h5(tmp_path / "f.h5", shapes=shapes))
+
+
+def test_nan_and_negative_energies(tmp_path):
+    with pytest.raises(DataFileError, match="NaN or infinite"):
+        read_showers(_write_h5(tmp_path / "nan.h5", fill=np.nan))
+    with pytest.raises(DataFileError, match="negative cell energies"):
+        read_showers(_write_h5(tmp_path / "neg.h5", fill=-5.0))
+
+
+def test_empty_dataset(tmp_path):
+    with pytest.raises(EmptyDatasetError, match="holds no events"):
+        read_showers(_write_h5(tmp_path / "f.h5", n=0))
+
+
+def test_units(tmp_path):
+    assert read_showers(_write_h5(tmp_path / "gev.h5", units="GeV", fill=2.0)).layers[0].max() == pytest.approx(2000.0)
+    with pytest.raises(DataFileError, match="unknown units 'ADC'"):
+        read_showers(_write_h5(tmp_path / "adc.h5", units="ADC"))
+
+
+@pytest.mark.parametrize("args,message", [
+    (["inspect", "/no/such/file.h5"], "no such file"),
+    (["simulate", "atlas-ecal", "--particle", "axion2", "--mass", "0.2", "--events", "5", "--out", "x.h5"], "mass above"),
+    (["simulate", "atlas-ecal", "--particle", "gamma", "--events", "0", "--out", "x.h5"], "positive integer"),
+    (["simulate", "atlas-ecal", "--particle", "gamma", "--events", "5", "--out", "x.csv"], "cannot tell the format"),
+])
+def test_cli_errors_are_one_sentence(tmp_path, args, message):
+    result = subprocess.run([sys.executable, "-m", "analysis_lib", *args], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []  # nothing half-written

@@ -1,0 +1,61 @@
+"""Every stage of the book, smoke-sized, through the real pipeline and stages.yml."""
+
+import json
+
+import nbformat
+import pytest
+
+from analysis_lib.pipeline import Pipeline, default_root, load_stages
+
+ROOT = default_root()
+STAGES = load_stages(ROOT / "stages.yml")
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    base = tmp_path_factory.mktemp("smoke")
+    pipeline = Pipeline(STAGES, profile="smoke", root=ROOT, data_dir=base / "data", book_dir=base / "book", jobs=2,
+                        log=lambda message: None)
+    return pipeline, pipeline.run()
+
+
+def test_every_stage_runs_on_the_smoke_profile(smoke_run):
+    _, results = smoke_run
+    failed = [f"{r.stage}: {r.message}" for r in results if r.status != "ran"]
+    assert not failed, failed
+
+
+@pytest.mark.parametrize("stage", STAGES, ids=lambda s: s.id)
+def test_executed_notebook_has_no_errors_and_shows_figures(smoke_run, stage):
+    pipeline, _ = smoke_run
+    notebook = nbformat.read(pipeline.output_notebook(stage), as_version=4)
+    outputs = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    injected = [c for c in notebook.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert len(injected) == 1  # the profile's values are recorded in the page
+    has_figure = any("image/png" in o.get("data", {}) for o in outputs)
+    has_table = any("text/html" in o.get("data", {}) for o in outputs)
+    assert has_figure or has_table
+
+
+def test_a_second_run_with_nothing_changed_skips_everything(smoke_run):
+    pipeline, _ = smoke_run
+    again = Pipeline(STAGES, profile="smoke", root=ROOT, data_dir=pipeline.data_dir, book_dir=pipeline.book_dir,
+                     log=lambda message: None).run()
+    assert {r.status for r in again} == {"skipped"}
+
+
+def test_simulation_stage_writes_every_sample(smoke_run):
+    pipeline, _ = smoke_run
+    folder = pipeline.data_dir / "atlas_ecal"
+    for particle in ("gamma", "electron", "pi0", "scalar1", "axion1", "axion2"):
+        assert (folder / f"{particle}_40-250GeV.h5").exists() and (folder / f"{particle}_40-250GeV.root").exists()
+    assert len(list((folder / "scan").glob("gamma_*GeV.h5"))) == 6
+
+
+def test_source_notebooks_are_clean_and_parameterised():
+    for stage in STAGES:
+        notebook = json.loads(stage.notebook.read_text())
+        code = [c for c in notebook["cells"] if c["cell_type"] == "code"]
+        assert "parameters" in code[0]["metadata"].get("tags", []), stage.notebook
+        assert all(not c.get("outputs") and c.get("execution_count") is None for c in code), stage.notebook

@@ -1,0 +1,160 @@
+"""The papermill pipeline on a tiny project: order, skipping, failures, parameters."""
+
+import subprocess
+import sys
+import textwrap
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook
+
+from analysis_lib.errors import ParameterError, PipelineError
+from analysis_lib.pipeline import Pipeline, load_stages, parse_overrides, select
+
+
+def _notebook(path, parameters, body):
+    nb = new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [new_code_cell(textwrap.dedent(parameters), metadata={"tags": ["parameters"]}),
+                new_code_cell(textwrap.dedent(body))]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+
+
+@pytest.fixture
+def project(tmp_path):
+    """make -> use (reads make's output), and an independent stage."""
+    _notebook(tmp_path / "notebooks/s/make.ipynb", 'out = "x.txt"\nn = 3\nfail = False\n', """
+        from pathlib import Path
+        if fail:
+            raise RuntimeError("asked to fail")
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(" ".join(str(i) for i in range(n)))
+    """)
+    _notebook(tmp_path / "notebooks/s/use.ipynb", 'src = "x.txt"\ndst = "y.txt"\n', """
+        from pathlib import Path
+        Path(dst).write_text(str(sum(int(v) for v in Path(src).read_text().split())))
+    """)
+    _notebook(tmp_path / "notebooks/t/other.ipynb", 'scale = 1.5\n', "print(scale * 2)\n")
+    (tmp_path / "stages.yml").write_text(textwrap.dedent("""
+        stages:
+          - id: s/make
+            notebook: notebooks/s/make.ipynb
+            writes: ["{data}/numbers"]
+            parameters:
+              all: {out: "{data}/numbers/x.txt"}
+              smoke: {n: 4}
+          - id: s/use
+            notebook: notebooks/s/use.ipynb
+            reads: ["{data}/numbers"]
+            writes: ["{data}/sum.txt"]
+            parameters:
+              all: {src: "{data}/numbers/x.txt", dst: "{data}/sum.txt"}
+          - id: t/other
+            notebook: notebooks/t/other.ipynb
+    """))
+    return tmp_path
+
+
+def _pipeline(project, jobs=2, **kwargs):
+    stages = load_stages(project / "stages.yml")
+    return Pipeline(stages, profile="smoke", root=project, data_dir=project / "data", book_dir=project / "book",
+                    jobs=jobs, log=lambda message: None, **kwargs)
+
+
+def _status(results):
+    return {r.stage: r.status for r in results}
+
+
+def test_runs_in_order_then_skips_what_is_unchanged(project):
+    assert _status(_pipeline(project).run()) == {"s/make": "ran", "s/use": "ran", "t/other": "ran"}
+    assert (project / "data/sum.txt").read_text() == "6"  # 0 + 1 + 2 + 3, n from the smoke profile
+    assert (project / "book/s/make.ipynb").exists() and (project / "book/t/other.ipynb").exists()
+    assert _status(_pipeline(project).run()) == {"s/make": "skipped", "s/use": "skipped", "t/other": "skipped"}
+
+    # A new parameter value reruns the stage and what depends on it, nothing else.
+    results = _pipeline(project, overrides={"n": 5}).run()
+    assert _status(results) == {"s/make": "ran", "s/use": "ran", "t/other": "skipped"}
+    assert (project / "data/sum.txt").read_text() == "10"
+
+
+def test_deleted_output_or_edited_notebook_reruns(project):
+    _pipeline(project).run()
+    (project / "data/sum.txt").unlink()
+    assert _status(_pipeline(project).run())["s/use"] == "ran"
+    nb = nbformat.read(project / "notebooks/t/other.ipynb", as_version=4)
+    nb.cells[1].source = "print(scale * 3)"
+    nbformat.write(nb, project / "notebooks/t/other.ipynb")
+    assert _status(_pipeline(project).run()) == {"s/make": "skipped", "s/use": "skipped", "t/other": "ran"}
+
+
+def test_failure_stops_only_dependents_and_names_notebook_and_cell(project):
+    _pipeline(project).run()
+    before = (project / "book/s/make.ipynb").read_bytes()
+    results = _pipeline(project, overrides={"fail": True}).run()
+    assert _status(results) == {"s/make": "failed", "s/use": "blocked", "t/other": "skipped"}
+    message = next(r.message for r in results if r.status == "failed")
+    assert "notebooks/s/make.ipynb" in message and "cell 2" in message and "asked to fail" in message
+    # The last good executed copy is kept; the failed execution is kept aside for reading.
+    assert (project / "book/s/make.ipynb").read_bytes() == before
+    assert (project / "book/.pipeline/smoke/failed/make.ipynb").exists()
+    assert not [p for p in (project / "book/s").iterdir() if p.name.startswith(".")]
+
+
+def test_unknown_or_ill_typed_parameters_are_refused_before_anything_runs(project):
+    with pytest.raises(ParameterError, match="no selected stage has a parameter 'nn'"):
+        _pipeline(project, overrides={"nn": 3})
+    with pytest.raises(ParameterError, match="'n' of s/make must be int"):
+        _pipeline(project, overrides={"n": "three"})
+    with pytest.raises(ParameterError, match="'scale' of t/other must be float"):
+        _pipeline(project, overrides={"scale": [1]})
+    assert not (project / "book").exists() and not (project / "data").exists()
+
+
+def test_stage_list_refuses_parameters_the_notebook_does_not_declare(project):
+    spec = (project / "stages.yml").read_text().replace("smoke: {n: 4}", "smoke: {n: 4, typo: 1}")
+    (project / "stages.yml").write_text(spec)
+    with pytest.raises(ParameterError, match="parameter 'typo' that make.ipynb does not declare"):
+        _pipeline(project)
+
+
+def test_stage_list_errors(project):
+    spec = (project / "stages.yml").read_text()
+    (project / "stages.yml").write_text(spec.replace('reads: ["{data}/numbers"]', 'reads: ["{data}/numbers"]\n    '
+                                                     ).replace("    writes: [\"{data}/numbers\"]",
+                                                               "    reads: [\"{data}/sum.txt\"]\n    writes: [\"{data}/numbers\"]"))
+    with pytest.raises(PipelineError, match="cycle"):
+        load_stages(project / "stages.yml")
+    (project / "stages.yml").write_text(spec.replace("smoke: {n: 4}", "huge: {n: 4}"))
+    with pytest.raises(PipelineError, match="unknown profile 'huge'"):
+        load_stages(project / "stages.yml")
+    (project / "stages.yml").write_text(spec.replace("notebooks/t/other.ipynb", "notebooks/t/gone.ipynb"))
+    with pytest.raises(PipelineError, match="missing notebook"):
+        load_stages(project / "stages.yml")
+
+
+def test_select_includes_upstream_stages(project):
+    stages = load_stages(project / "stages.yml")
+    assert [s.id for s in select(stages, ["s/use"])] == ["s/make", "s/use"]
+    assert [s.id for s in select(stages, ["t"])] == ["t/other"]
+    with pytest.raises(ParameterError, match="no stage or study called 'u'"):
+        select(stages, ["u"])
+
+
+def test_parse_overrides():
+    assert parse_overrides(["a=3", "b=1e-3", "c=[1, 2]", "d=true", "e=gamma", "f='x y'"]) == {
+        "a": 3, "b": 1e-3, "c": [1, 2], "d": True, "e": "gamma", "f": "x y"}
+    with pytest.raises(ParameterError, match="name=value"):
+        parse_overrides(["novalue"])
+
+
+def test_cli_run_exits_non_zero_on_failure(project):
+    command = [sys.executable, "-m", "analysis_lib", "run", "--profile", "smoke", "--stages", str(project / "stages.yml"),
+               "--data-dir", str(project / "data"), "--book-dir", str(project / "book")]
+    failed = subprocess.run(command + ["--only", "s/make", "-p", "fail=True"], capture_output=True, text=True, cwd=project)
+    assert failed.returncode == 1
+    assert "stage s/make failed" in failed.stderr and "make.ipynb, cell 2" in failed.stderr
+    refused = subprocess.run(command + ["-p", "n=x"], capture_output=True, text=True, cwd=project)
+    assert refused.returncode == 2 and refused.stderr.startswith("error: parameter 'n'")
+    stamp = project / "book/.pipeline/smoke"
+    assert not any(stamp.glob("*.json"))  # nothing ran successfully, nothing recorded
