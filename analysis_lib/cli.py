@@ -14,6 +14,8 @@ from .errors import AnalysisError
 def _simulate(args):
     from .detectors import simulate_to_files
 
+    if len(args.energy) not in (1, 2):
+        raise AnalysisError("--energy takes one value (a fixed energy) or two (a range LOW HIGH)")
     energy = tuple(args.energy) if len(args.energy) == 2 else (args.energy[0], args.energy[0])
     paths = simulate_to_files(args.detector, args.particle, args.events, args.out, seed=args.seed,
                               progress=not args.quiet, energy_range_gev=energy, mass_gev=args.mass)
@@ -105,8 +107,6 @@ def build_parser():
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
-        if getattr(args, "energy", None) is not None and len(args.energy) not in (1, 2):
-            raise AnalysisError("--energy takes one value (fixed) or two (a range)")
         return args.func(args)
     except AnalysisError as error:
         print(f"error: {error}", file=sys.stderr)

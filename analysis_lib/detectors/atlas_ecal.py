@@ -21,7 +21,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from ..errors import ParameterError
-from .kinematics import PARTICLES, SIGNAL_MIN_MASS_GEV, angles_from_momentum, direction_from_angles, final_state
+from .kinematics import (PARTICLES, SIGNAL_MIN_MASS_GEV, angles_from_momentum, check_signal_mass,
+                         direction_from_angles, final_state)
 from .materials import LEAD, LIQUID_ARGON, SamplingStack
 from .shower import GFlashParameters, cell_fractions, make_showers
 
@@ -191,9 +192,7 @@ def check_simulation_request(particle, n_events, energy_range_gev, mass_gev=1.0)
     """Refuse impossible requests before any work starts."""
     if particle not in PARTICLES:
         raise ParameterError(f"unknown particle {particle!r}; choose one of {', '.join(PARTICLES)}")
-    if particle in SIGNAL_MIN_MASS_GEV and not mass_gev > SIGNAL_MIN_MASS_GEV[particle]:
-        raise ParameterError(
-            f"{particle} needs a mass above {SIGNAL_MIN_MASS_GEV[particle]:.3f} GeV, got {mass_gev} GeV")
+    check_signal_mass(particle, mass_gev)
     if int(n_events) != n_events or n_events < 1:
         raise ParameterError(f"the number of events must be a positive integer, got {n_events!r}")
     e_lo, e_hi = energy_range_gev

@@ -25,6 +25,13 @@ PARTICLES = {
 SIGNAL_MIN_MASS_GEV = {"scalar1": 2 * PI0_MASS_GEV, "axion1": 0.0, "axion2": 3 * PI0_MASS_GEV}
 
 
+def check_signal_mass(particle, mass_gev):
+    """Refuse a parent mass that cannot decay as ``particle`` says."""
+    if particle in SIGNAL_MIN_MASS_GEV and not mass_gev > SIGNAL_MIN_MASS_GEV[particle]:
+        raise ParameterError(
+            f"{particle} needs a mass above {SIGNAL_MIN_MASS_GEV[particle]:.3f} GeV, got {mass_gev} GeV")
+
+
 def direction_from_angles(theta_x, theta_y):
     """Unit vectors pointing at angles atan(x/z) = theta_x, atan(y/z) = theta_y."""
     v = np.stack([np.tan(theta_x), np.tan(theta_y), np.ones_like(theta_x)], axis=-1)
@@ -112,9 +119,7 @@ def final_state(particle, energy_gev, direction, rng, mass_gev=1.0):
     """
     if particle not in PARTICLES:
         raise ParameterError(f"unknown particle {particle!r}; choose one of {', '.join(PARTICLES)}")
-    if particle in SIGNAL_MIN_MASS_GEV and not mass_gev > SIGNAL_MIN_MASS_GEV[particle]:
-        raise ParameterError(
-            f"{particle} needs a mass above {SIGNAL_MIN_MASS_GEV[particle]:.3f} GeV, got {mass_gev} GeV")
+    check_signal_mass(particle, mass_gev)
     mass = {"gamma": 0.0, "electron": ELECTRON_MASS_GEV, "pi0": PI0_MASS_GEV}.get(particle, mass_gev)
     energy_gev = np.asarray(energy_gev, dtype=float)
     if np.any(energy_gev <= mass):
