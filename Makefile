@@ -26,7 +26,7 @@ notebooks: $(INSTALLED)
 	$(BIN)/python -m analysis_lib run --profile $(PROFILE) --jobs $(JOBS)
 
 html: $(INSTALLED)
-	$(BIN)/jupyter-book build --warningiserror --keep-going . || $(BIN)/jupyter-book build .
+	$(BIN)/jupyter-book build --warningiserror --keep-going .
 	@echo "The book is in _build/html/index.html"
 
 test: $(INSTALLED)

@@ -59,3 +59,23 @@ def test_source_notebooks_are_clean_and_parameterised():
         code = [c for c in notebook["cells"] if c["cell_type"] == "code"]
         assert "parameters" in code[0]["metadata"].get("tags", []), stage.notebook
         assert all(not c.get("outputs") and c.get("execution_count") is None for c in code), stage.notebook
+
+
+def test_book_renders_with_warnings_as_errors(smoke_run):
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    pipeline, _ = smoke_run
+    site = pipeline.book_dir.parent  # the smoke run wrote book/<study>/*.ipynb here
+    for name in ("_config.yml", "_toc.yml", "book/intro.md"):
+        shutil.copy(ROOT / name, site / name)
+    jupyter_book = Path(sys.executable).with_name("jupyter-book")
+    result = subprocess.run([str(jupyter_book), "build", "--warningiserror", "--keep-going", str(site)],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    for stage in STAGES:
+        page = site / "_build/html" / pipeline.output_notebook(stage).relative_to(site).with_suffix(".html")
+        html = page.read_text()
+        assert "<img" in html or "<table" in html, page
