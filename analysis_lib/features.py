@@ -54,3 +54,196 @@ def energy_weighted_rms_angle(truth):
     w = e / e.sum(axis=1, keepdims=True)
     cx, cy = (w * tx).sum(1, keepdims=True), (w * ty).sum(1, keepdims=True)
     return np.sqrt((w * ((tx - cx) ** 2 + (ty - cy) ** 2)).sum(axis=1))
+
+
+# -- shower shapes of the photon-jet BDT ------------------------------------------
+#: The nine BDT variables, in the original study's order (names as in its ntuples).
+SHOWER_SHAPES = ("f1", "w_s3", "w_stot", "f_side", "delta_e_s", "e_ratio", "r_eta", "r_phi", "w_eta2")
+SHOWER_SHAPE_LABELS = {
+    "f1": "f1 (strip energy fraction)", "w_s3": "w_s3 [strips]", "w_stot": "w_stot [strips]",
+    "f_side": "f_side", "delta_e_s": "Delta E_s [GeV]", "e_ratio": "E_ratio", "r_eta": "R_eta",
+    "r_phi": "R_phi", "w_eta2": "w_eta2 [rad]",
+}
+
+
+def _window(images, i, j, half_i, half_j):
+    """(events, 2 half_i + 1, 2 half_j + 1) windows of ``images`` centred on (i, j); zero outside."""
+    n, rows, cols = images.shape
+    padded = np.pad(images, ((0, 0), (half_i, half_i), (half_j, half_j)))
+    di = np.arange(-half_i, half_i + 1)
+    dj = np.arange(-half_j, half_j + 1)
+    return padded[np.arange(n)[:, None, None], (i + half_i)[:, None, None] + di[None, :, None],
+                  (j + half_j)[:, None, None] + dj[None, None, :]]
+
+
+def strip_profile(strips):
+    """Strip energies along eta (events, n_eta), summed over the hottest phi row and
+    its hotter neighbour: ATLAS merges two phi cells of the strip layer."""
+    rows = strips.sum(axis=2)
+    n_rows = rows.shape[1]
+    best = rows.argmax(axis=1)
+    up, down = np.minimum(best + 1, n_rows - 1), np.maximum(best - 1, 0)
+    events = np.arange(len(strips))
+    neighbour = np.where(rows[events, up] * (up != best) >= rows[events, down] * (down != best), up, down)
+    return strips[events, best] + np.where((neighbour != best)[:, None], strips[events, neighbour], 0.0)
+
+
+def _width(profile, centre, half):
+    """sqrt(sum E_i (i - centre)^2 / sum E_i) over strips centre +- half (strip units)."""
+    window = _window(profile[:, None, :], np.zeros(len(profile), int), centre, 0, half)[:, 0, :]
+    offsets = np.arange(-half, half + 1)
+    total = window.sum(axis=1)
+    return np.sqrt((window * offsets**2).sum(axis=1) / np.where(total > 0, total, 1.0))
+
+
+def strip_maxima(profile, search_half=20):
+    """(i_max, E_max1, E_max2, E_min) of each strip profile.
+
+    E_max2 is the highest *local* maximum more than one strip away from the first
+    within +-``search_half`` strips (the ATLAS definition; the original study took
+    the second-highest strip, usually the first maximum's neighbour); E_min the
+    lowest strip between the two maxima. Without a second maximum E_max2 = E_min = 0.
+    """
+    n, n_eta = profile.shape
+    events = np.arange(n)
+    i_max = profile.argmax(axis=1)
+    e_max1 = profile[events, i_max]
+    padded = np.pad(profile, ((0, 0), (1, 1)))
+    local = (profile > padded[:, :-2]) & (profile >= padded[:, 2:]) & (profile > 0)
+    index = np.arange(n_eta)[None, :]
+    distance = np.abs(index - i_max[:, None])
+    candidates = np.where(local & (distance > 1) & (distance <= search_half), profile, -np.inf)
+    i_max2 = candidates.argmax(axis=1)
+    has_second = np.isfinite(candidates[events, i_max2])
+    e_max2 = np.where(has_second, profile[events, i_max2], 0.0)
+    lo, hi = np.minimum(i_max, i_max2), np.maximum(i_max, i_max2)
+    between = np.where((index >= lo[:, None]) & (index <= hi[:, None]), profile, np.inf)
+    e_min = np.where(has_second, between.min(axis=1), 0.0)
+    return i_max, e_max1, e_max2, e_min
+
+
+def shower_shapes(sample, detector):
+    """The nine BDT variables of every event, as a dict of arrays (energies in GeV).
+
+    f1      strip energy / total energy
+    w_s3    energy-weighted width of the strip profile over i_max +- 1 (strips)
+    w_stot  the same over i_max +- 9
+    f_side  (E(+-3 strips) - E(+-1)) / E(+-1)
+    e_ratio (E_max1 - E_max2) / (E_max1 + E_max2), see ``strip_maxima``
+    delta_e_s  E_max2 - E_min
+    r_eta   E(3 eta x 7 phi) / E(7 x 7) middle cells around the hottest
+    r_phi   E(3 eta x 3 phi) / E(3 eta x 7 phi)
+    w_eta2  energy-weighted eta width (rad) of the 3 eta x 5 phi middle cells
+    """
+    if len(sample) == 0:
+        raise EmptyDatasetError("cannot compute shower shapes of an empty sample")
+    strips = sample.layers[1].astype(np.float64) / 1000.0
+    middle = sample.layers[2].astype(np.float64) / 1000.0
+    total = sample.total_energy_gev()
+    profile = strip_profile(strips)
+    i_max, e_max1, e_max2, e_min = strip_maxima(profile)
+    rows0 = np.zeros(len(profile), int)
+    core = _window(profile[:, None, :], rows0, i_max, 0, 1)[:, 0].sum(axis=1)
+    side = _window(profile[:, None, :], rows0, i_max, 0, 3)[:, 0].sum(axis=1)
+
+    flat = middle.reshape(len(middle), -1).argmax(axis=1)
+    i_phi, i_eta = np.unravel_index(flat, middle.shape[1:])
+    e77 = _window(middle, i_phi, i_eta, 3, 3).sum(axis=(1, 2))
+    e37 = _window(middle, i_phi, i_eta, 3, 1).sum(axis=(1, 2))  # 7 phi x 3 eta
+    e33 = _window(middle, i_phi, i_eta, 1, 1).sum(axis=(1, 2))
+    w35 = _window(middle, i_phi, i_eta, 2, 1)  # 5 phi x 3 eta
+    eta_pitch = detector.layers[2].cell_size_rad[1]
+    eta = np.arange(-1, 2)[None, None, :] * eta_pitch
+    w_sum = w35.sum(axis=(1, 2))
+    mean_eta = (w35 * eta).sum(axis=(1, 2)) / np.maximum(w_sum, 1e-12)
+    var_eta = (w35 * eta**2).sum(axis=(1, 2)) / np.maximum(w_sum, 1e-12) - mean_eta**2
+
+    def ratio(a, b):
+        return np.where(b > 0, a / np.where(b > 0, b, 1.0), 0.0)
+
+    return {
+        "f1": ratio(strips.sum(axis=(1, 2)), total),
+        "w_s3": _width(profile, i_max, 1),
+        "w_stot": _width(profile, i_max, 9),
+        "f_side": ratio(side - core, core),
+        "delta_e_s": e_max2 - e_min,
+        "e_ratio": ratio(e_max1 - e_max2, e_max1 + e_max2),
+        "r_eta": ratio(e37, e77),
+        "r_phi": ratio(e33, e37),
+        "w_eta2": np.sqrt(np.clip(var_eta, 0.0, None)),
+    }
+
+
+def physics_variables(sample, detector):
+    """Event-level quantities to compare with a network's latent space (GeV, rad):
+    total and presampler energy, the energy-weighted mean layer index and its
+    second moment, and the energy-weighted second moments of the middle layer."""
+    layer_e = sample.layer_energy_gev()
+    total = layer_e.sum(axis=1)
+    index = np.arange(layer_e.shape[1])[None, :]
+    middle = sample.layers[2].astype(np.float64) / 1000.0
+    layer = detector.layers[2]
+    phi = _centres(layer.phi_edges_rad)[None, :, None]
+    eta = _centres(layer.eta_edges_rad)[None, None, :]
+    e2 = np.maximum(middle.sum(axis=(1, 2)), 1e-12)
+
+    def second_moment(coordinate):
+        mean = (middle * coordinate).sum(axis=(1, 2)) / e2
+        return (middle * coordinate**2).sum(axis=(1, 2)) / e2 - mean**2
+
+    return {
+        "total_e": total,
+        "presampler_e": layer_e[:, 0],
+        "depth_weighted_e": (layer_e * index).sum(axis=1) / np.maximum(total, 1e-12),
+        "depth_weighted_e2": (layer_e * index**2).sum(axis=1) / np.maximum(total, 1e-12),
+        "middle_phi2": second_moment(phi),
+        "middle_eta2": second_moment(eta),
+    }
+
+
+# -- point clouds for the Particle Flow Network --------------------------------------
+#: Per point: phi and eta offsets from the shower centre in units of the layer's cell
+#: pitch (squashed by x / (1 + |x| / 8) so far noise cells stay bounded), energy
+#: fraction of the event, log10(E / MeV) / 4, then a one-hot layer tag (4 layers).
+POINT_FEATURES = ("d_phi", "d_eta", "energy_fraction", "log_energy", "layer_0", "layer_1", "layer_2", "layer_3")
+
+
+def _cell_table(detector):
+    """Static per-cell (phi, eta, phi pitch, eta pitch, layer one-hot) of all layers' flattened cells."""
+    rows = []
+    for index, layer in enumerate(detector.layers):
+        phi, eta = np.meshgrid(_centres(layer.phi_edges_rad), _centres(layer.eta_edges_rad), indexing="ij")
+        one_hot = np.zeros((phi.size, len(detector.layers)))
+        one_hot[:, index] = 1.0
+        pitch = np.broadcast_to(layer.cell_size_rad, (phi.size, 2))
+        rows.append(np.column_stack([phi.ravel(), eta.ravel(), pitch, one_hot]))
+    return np.concatenate(rows)
+
+
+def point_clouds(sample, detector, max_points=128, centre_layer=2):
+    """(events, max_points, 8) clouds of the cells with energy, hottest first, zero-padded.
+
+    Coordinates are relative to the energy-weighted centre of the ``centre_layer``
+    (middle) and in cell pitches, so a two-strip separation is a difference of two
+    whatever the impact point. Cells are zero-suppressed by the readout, so "with
+    energy" means above noise; events with more cells keep the most energetic.
+    """
+    if len(sample) == 0:
+        raise EmptyDatasetError("cannot build point clouds of an empty sample")
+    energy = np.concatenate([layer.reshape(len(layer), -1) for layer in sample.layers], axis=1).astype(np.float32)
+    order = np.argsort(-energy, axis=1, kind="stable")[:, :max_points]
+    top = np.take_along_axis(energy, order, axis=1)
+    mask = top > 0
+    total = np.maximum(energy.sum(axis=1, keepdims=True), 1e-6)
+    layer = detector.layers[centre_layer]
+    weights = sample.layers[centre_layer].astype(np.float64)
+    w_sum = np.maximum(weights.sum(axis=(1, 2)), 1e-9)
+    phi0 = (weights.sum(axis=2) * _centres(layer.phi_edges_rad)).sum(axis=1) / w_sum
+    eta0 = (weights.sum(axis=1) * _centres(layer.eta_edges_rad)).sum(axis=1) / w_sum
+    table = _cell_table(detector)[order]  # (events, points, 8)
+    offsets = np.stack([(table[..., 0] - phi0[:, None]) / table[..., 2],
+                        (table[..., 1] - eta0[:, None]) / table[..., 3]], axis=-1)
+    offsets = offsets / (1.0 + np.abs(offsets) / 8.0)
+    clouds = np.concatenate([offsets, (top / total)[..., None], (np.log10(np.maximum(top, 1.0)) / 4.0)[..., None],
+                             table[..., 4:]], axis=-1)
+    return np.where(mask[..., None], clouds, 0.0).astype(np.float32)

@@ -260,3 +260,35 @@ def _validated(path, layers, truth, attrs, detector):
         checked.append(layer)
     truth = {k: v for k, v in truth.items() if len(v) == n}
     return ShowerSample(checked, truth, dict(attrs, units="MeV"), path)
+
+
+# -- model outputs ----------------------------------------------------------------
+def save_arrays(path, attrs=None, **arrays):
+    """Write named arrays (and string/number attributes) to an HDF5 file, atomically."""
+    import h5py
+
+    with atomic_output(path) as tmp:
+        with h5py.File(tmp, "w") as f:
+            for name, values in arrays.items():
+                f.create_dataset(name, data=np.asarray(values))
+            f.attrs.update(attrs or {})
+    return Path(path)
+
+
+def load_arrays(path, required=()):
+    """Read every dataset of an HDF5 file written by ``save_arrays`` into a dict."""
+    import h5py
+
+    path = Path(path)
+    if file_format(path) != "hdf5":
+        raise DataFileError(f"{path} is not an HDF5 file")
+    try:
+        with h5py.File(path, "r") as f:
+            arrays = {k: np.asarray(f[k]) for k in f}
+            arrays["attrs"] = dict(f.attrs)
+    except OSError as error:
+        raise DataFileError(f"{path} is truncated or corrupted and cannot be read ({str(error)[:120]})") from None
+    missing = [k for k in required if k not in arrays]
+    if missing:
+        raise DataFileError(f"{path} has no dataset {missing[0]!r}")
+    return arrays

@@ -3,7 +3,10 @@
 ``stages.yml`` lists every stage once: its notebook, its parameters for each
 profile (``smoke``, ``book``, ``full``), and what it ``reads`` and ``writes``
 (``{data}`` stands for the profile's data folder). A stage depends on every
-stage whose ``writes`` contain one of its ``reads``.
+stage whose ``writes`` contain one of its ``reads``. A stage with a ``matrix``
+(one parameter and its values, e.g. ``{task: [scalar1, axion1]}``) becomes one
+stage per value, ``id/value``, with ``{task}`` substituted in its paths and
+parameters and its executed copy named ``<notebook>_<value>.ipynb``.
 
 A stage is skipped when the content hash of its notebook, its parameters, the
 files it reads and the library source is the one recorded after its last
@@ -39,6 +42,7 @@ class Stage:
     parameters: dict = field(default_factory=dict)  # profile or "all" -> {name: value}
     reads: list = field(default_factory=list)
     writes: list = field(default_factory=list)
+    variant: str = ""  # the matrix value, for stages expanded from a matrix
 
     @property
     def study(self):
@@ -73,10 +77,11 @@ def load_stages(path):
         raise PipelineError(f"no stage list at {path}")
     spec = yaml.safe_load(path.read_text()) or {}
     stages, seen = [], set()
-    for entry in spec.get("stages", []):
+    for entry in (e for raw in spec.get("stages", []) for e in _expand_matrix(raw)):
         stage = Stage(id=entry["id"], notebook=path.parent / entry["notebook"],
                       parameters=entry.get("parameters", {}) or {},
-                      reads=entry.get("reads", []) or [], writes=entry.get("writes", []) or [])
+                      reads=entry.get("reads", []) or [], writes=entry.get("writes", []) or [],
+                      variant=entry.get("variant", ""))
         if stage.id in seen:
             raise PipelineError(f"stage {stage.id!r} appears twice in {path}")
         unknown = set(stage.parameters) - set(PROFILES) - {"all"}
@@ -88,6 +93,33 @@ def load_stages(path):
         stages.append(stage)
     _ordered(stages, dependencies(stages))  # refuses cycles early
     return stages
+
+
+def _expand_matrix(entry):
+    """One stage entry per value of its matrix parameter (or the entry itself)."""
+    matrix = entry.get("matrix")
+    if not matrix:
+        return [entry]
+    if len(matrix) != 1:
+        raise PipelineError(f"stage {entry['id']!r}: a matrix takes exactly one parameter, got {sorted(matrix)}")
+    (name, values), = matrix.items()
+
+    def fill(value, v):
+        if isinstance(value, str):
+            return value.replace("{" + name + "}", str(v))
+        if isinstance(value, list):
+            return [fill(x, v) for x in value]
+        if isinstance(value, dict):
+            return {k: fill(x, v) for k, x in value.items()}
+        return value
+
+    expanded = []
+    for v in values:
+        parameters = fill(entry.get("parameters", {}) or {}, v)
+        parameters["all"] = {**parameters.get("all", {}), name: v}
+        expanded.append({**entry, "id": f"{entry['id']}/{v}", "variant": str(v), "parameters": parameters,
+                         "reads": fill(entry.get("reads", []), v), "writes": fill(entry.get("writes", []), v)})
+    return expanded
 
 
 def dependencies(stages, data_dir=Path("{data}")):
@@ -121,7 +153,7 @@ def select(stages, only):
     deps = dependencies(stages)
     wanted = set()
     for pattern in only:
-        matches = {s.id for s in stages if s.id == pattern or s.study == pattern}
+        matches = {s.id for s in stages if s.id == pattern or s.study == pattern or s.id.startswith(pattern + "/")}
         if not matches:
             raise ParameterError(f"no stage or study called {pattern!r}; known studies: "
                                  f"{', '.join(sorted({s.study for s in stages}))}")
@@ -263,6 +295,8 @@ class Pipeline:
     def output_notebook(self, stage):
         relative = stage.notebook.relative_to(self.root / "notebooks") if (
             self.root / "notebooks") in stage.notebook.parents else Path(stage.notebook.name)
+        if stage.variant:
+            relative = relative.with_name(f"{relative.stem}_{stage.variant}{relative.suffix}")
         return self.book_dir / relative
 
     def _stamp(self, stage):

@@ -34,3 +34,55 @@ def plot_layers(images, detector, title=None, axes=None, log=True, unit="MeV"):
     if title:
         axes[0].figure.suptitle(title)
     return axes
+
+
+def plot_history(history, ax=None, title=None):
+    """Training and validation loss per epoch, from a Keras history dict."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 3.5))
+    epochs = np.arange(1, len(history["loss"]) + 1)
+    ax.plot(epochs, history["loss"], "o-", label="training")
+    ax.plot(epochs, history["val_loss"], "s-", label="validation")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("cross-entropy")
+    ax.legend()
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def plot_confusion(matrix, classes, ax=None, title=None):
+    """Row-normalised confusion matrix with the fractions written in the cells."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4, 3.6))
+    ax.imshow(matrix, vmin=0, vmax=1, cmap="Blues")
+    for (i, j), value in np.ndenumerate(matrix):
+        ax.text(j, i, f"{value:.3f}", ha="center", va="center", color="white" if value > 0.6 else "black", fontsize=9)
+    ax.set_xticks(range(len(classes)), classes)
+    ax.set_yticks(range(len(classes)), classes)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.minorticks_off()
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def plot_rejection_curves(curves, ax=None, title=None):
+    """Background rejection 1/eps_b against signal efficiency, one curve per model.
+
+    ``curves`` maps a label to (signal efficiency, background efficiency) arrays.
+    """
+    if ax is None:
+        _, ax = plt.subplots()
+    for label, (eff_s, eff_b) in curves.items():
+        keep = eff_b > 0
+        ax.plot(eff_s[keep], 1.0 / eff_b[keep], label=label)
+    ax.set_yscale("log")
+    ax.set_xlim(0.5, 1.0)
+    ax.set_xlabel("signal efficiency")
+    ax.set_ylabel("background rejection 1/eps_b")
+    ax.legend()
+    if title:
+        ax.set_title(title)
+    return ax

@@ -1,0 +1,49 @@
+"""Datasets of the studies, assembled from shower files with fixed, seeded splits."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .io import ShowerSample, read_showers
+from .training import split_indices
+
+#: Photon-jet tasks: the signal of each, against photons and pi0s.
+PHOTON_JET_TASKS = {"scalar1": "h2 -> pi0 pi0", "axion1": "a -> gamma gamma", "axion2": "a -> 3 pi0"}
+PHOTON_JET_CLASSES = ("gamma", "pi0", "signal")
+
+
+@dataclass
+class LabelledSample:
+    """Shower sample with a class label per event, and train / validation / test indices."""
+
+    sample: ShowerSample
+    labels: np.ndarray
+    classes: tuple
+    train: np.ndarray
+    validation: np.ndarray
+    test: np.ndarray
+
+    def subset(self, index):
+        return ShowerSample([layer[index] for layer in self.sample.layers],
+                            {k: v[index] for k, v in self.sample.truth.items()}, self.sample.attrs)
+
+
+def photon_jet_task(data_dir, task, energy_tag="40-250GeV", events_per_class=None, seed=0,
+                    fractions=(0.56, 0.14, 0.3)):
+    """gamma (label 0), pi0 (1) and the task's signal (2), split 56/14/30 into
+    train / validation / test (70/30 as the original, with a fifth of the
+    training part held out for early stopping)."""
+    from .errors import ParameterError
+
+    if task not in PHOTON_JET_TASKS:
+        raise ParameterError(f"unknown photon-jet task {task!r}; choose one of {', '.join(PHOTON_JET_TASKS)}")
+    parts = [read_showers(Path(data_dir) / f"{name}_{energy_tag}.h5", stop=events_per_class)
+             for name in ("gamma", "pi0", task)]
+    labels = np.concatenate([np.full(len(p), i) for i, p in enumerate(parts)])
+    truth = ({"energy_gev": np.concatenate([p.truth["energy_gev"] for p in parts])}
+             if all("energy_gev" in p.truth for p in parts) else {})  # real data may carry no truth
+    sample = ShowerSample([np.concatenate([p.layers[i] for p in parts]) for i in range(len(parts[0].layers))],
+                          truth, {"task": task})
+    train, validation, test = split_indices(len(labels), fractions, seed)
+    return LabelledSample(sample, labels, PHOTON_JET_CLASSES, train, validation, test)

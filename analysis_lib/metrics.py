@@ -1,0 +1,99 @@
+"""Classifier performance: scores, ROC curves, working points, confusion matrices."""
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import logsumexp
+
+from .errors import EmptyDatasetError
+
+#: Signal efficiencies of the photon-jet study's working-point table.
+WORKING_POINTS = (0.90, 0.95, 0.99, 0.995)
+
+
+def signal_score(logits, signal_class=-1):
+    """log(p_s / (1 - p_s)) from multi-class logits: the signal probability's
+    ordering without the float saturation of softmax near 1."""
+    logits = np.asarray(logits, dtype=np.float64)
+    signal = logits[:, signal_class]
+    others = np.delete(logits, np.arange(logits.shape[1])[signal_class], axis=1)
+    return signal - logsumexp(others, axis=1)
+
+
+@dataclass
+class WorkingPoint:
+    """Background rejection 1/eps_b at a target signal efficiency.
+
+    ``rejection`` is NaN (shown as N/A) when the test statistics cannot reach the
+    point: no background event passes, or ties in the score make the achieved
+    signal efficiency miss the target by more than ``tolerance``.
+    """
+
+    target: float
+    threshold: float
+    signal_efficiency: float
+    background_efficiency: float
+    n_background: int
+    n_background_pass: int
+    rejection: float
+    rejection_error: float
+
+    def __str__(self):
+        if np.isnan(self.rejection):
+            return "N/A" if self.n_background_pass else f"N/A (> {self.n_background})"
+        return f"{self.rejection:.4g} ± {self.rejection_error:.2g}"
+
+
+def working_point(signal_scores, background_scores, target, tolerance=0.01):
+    """Cut score >= threshold keeping a fraction ``target`` of the signal.
+
+    Binomial uncertainty: sigma(eps_b) = sqrt(eps_b (1 - eps_b) / N_b), and
+    sigma(R) = sigma(eps_b) / eps_b^2 for the rejection R = 1 / eps_b.
+    """
+    signal_scores, background_scores = np.asarray(signal_scores), np.asarray(background_scores)
+    if signal_scores.size == 0 or background_scores.size == 0:
+        raise EmptyDatasetError("a working point needs signal and background events")
+    ordered = np.sort(signal_scores)[::-1]
+    threshold = ordered[max(int(np.ceil(target * ordered.size)) - 1, 0)]
+    eff_s = np.mean(signal_scores >= threshold)
+    n_pass = int(np.sum(background_scores >= threshold))
+    n_b = background_scores.size
+    eff_b = n_pass / n_b
+    reachable = n_pass > 0 and abs(eff_s - target) <= tolerance
+    rejection = 1.0 / eff_b if reachable else np.nan
+    error = np.sqrt(eff_b * (1 - eff_b) / n_b) / eff_b**2 if reachable else np.nan
+    return WorkingPoint(target, float(threshold), float(eff_s), eff_b, n_b, n_pass, rejection, error)
+
+
+def roc_curve(signal_scores, background_scores):
+    """(signal efficiency, background efficiency, thresholds), scikit-learn's ROC."""
+    from sklearn.metrics import roc_curve as sk_roc
+
+    y = np.concatenate([np.ones(len(signal_scores)), np.zeros(len(background_scores))])
+    fpr, tpr, thresholds = sk_roc(y, np.concatenate([signal_scores, background_scores]))
+    return tpr, fpr, thresholds
+
+
+def auc(signal_scores, background_scores):
+    from sklearn.metrics import roc_auc_score
+
+    y = np.concatenate([np.ones(len(signal_scores)), np.zeros(len(background_scores))])
+    return float(roc_auc_score(y, np.concatenate([signal_scores, background_scores])))
+
+
+def confusion_matrix(labels, predicted, n_classes):
+    """Row-normalised confusion matrix: entry (i, j) = P(predicted j | true i)."""
+    counts = np.zeros((n_classes, n_classes))
+    np.add.at(counts, (labels, predicted), 1)
+    return counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+
+
+def efficiency_in_bins(values, passed, edges):
+    """Fraction passing in bins of ``values``, with binomial errors: (centres, eff, err)."""
+    index = np.digitize(values, edges) - 1
+    inside = (index >= 0) & (index < len(edges) - 1)
+    n = np.bincount(index[inside], minlength=len(edges) - 1)
+    k = np.bincount(index[inside], weights=passed[inside].astype(float), minlength=len(edges) - 1)
+    eff = np.where(n > 0, k / np.maximum(n, 1), np.nan)
+    err = np.where(n > 0, np.sqrt(eff * (1 - eff) / np.maximum(n, 1)), np.nan)
+    return 0.5 * (edges[1:] + edges[:-1]), eff, err

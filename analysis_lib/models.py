@@ -1,0 +1,72 @@
+"""Keras 3 models of the studies. Each builder returns an uncompiled ``keras.Model``
+small enough to read on one screen."""
+
+import keras
+from keras import layers, ops
+
+
+def photon_jet_cnn(layer_shapes, n_classes=3, reproduce_back_layer_bug=False, filters=(32, 16), dense=(64, 32)):
+    """One convolutional branch per calorimeter layer, merged into a dense head (logits out).
+
+    ``reproduce_back_layer_bug`` rebuilds the original study's network, whose head
+    reads the middle-layer branch twice and never the back layer.
+    """
+    inputs, branches = [], []
+    for index, (n_phi, n_eta) in enumerate(layer_shapes):
+        x = inp = keras.Input((n_phi, n_eta, 1), name=f"layer_{index}")
+        for n_filters in filters:
+            x = layers.Conv2D(n_filters, 3, padding="same", activation="relu")(x)
+            pool = (2 if x.shape[1] >= 4 else 1, 2 if x.shape[2] >= 4 else 1)
+            x = layers.MaxPooling2D(pool)(x)
+        inputs.append(inp)
+        branches.append(layers.Flatten()(x))
+    if reproduce_back_layer_bug:
+        branches[3] = branches[2]
+    x = layers.Concatenate()(branches)
+    for width in dense:
+        x = layers.Dense(width, activation="relu")(x)
+    return keras.Model(inputs, layers.Dense(n_classes, name="logits")(x), name="photon_jet_cnn")
+
+
+@keras.saving.register_keras_serializable(package="analysis_lib")
+class MaskedSum(layers.Layer):
+    """Sum of per-point vectors over the points whose input features are not all zero."""
+
+    def call(self, per_point, points):
+        mask = ops.cast(ops.any(ops.not_equal(points, 0.0), axis=-1, keepdims=True), per_point.dtype)
+        return ops.sum(per_point * mask, axis=1)
+
+
+def particle_flow_network(max_points, n_features, n_classes=3, phi_sizes=(128, 128, 64), f_sizes=(128, 64)):
+    """Deep Sets / PFN: F(sum_i Phi(p_i)) over the points of a cloud (logits out).
+
+    Phi acts on each point alone (Dense on the last axis); the masked sum makes the
+    output invariant under permutations of the points and blind to zero padding.
+    The summed vector is the latent space (layer ``latent``).
+    """
+    points = keras.Input((max_points, n_features), name="points")
+    x = points
+    for width in phi_sizes:
+        x = layers.Dense(width, activation="relu")(x)
+    latent = MaskedSum(name="latent")(x, points)
+    y = latent
+    for width in f_sizes:
+        y = layers.Dense(width, activation="relu")(y)
+    return keras.Model(points, layers.Dense(n_classes, name="logits")(y), name="particle_flow_network")
+
+
+def submodel(model, input_layer, output_layer):
+    """The part of ``model`` from the output of ``input_layer`` to ``output_layer``
+    (e.g. a PFN's head F, from the latent sum to the logits), as a new model."""
+    start = model.get_layer(input_layer)
+    x = inp = keras.Input(start.output.shape[1:])
+    seen = False
+    for layer in model.layers:
+        if layer is start:
+            seen = True
+            continue
+        if seen:
+            x = layer(x)
+        if layer.name == output_layer:
+            break
+    return keras.Model(inp, x)
