@@ -17,6 +17,7 @@ stages that depend on it; the run goes on with the rest and exits non-zero.
 import ast
 import hashlib
 import json
+import os
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -314,6 +315,7 @@ class Pipeline:
         """Run everything; returns the list of StageResult in stage order."""
         results, running = {}, {}
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # kernels inherit it: no C++ log lines on the terminal
         with ThreadPoolExecutor(max_workers=self.jobs) as pool:
             while len(results) < len(self.stages):
                 for stage in self.stages:

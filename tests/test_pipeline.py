@@ -158,3 +158,21 @@ def test_cli_run_exits_non_zero_on_failure(project):
     assert refused.returncode == 2 and refused.stderr.startswith("error: parameter 'n'")
     stamp = project / "book/.pipeline/smoke"
     assert not any(stamp.glob("*.json"))  # nothing ran successfully, nothing recorded
+
+
+def test_matrix_stages_expand_into_one_stage_and_page_per_value(project):
+    spec = (project / "stages.yml").read_text() + textwrap.indent(textwrap.dedent("""
+        - id: t/sweep
+          notebook: notebooks/t/other.ipynb
+          matrix: {scale: [0.5, 2.0]}
+          writes: ["{data}/sweep_{scale}"]
+    """), "  ")
+    (project / "stages.yml").write_text(spec)
+    stages = load_stages(project / "stages.yml")
+    sweep = [s for s in stages if s.id.startswith("t/sweep/")]
+    assert [s.id for s in sweep] == ["t/sweep/0.5", "t/sweep/2.0"]
+    assert sweep[1].resolved_parameters("smoke", "D") == {"scale": 2.0}
+    assert sweep[1].writes == ["{data}/sweep_2.0"]
+    pipeline = _pipeline(project)
+    assert pipeline.output_notebook(sweep[0]).name == "other_0.5.ipynb"
+    assert [s.id for s in select(stages, ["t/sweep"])] == ["t/sweep/0.5", "t/sweep/2.0"]

@@ -1,0 +1,160 @@
+"""Models, training determinism, working points and explanations of the photon-jet study."""
+
+import keras
+import numpy as np
+import pytest
+import xgboost as xgb
+
+from analysis_lib.detectors import ATLAS_ECAL
+from analysis_lib.errors import EmptyDatasetError, ParameterError
+from analysis_lib.explain import deep_shap, latent_correlations, tree_shap
+from analysis_lib.metrics import confusion_matrix, efficiency_in_bins, signal_score, working_point
+from analysis_lib.models import particle_flow_network, photon_jet_cnn, submodel
+from analysis_lib.training import predict_logits, set_seed, split_indices, train_classifier
+
+
+def _clouds(n, points, rng, filled=6):
+    clouds = np.zeros((n, points, 8), np.float32)
+    clouds[:, :filled] = rng.normal(size=(n, filled, 8)).astype(np.float32)
+    return clouds
+
+
+def test_pfn_is_invariant_under_permutations_of_the_points():
+    rng = np.random.default_rng(0)
+    set_seed(0)
+    pfn = particle_flow_network(10, 8)
+    clouds = _clouds(5, 10, rng)
+    shuffled = clouds[:, rng.permutation(10)]
+    assert np.allclose(predict_logits(pfn, clouds), predict_logits(pfn, shuffled), atol=1e-5)
+
+
+def test_pfn_output_is_unchanged_by_padding():
+    rng = np.random.default_rng(1)
+    set_seed(0)
+    small, large = particle_flow_network(10, 8), particle_flow_network(25, 8)
+    large.set_weights(small.get_weights())
+    clouds = _clouds(4, 10, rng)
+    padded = np.concatenate([clouds, np.zeros((4, 15, 8), np.float32)], axis=1)
+    assert np.allclose(predict_logits(small, clouds), predict_logits(large, padded), atol=1e-5)
+
+
+def test_saved_models_load_back_identically(tmp_path):
+    rng = np.random.default_rng(2)
+    set_seed(0)
+    pfn = particle_flow_network(10, 8)
+    pfn.save(tmp_path / "pfn.keras")
+    clouds = _clouds(3, 10, rng)
+    again = keras.models.load_model(tmp_path / "pfn.keras")  # safe mode: no arbitrary code
+    assert np.array_equal(predict_logits(pfn, clouds), predict_logits(again, clouds))
+
+
+def test_cnn_reads_every_layer_unless_the_original_bug_is_asked_for():
+    rng = np.random.default_rng(3)
+    images = [rng.random((2,) + s + (1,)).astype(np.float32) for s in ATLAS_ECAL.layer_shapes]
+    changed = [im.copy() for im in images]
+    changed[3] += 1.0  # only the back layer changes
+    for bug, should_change in ((False, True), (True, False)):
+        set_seed(0)
+        model = photon_jet_cnn(ATLAS_ECAL.layer_shapes, reproduce_back_layer_bug=bug)
+        differs = not np.allclose(predict_logits(model, images), predict_logits(model, changed))
+        assert differs == should_change
+
+
+def test_training_is_deterministic_for_a_seed():
+    rng = np.random.default_rng(4)
+    x, y = _clouds(120, 10, rng), rng.integers(0, 3, 120)
+
+    def run():
+        set_seed(7)
+        model = particle_flow_network(10, 8, phi_sizes=(16,), f_sizes=(8,))
+        train_classifier(model, x[:90], y[:90], x[90:], y[90:], epochs=2, batch_size=16, seed=7)
+        return predict_logits(model, x)
+
+    assert np.array_equal(run(), run())
+
+
+def test_split_indices():
+    a = split_indices(100, (0.56, 0.14, 0.3), seed=3)
+    b = split_indices(100, (0.56, 0.14, 0.3), seed=3)
+    assert [len(p) for p in a] == [56, 14, 30]
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert len(np.unique(np.concatenate(a))) == 100
+    with pytest.raises(ParameterError):
+        split_indices(10, (0.5, 0.6))
+    with pytest.raises(EmptyDatasetError):
+        split_indices(0)
+
+
+def test_working_point_matches_a_brute_force_count():
+    rng = np.random.default_rng(5)
+    signal, background = rng.normal(2, 1, 5000), rng.normal(0, 1, 20000)
+    for target in (0.9, 0.95, 0.99):
+        wp = working_point(signal, background, target)
+        # brute force: scan every signal score as a cut, keep the tightest one passing >= target
+        best = max(t for t in signal if np.mean(signal >= t) >= target)
+        n_pass = int(np.sum(background >= best))
+        assert wp.threshold == best and wp.n_background_pass == n_pass
+        assert wp.rejection == pytest.approx(len(background) / n_pass)
+        eff_b = n_pass / len(background)
+        assert wp.rejection_error == pytest.approx(np.sqrt(eff_b * (1 - eff_b) / len(background)) / eff_b**2)
+
+
+def test_working_point_not_reachable():
+    signal, background = np.linspace(5, 6, 1000), np.linspace(0, 1, 1000)
+    wp = working_point(signal, background, 0.9)
+    assert np.isnan(wp.rejection) and str(wp) == "N/A (> 1000)"
+    tied = np.concatenate([np.full(500, 1.0), np.linspace(0, 0.5, 500)])  # ties at the top
+    wp = working_point(tied, np.linspace(0, 2, 100), 0.3)
+    assert np.isnan(wp.rejection) and wp.signal_efficiency == pytest.approx(0.5)
+
+
+def test_signal_score_orders_like_the_softmax_probability():
+    rng = np.random.default_rng(6)
+    logits = rng.normal(size=(200, 3)) * 5
+    probability = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    score = signal_score(logits)
+    assert np.allclose(score, np.log(probability[:, 2] / (1 - probability[:, 2])))
+    huge = np.array([[0.0, 0.0, 60.0], [0.0, 0.0, 70.0]])  # p_s rounds to 1 in float64; the score does not
+    assert signal_score(huge)[1] > signal_score(huge)[0]
+
+
+def test_confusion_matrix_and_binned_efficiency():
+    labels = np.array([0, 0, 1, 1, 1, 2])
+    predicted = np.array([0, 1, 1, 1, 2, 2])
+    m = confusion_matrix(labels, predicted, 3)
+    assert np.allclose(m, [[0.5, 0.5, 0], [0, 2 / 3, 1 / 3], [0, 0, 1]])
+    centres, eff, err = efficiency_in_bins(np.array([1.0, 1.5, 2.5, 2.6]), np.array([1, 0, 1, 1]), np.array([1.0, 2.0, 3.0]))
+    assert np.allclose(eff, [0.5, 1.0]) and np.allclose(err, [np.sqrt(0.25 / 2), 0.0])
+
+
+def test_tree_shap_adds_up_to_the_margin():
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(600, 5))
+    y = (x[:, 0] + 0.5 * x[:, 1] ** 2 > 0.5).astype(int) + (x[:, 2] > 1)
+    model = xgb.XGBClassifier(n_estimators=30, max_depth=3, random_state=0).fit(x, y)
+    values, expected = tree_shap(model, x[:50])
+    margin = model.predict(x[:50], output_margin=True)
+    assert np.allclose(values.sum(axis=1) + expected, margin, atol=1e-4)
+
+
+def test_deep_shap_of_the_pfn_head_adds_up():
+    rng = np.random.default_rng(8)
+    set_seed(0)
+    pfn = particle_flow_network(10, 8, phi_sizes=(16,), f_sizes=(12,))
+    head = submodel(pfn, "latent", "logits")
+    latent = keras.Model(pfn.input, pfn.get_layer("latent").output)
+    z = predict_logits(latent, _clouds(60, 10, rng)).astype(np.float32)
+    assert np.allclose(predict_logits(head, z), predict_logits(pfn, _clouds(60, 10, np.random.default_rng(8))), atol=1e-5)
+    values, expected = deep_shap(head, z[:30], z[30:40])
+    values = values[..., 2] if values.shape[-1] == 3 else values[2]
+    assert np.allclose(values.sum(axis=1) + expected[2], predict_logits(head, z[30:40])[:, 2], atol=1e-3)
+
+
+def test_latent_correlations_find_the_unit_that_follows_a_variable():
+    rng = np.random.default_rng(9)
+    energy = rng.uniform(40, 250, 500)
+    latent = rng.normal(size=(500, 6))
+    latent[:, 4] = 0.01 * energy + rng.normal(0, 0.1, 500)
+    latent[:, 1] = 0.0  # a dead unit
+    rows = latent_correlations(latent, {"total_e": energy})
+    assert rows[0]["unit"] == 4 and rows[0]["pearson_r"] > 0.9 and rows[0]["live_units"] == 5
