@@ -201,8 +201,22 @@ def physics_variables(sample, detector):
     }
 
 
+def log_scaled_images(sample, dynamic_range=1e4):
+    """Layer images for a network: each cell as log(1 + r E/E_total) / log(1 + r), r = ``dynamic_range``,
+    shape (events, phi, eta, 1) float32, in [0, 1].
+
+    On a linear scale the cells far from the core, 1e-4 of the event's energy, are
+    invisible next to the core; yet they carry the widths (w_stot, f_side) that make
+    a BDT on shower shapes strong. The log keeps four decades in view.
+    """
+    total = np.maximum(sample.total_energy_gev()[:, None, None] * 1000.0, 1e-9)
+    scale = np.log1p(dynamic_range)
+    return [(np.log1p(dynamic_range * np.clip(layer, 0, None) / total) / scale)[..., None].astype(np.float32)
+            for layer in sample.layers]
+
+
 # -- point clouds for the Particle Flow Network --------------------------------------
-#: Per point: phi and eta offsets from the shower centre in units of the layer's cell
+#: Per point: phi and eta offsets from its layer's energy centre in units of the layer's cell
 #: pitch (squashed by x / (1 + |x| / 8) so far noise cells stay bounded), energy
 #: fraction of the event, log10(E / MeV) / 4, then a one-hot layer tag (4 layers).
 POINT_FEATURES = ("d_phi", "d_eta", "energy_fraction", "log_energy", "layer_0", "layer_1", "layer_2", "layer_3")
@@ -220,13 +234,15 @@ def _cell_table(detector):
     return np.concatenate(rows)
 
 
-def point_clouds(sample, detector, max_points=128, centre_layer=2):
+def point_clouds(sample, detector, max_points=128):
     """(events, max_points, 8) clouds of the cells with energy, hottest first, zero-padded.
 
-    Coordinates are relative to the energy-weighted centre of the ``centre_layer``
-    (middle) and in cell pitches, so a two-strip separation is a difference of two
-    whatever the impact point. Cells are zero-suppressed by the readout, so "with
-    energy" means above noise; events with more cells keep the most energetic.
+    Coordinates are offsets from the energy-weighted centre of the point's own layer,
+    in that layer's cell pitches: a two-strip separation is a difference of two,
+    whatever the impact point, and the fine strip structure is measured from the
+    strips' own centre, not from the coarser middle cells. Cells are zero-suppressed
+    by the readout, so "with energy" means above noise; events with more cells keep
+    the most energetic.
     """
     if len(sample) == 0:
         raise EmptyDatasetError("cannot build point clouds of an empty sample")
@@ -235,15 +251,19 @@ def point_clouds(sample, detector, max_points=128, centre_layer=2):
     top = np.take_along_axis(energy, order, axis=1)
     mask = top > 0
     total = np.maximum(energy.sum(axis=1, keepdims=True), 1e-6)
-    layer = detector.layers[centre_layer]
-    weights = sample.layers[centre_layer].astype(np.float64)
-    w_sum = np.maximum(weights.sum(axis=(1, 2)), 1e-9)
-    phi0 = (weights.sum(axis=2) * _centres(layer.phi_edges_rad)).sum(axis=1) / w_sum
-    eta0 = (weights.sum(axis=1) * _centres(layer.eta_edges_rad)).sum(axis=1) / w_sum
-    table = _cell_table(detector)[order]  # (events, points, 8)
-    offsets = np.stack([(table[..., 0] - phi0[:, None]) / table[..., 2],
-                        (table[..., 1] - eta0[:, None]) / table[..., 3]], axis=-1)
+    table = _cell_table(detector)  # (cells, 8): phi, eta, pitches, one-hot
+    # Energy-weighted centre of each layer, broadcast to its cells: (events, cells).
+    centres = []
+    for index, layer in enumerate(detector.layers):
+        image = sample.layers[index].astype(np.float64)
+        w = np.maximum(image.sum(axis=(1, 2)), 1e-9)
+        phi0 = (image.sum(axis=2) * _centres(layer.phi_edges_rad)).sum(axis=1) / w
+        eta0 = (image.sum(axis=1) * _centres(layer.eta_edges_rad)).sum(axis=1) / w
+        centres.append(np.repeat(np.stack([phi0, eta0], -1)[:, None, :], layer.n_phi * layer.n_eta, axis=1))
+    centre = np.take_along_axis(np.concatenate(centres, axis=1), order[..., None], axis=1)
+    cells = table[order]
+    offsets = (cells[..., :2] - centre) / cells[..., 2:4]
     offsets = offsets / (1.0 + np.abs(offsets) / 8.0)
     clouds = np.concatenate([offsets, (top / total)[..., None], (np.log10(np.maximum(top, 1.0)) / 4.0)[..., None],
-                             table[..., 4:]], axis=-1)
+                             cells[..., 4:]], axis=-1)
     return np.where(mask[..., None], clouds, 0.0).astype(np.float32)

@@ -30,14 +30,25 @@ def photon_jet_cnn(layer_shapes, n_classes=3, reproduce_back_layer_bug=False, fi
 
 @keras.saving.register_keras_serializable(package="analysis_lib")
 class MaskedSum(layers.Layer):
-    """Sum of per-point vectors over the points whose input features are not all zero."""
+    """Sum of per-point vectors over the points whose input features are not all zero,
+    each weighted by feature ``weight_feature`` of its point when that is given."""
+
+    def __init__(self, weight_feature=None, **kwargs):
+        super().__init__(**kwargs)
+        self.weight_feature = weight_feature
 
     def call(self, per_point, points):
         mask = ops.cast(ops.any(ops.not_equal(points, 0.0), axis=-1, keepdims=True), per_point.dtype)
+        if self.weight_feature is not None:
+            mask = mask * points[..., self.weight_feature:self.weight_feature + 1]
         return ops.sum(per_point * mask, axis=1)
 
+    def get_config(self):
+        return {**super().get_config(), "weight_feature": self.weight_feature}
 
-def particle_flow_network(max_points, n_features, n_classes=3, phi_sizes=(128, 128, 64), f_sizes=(128, 64)):
+
+def particle_flow_network(max_points, n_features, n_classes=3, phi_sizes=(128, 128, 64), f_sizes=(128, 64),
+                          energy_weighted=None):
     """Deep Sets / PFN: F(sum_i Phi(p_i)) over the points of a cloud (logits out).
 
     Phi acts on each point alone (Dense on the last axis); the masked sum makes the
@@ -48,7 +59,7 @@ def particle_flow_network(max_points, n_features, n_classes=3, phi_sizes=(128, 1
     x = points
     for width in phi_sizes:
         x = layers.Dense(width, activation="relu")(x)
-    latent = MaskedSum(name="latent")(x, points)
+    latent = MaskedSum(energy_weighted, name="latent")(x, points)
     y = latent
     for width in f_sizes:
         y = layers.Dense(width, activation="relu")(y)

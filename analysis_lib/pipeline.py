@@ -65,6 +65,16 @@ def _substitute(value, data_dir):
     return value
 
 
+def book_page(stage, root):
+    """Path of a stage's executed copy below the book folder: its path below
+    notebooks/, with ``_<variant>`` added for a matrix stage."""
+    notebooks = Path(root).resolve() / "notebooks"
+    relative = stage.notebook.relative_to(notebooks) if notebooks in stage.notebook.parents else Path(stage.notebook.name)
+    if stage.variant:
+        relative = relative.with_name(f"{relative.stem}_{stage.variant}{relative.suffix}")
+    return relative
+
+
 def default_root():
     """The repository root: the folder holding stages.yml next to the library, else the cwd."""
     candidate = LIBRARY_DIR.parent
@@ -294,11 +304,7 @@ class Pipeline:
         self.deps = {sid: d & {s.id for s in stages} for sid, d in dependencies(stages, self.data_dir).items()}
 
     def output_notebook(self, stage):
-        relative = stage.notebook.relative_to(self.root / "notebooks") if (
-            self.root / "notebooks") in stage.notebook.parents else Path(stage.notebook.name)
-        if stage.variant:
-            relative = relative.with_name(f"{relative.stem}_{stage.variant}{relative.suffix}")
-        return self.book_dir / relative
+        return self.book_dir / book_page(stage, self.root)
 
     def _stamp(self, stage):
         return self.state_dir / (stage.id.replace("/", "__") + ".json")

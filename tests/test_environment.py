@@ -5,7 +5,7 @@ import tomllib
 
 import yaml
 
-from analysis_lib.pipeline import default_root, load_stages
+from analysis_lib.pipeline import book_page, default_root, load_stages
 
 ROOT = default_root()
 
@@ -33,6 +33,6 @@ def test_book_renders_executed_notebooks_without_re_executing_them():
 def test_table_of_contents_lists_every_stage_and_only_those():
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
     chapters = {c["file"] for part in toc["parts"] for c in part["chapters"]}
-    expected = {f"book/{s.notebook.relative_to(ROOT / 'notebooks').with_suffix('')}" for s in load_stages(ROOT / "stages.yml")}
+    expected = {f"book/{book_page(s, ROOT).with_suffix('')}" for s in load_stages(ROOT / "stages.yml")}
     assert chapters == expected
     assert (ROOT / f"{toc['root']}.md").exists()

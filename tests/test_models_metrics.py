@@ -19,19 +19,33 @@ def _clouds(n, points, rng, filled=6):
     return clouds
 
 
-def test_pfn_is_invariant_under_permutations_of_the_points():
+@pytest.mark.parametrize("energy_weighted", [None, 2])
+def test_pfn_is_invariant_under_permutations_of_the_points(energy_weighted):
     rng = np.random.default_rng(0)
     set_seed(0)
-    pfn = particle_flow_network(10, 8)
+    pfn = particle_flow_network(10, 8, energy_weighted=energy_weighted)
     clouds = _clouds(5, 10, rng)
     shuffled = clouds[:, rng.permutation(10)]
     assert np.allclose(predict_logits(pfn, clouds), predict_logits(pfn, shuffled), atol=1e-5)
 
 
-def test_pfn_output_is_unchanged_by_padding():
+def test_energy_weighted_sum_weights_each_point_by_its_energy_fraction():
+    rng = np.random.default_rng(10)
+    set_seed(0)
+    pfn = particle_flow_network(10, 8, phi_sizes=(4,), energy_weighted=2)
+    latent = keras.Model(pfn.input, pfn.get_layer("latent").output)
+    phi = keras.Model(pfn.input, pfn.layers[1].output)  # Phi on every point
+    clouds = _clouds(3, 10, rng)
+    expected = (predict_logits(phi, clouds) * clouds[..., 2:3] * (np.abs(clouds).sum(-1, keepdims=True) > 0)).sum(1)
+    assert np.allclose(predict_logits(latent, clouds), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("energy_weighted", [None, 2])
+def test_pfn_output_is_unchanged_by_padding(energy_weighted):
     rng = np.random.default_rng(1)
     set_seed(0)
-    small, large = particle_flow_network(10, 8), particle_flow_network(25, 8)
+    small = particle_flow_network(10, 8, energy_weighted=energy_weighted)
+    large = particle_flow_network(25, 8, energy_weighted=energy_weighted)
     large.set_weights(small.get_weights())
     clouds = _clouds(4, 10, rng)
     padded = np.concatenate([clouds, np.zeros((4, 15, 8), np.float32)], axis=1)
@@ -41,7 +55,7 @@ def test_pfn_output_is_unchanged_by_padding():
 def test_saved_models_load_back_identically(tmp_path):
     rng = np.random.default_rng(2)
     set_seed(0)
-    pfn = particle_flow_network(10, 8)
+    pfn = particle_flow_network(10, 8, energy_weighted=2)
     pfn.save(tmp_path / "pfn.keras")
     clouds = _clouds(3, 10, rng)
     again = keras.models.load_model(tmp_path / "pfn.keras")  # safe mode: no arbitrary code
