@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import ParameterError
 from .io import ShowerSample, read_showers
 from .training import split_indices
 
@@ -34,8 +35,6 @@ def photon_jet_task(data_dir, task, energy_tag="40-250GeV", events_per_class=Non
     """gamma (label 0), pi0 (1) and the task's signal (2), split 56/14/30 into
     train / validation / test (70/30 as the original, with a fifth of the
     training part held out for early stopping)."""
-    from .errors import ParameterError
-
     if task not in PHOTON_JET_TASKS:
         raise ParameterError(f"unknown photon-jet task {task!r}; choose one of {', '.join(PHOTON_JET_TASKS)}")
     parts = [read_showers(Path(data_dir) / f"{name}_{energy_tag}.h5", stop=events_per_class)
