@@ -172,3 +172,19 @@ def test_latent_correlations_find_the_unit_that_follows_a_variable():
     latent[:, 1] = 0.0  # a dead unit
     rows = latent_correlations(latent, {"total_e": energy})
     assert rows[0]["unit"] == 4 and rows[0]["pearson_r"] > 0.9 and rows[0]["live_units"] == 5
+
+
+def test_bdt_is_deterministic_and_round_trips_through_json(tmp_path):
+    rng = np.random.default_rng(11)
+    x = rng.normal(size=(400, 9))
+    y = (x[:, 0] > 0).astype(int) + (x[:, 1] > 1)
+
+    def fit():
+        return xgb.XGBClassifier(n_estimators=20, max_depth=3, random_state=1, n_jobs=2).fit(x, y)
+
+    model = fit()
+    assert np.array_equal(model.predict(x, output_margin=True), fit().predict(x, output_margin=True))
+    model.save_model(tmp_path / "bdt.json")
+    loaded = xgb.XGBClassifier()
+    loaded.load_model(tmp_path / "bdt.json")
+    assert np.array_equal(model.predict(x, output_margin=True), loaded.predict(x, output_margin=True))
