@@ -79,3 +79,94 @@ def fit_resolution(energy_gev, relative_sigma, relative_sigma_error):
     m.migrad()
     m.hesse()
     return _result(m, cost)
+
+
+# -- Lednev shower fit (GAMS / COMPASS) ------------------------------------------------
+#: COMPASS CORAL's Lednev parameters: amplitudes a_i (sum 1) and widths b_i in mm for
+#: X0 = 23.7 mm; widths scale with the radiation length of the calorimeter.
+LEDNEV_A = (0.80, 0.30, -0.10)
+LEDNEV_B_MM = (8.0, 2.0, 76.0)
+LEDNEV_X0_MM = 23.7
+
+
+def lednev_widths(radiation_length_mm):
+    return tuple(b * radiation_length_mm / LEDNEV_X0_MM for b in LEDNEV_B_MM)
+
+
+def lednev_corner(x, y, widths, amplitudes=LEDNEV_A):
+    """F(x, y): fraction of a shower at the origin with x' < x and y' < y,
+
+    F = 1/4 + 1/(2 pi) sum_i a_i [atan(x/b_i) + atan(y/b_i) + atan(x y / (b_i sqrt(b_i^2 + x^2 + y^2)))],
+
+    the integral of the density sum_i a_i b_i / (2 pi (r^2 + b_i^2)^(3/2)).
+    """
+    total = 0.25
+    for a, b in zip(amplitudes, widths):
+        total = total + a / (2 * np.pi) * (np.arctan(x / b) + np.arctan(y / b)
+                                           + np.arctan(x * y / (b * np.sqrt(b * b + x * x + y * y))))
+    return total
+
+
+def lednev_cells(x_mm, y_mm, cell_x_mm, cell_y_mm, cell_mm, widths):
+    """Fraction of a shower at (x, y) in each square cell centred at (cell_x, cell_y)."""
+    dx, dy, h = cell_x_mm - x_mm, cell_y_mm - y_mm, cell_mm / 2
+    return (lednev_corner(dx + h, dy + h, widths) - lednev_corner(dx + h, dy - h, widths)
+            - lednev_corner(dx - h, dy + h, widths) + lednev_corner(dx - h, dy - h, widths))
+
+
+@dataclass
+class LednevFit:
+    """Fitted photons of one cluster: arrays (photons,) of E (GeV), x, y (mm); chi2, valid."""
+
+    energy_gev: np.ndarray
+    x_mm: np.ndarray
+    y_mm: np.ndarray
+    chi2: float
+    valid: bool
+
+
+def _seeds(cells_gev, cell_x, cell_y, n_photons):
+    """Centre of gravity (log weights, W0 = 4) and, for two photons, two points along the
+    principal axis of the energy distribution, at +-1 sigma, sharing the energy equally."""
+    total = cells_gev.sum()
+    weights = np.maximum(0.0, 4.0 + np.log(np.maximum(cells_gev, 1e-12) / total))
+    if weights.sum() == 0:
+        weights = cells_gev
+    cx, cy = np.average(cell_x, weights=weights), np.average(cell_y, weights=weights)
+    if n_photons == 1:
+        return [(total, cx, cy)]
+    cov = np.cov(np.vstack([cell_x, cell_y]), aweights=np.maximum(cells_gev, 0) + 1e-12)
+    values, vectors = np.linalg.eigh(cov)
+    step = np.sqrt(max(values[-1] - values[0], 1.0)) * vectors[:, -1]
+    return [(total / 2, cx + step[0], cy + step[1]), (total / 2, cx - step[0], cy - step[1])]
+
+
+def fit_lednev(cells_gev, cell_x_mm, cell_y_mm, cell_mm, radiation_length_mm, n_photons=1,
+               stochastic=0.07, noise_gev=0.005, constant=0.01):
+    """Fit ``n_photons`` Lednev showers to one cluster (arrays of cell energies and centres).
+
+    chi2 = sum_cells (E_i - sum_k E_k F_ik)^2 / sigma_i^2, sigma_i^2 = a^2 E_i + b^2 + c^2 E_i^2.
+    """
+    from iminuit import Minuit
+
+    cells_gev = np.asarray(cells_gev, float).ravel()
+    cell_x, cell_y = np.asarray(cell_x_mm, float).ravel(), np.asarray(cell_y_mm, float).ravel()
+    if not np.isfinite(cells_gev).all() or cells_gev.sum() <= 0:
+        raise EmptyDatasetError("a Lednev fit needs a cluster with positive, finite energy")
+    widths = lednev_widths(radiation_length_mm)
+    variance = stochastic**2 * np.clip(cells_gev, 0, None) + noise_gev**2 + (constant * cells_gev) ** 2
+
+    def chi2(*p):
+        model = sum(p[3 * k] * lednev_cells(p[3 * k + 1], p[3 * k + 2], cell_x, cell_y, cell_mm, widths)
+                    for k in range(n_photons))
+        return float(np.sum((cells_gev - model) ** 2 / variance))
+
+    start = [v for seed in _seeds(cells_gev, cell_x, cell_y, n_photons) for v in seed]
+    names = [f"{q}{k}" for k in range(n_photons) for q in ("e", "x", "y")]
+    m = Minuit(chi2, *start, name=names)
+    m.errordef = Minuit.LEAST_SQUARES
+    for k in range(n_photons):
+        m.limits[f"e{k}"] = (0.0, None)
+    m.migrad()
+    values = np.asarray(m.values).reshape(n_photons, 3)
+    return LednevFit(values[:, 0], values[:, 1], values[:, 2], float(m.fval), bool(m.valid))

@@ -2,11 +2,12 @@
 
 from .atlas_ecal import ATLAS_ECAL, AtlasLikeEcal
 from .kinematics import PARTICLES
+from .shashlik import SHASHLIK_ECAL, ShashlikEcal
 
 #: Detector name (as given on the command line) -> detector.
-DETECTORS = {"atlas-ecal": ATLAS_ECAL}
+DETECTORS = {"atlas-ecal": ATLAS_ECAL, "shashlik": SHASHLIK_ECAL}
 
-__all__ = ["ATLAS_ECAL", "AtlasLikeEcal", "DETECTORS", "PARTICLES"]
+__all__ = ["ATLAS_ECAL", "AtlasLikeEcal", "DETECTORS", "PARTICLES", "SHASHLIK_ECAL", "ShashlikEcal"]
 
 
 def simulate_to_files(detector, particle, n_events, out, seed=0, progress=True, **options):
