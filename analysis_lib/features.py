@@ -267,3 +267,26 @@ def point_clouds(sample, detector, max_points=128):
     clouds = np.concatenate([offsets, (top / total)[..., None], (np.log10(np.maximum(top, 1.0)) / 4.0)[..., None],
                              cells[..., 4:]], axis=-1)
     return np.where(mask[..., None], clouds, 0.0).astype(np.float32)
+
+
+# -- clusters of the shashlik calorimeter ------------------------------------------------
+def cell_clusters(image, layer, size):
+    """``size`` x ``size`` windows of (events, n_y, n_x) images centred on each event's
+    hottest cell (zero outside the region), with the centre cell's (x, y) in mm.
+
+    Returns (clusters (events, size, size), centre_x_mm, centre_y_mm).
+    """
+    if len(image) == 0:
+        raise EmptyDatasetError("cannot cut clusters from an empty sample")
+    half = size // 2
+    flat = image.reshape(len(image), -1).argmax(axis=1)
+    iy, ix = np.unravel_index(flat, image.shape[1:])
+    clusters = _window(image, iy, ix, half, half)
+    return clusters, _centres(layer.x_edges_mm)[ix], _centres(layer.y_edges_mm)[iy]
+
+
+def cluster_cell_offsets(size, cell_mm):
+    """(x, y) centres in mm of the cells of a ``size`` x ``size`` cluster, relative to its centre cell."""
+    offsets = (np.arange(size) - size // 2) * cell_mm
+    x, y = np.meshgrid(offsets, offsets)
+    return x, y

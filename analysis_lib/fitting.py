@@ -170,3 +170,17 @@ def fit_lednev(cells_gev, cell_x_mm, cell_y_mm, cell_mm, radiation_length_mm, n_
     m.migrad()
     values = np.asarray(m.values).reshape(n_photons, 3)
     return LednevFit(values[:, 0], values[:, 1], values[:, 2], float(m.fval), bool(m.valid))
+
+
+def core_widths_in_bins(values, keys, edges, min_count=20):
+    """Gaussian-core sigma of ``values`` in bins of ``keys``; NaN where a bin holds
+    fewer than ``min_count`` values. Returns (bin centres, sigmas, errors)."""
+    values, keys, edges = np.asarray(values), np.asarray(keys), np.asarray(edges, dtype=float)
+    index = np.digitize(keys, edges) - 1
+    sigma, error = np.full(len(edges) - 1, np.nan), np.full(len(edges) - 1, np.nan)
+    for b in range(len(edges) - 1):
+        selected = values[index == b]
+        if selected.size >= min_count:
+            fit = fit_gaussian_core(selected)
+            sigma[b], error[b] = fit["sigma"], fit.errors["sigma"]
+    return 0.5 * (edges[1:] + edges[:-1]), sigma, error

@@ -81,3 +81,37 @@ def submodel(model, input_layer, output_layer):
         if layer.name == output_layer:
             break
     return keras.Model(inp, x)
+
+
+def cluster_regressor(n_inputs, n_outputs, hidden=(256, 128, 64), name="cluster_regressor"):
+    """Multilayer perceptron from a flattened cluster (plus extra inputs) to the photons'
+    (x, y, E) targets, linear outputs."""
+    x = inputs = keras.Input((n_inputs,), name="cluster")
+    for width in hidden:
+        x = layers.Dense(width, activation="relu")(x)
+    return keras.Model(inputs, layers.Dense(n_outputs, name="targets")(x), name=name)
+
+
+@keras.saving.register_keras_serializable(package="analysis_lib")
+class PermutationInvariantLoss(keras.losses.Loss):
+    """Loss for two photons, targets (x1, y1, E1, x2, y2, E2) in any order:
+
+    L = min over the two orderings of mean_j ((prediction_j - target_j) / scale_j)^2,
+
+    with ``scale`` the target resolution of (x, y, E), so each term counts in units
+    of what the measurement is meant to reach.
+    """
+
+    def __init__(self, scale=(1.0, 1.0, 1.0), name="permutation_invariant_loss", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.scale = tuple(float(s) for s in scale)
+
+    def call(self, y_true, y_pred):
+        scale = ops.convert_to_tensor(self.scale * 2, dtype=y_pred.dtype)
+        swapped = ops.concatenate([y_true[:, 3:6], y_true[:, 0:3]], axis=1)
+        direct = ops.mean(ops.square((y_pred - y_true) / scale), axis=1)
+        crossed = ops.mean(ops.square((y_pred - swapped) / scale), axis=1)
+        return ops.minimum(direct, crossed)
+
+    def get_config(self):
+        return {**super().get_config(), "scale": self.scale}

@@ -92,3 +92,44 @@ def test_showers_from_the_target_lean_outwards():
 def test_shashlik_refuses_unknown_particles():
     with pytest.raises(ParameterError, match="'gamma' or 'diphoton'"):
         SHASHLIK_ECAL.simulate("pi0", 10)
+
+
+def test_permutation_invariant_loss_is_symmetric_under_swapping_the_photons():
+    from analysis_lib.models import PermutationInvariantLoss
+
+    rng = np.random.default_rng(3)
+    loss = PermutationInvariantLoss(scale=(2.5, 2.5, 0.5))
+    truth = rng.normal(size=(16, 6)).astype("float32")
+    prediction = rng.normal(size=(16, 6)).astype("float32")
+    swapped = np.concatenate([truth[:, 3:], truth[:, :3]], axis=1)
+    assert float(loss(truth, prediction)) == pytest.approx(float(loss(swapped, prediction)), rel=1e-6)
+    # a perfect prediction in the other order costs nothing; scales divide each term
+    assert float(loss(swapped, truth)) == pytest.approx(0.0, abs=1e-7)
+    one_off = truth.copy()
+    one_off[:, 2] += 0.5  # one energy off by exactly its scale: 1 / 6 per event
+    assert float(loss(truth, one_off)) == pytest.approx(1 / 6, rel=1e-5)
+
+
+def test_cell_clusters_are_centred_on_the_hottest_cell():
+    from analysis_lib.features import cell_clusters
+
+    image = np.zeros((2, 25, 49), np.float32)
+    image[0, 12, 30] = 5.0
+    image[0, 12, 31] = 2.0
+    image[1, 0, 0] = 3.0  # corner: the window reaches outside and is zero-padded
+    clusters, cx, cy = cell_clusters(image, SHASHLIK_ECAL.layer, 5)
+    assert clusters.shape == (2, 5, 5)
+    assert clusters[0, 2, 2] == 5.0 and clusters[0, 2, 3] == 2.0
+    assert clusters[1, 2, 2] == 3.0 and clusters[1, :2].sum() == 0
+    assert cx[0] == pytest.approx((30.5 - 24.5) * CELL) and cy[0] == pytest.approx(0.0)
+
+
+def test_core_widths_in_bins_leave_sparse_bins_empty():
+    from analysis_lib.fitting import core_widths_in_bins
+
+    rng = np.random.default_rng(4)
+    keys = np.concatenate([np.full(4000, 1.5), np.full(10, 2.5)])
+    values = np.concatenate([rng.normal(0, 2.0, 4000), rng.normal(0, 1.0, 10)])
+    centres, sigma, error = core_widths_in_bins(values, keys, [1.0, 2.0, 3.0])
+    assert centres.tolist() == [1.5, 2.5]
+    assert sigma[0] == pytest.approx(2.0, rel=0.05) and np.isnan(sigma[1]) and error[0] > 0
