@@ -21,10 +21,10 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from ..errors import ParameterError
-from .kinematics import (PARTICLES, SIGNAL_MIN_MASS_GEV, angles_from_momentum, check_signal_mass,
-                         direction_from_angles, final_state)
+from .kinematics import (PARTICLES, SIGNAL_MIN_MASS_GEV, angles_from_momentum, check_event_request,
+                         check_signal_mass, direction_from_angles, final_state)
 from .materials import LEAD, LIQUID_ARGON, SamplingStack
-from .shower import GFlashParameters, cell_fractions, make_showers
+from .shower import GFlashParameters, digitise_cells, make_showers, slice_cell_energies
 
 #: Events per independent random stream: a file's content depends on the seed
 #: only, never on how the work is chunked or parallelised.
@@ -122,28 +122,15 @@ class AtlasLikeEcal:
                 z = self.front_mm + depth * self.stack.radiation_length_mm
                 x_edges = (z[:, None] * (tan_phi[None, :] - np.tan(theta_x)[:, None])) / r_m
                 y_edges = (z[:, None] * (tan_eta[None, :] - np.tan(theta_y)[:, None])) / r_m
-                r_core, r_tail, p_core = self.gflash.lateral(showers.energy_gev, tau)
-                core = cell_fractions(x_edges, y_edges, r_core)
-                tail = cell_fractions(x_edges, y_edges, r_tail)
-                weight = (showers.energy_gev * fraction)[:, None, None]
-                image += weight * (p_core[:, None, None] * core + (1 - p_core)[:, None, None] * tail)
+                image += slice_cell_energies(self.gflash, showers, fraction, tau, x_edges, y_edges)
             images.append(image)
         return images, showers
 
     def digitise(self, images_gev, rng):
         """Sampling fluctuations, constant term, noise and zero suppression; MeV out."""
-        n = images_gev[0].shape[0]
-        a2 = self.sampling_term**2
-        calibration = 1.0 + self.constant_term * rng.standard_normal(n)
-        out = []
-        for layer, image in zip(self.layers, images_gev):
-            # Gamma(k = E/a^2, scale = a^2) has mean E and variance a^2 E: sigma/E = a/sqrt(E).
-            sampled = rng.gamma(np.maximum(image, 0.0) / a2, a2) * 1000.0
-            sampled *= calibration[:, None, None]
-            noisy = sampled + layer.noise_mev * rng.standard_normal(image.shape)
-            noisy[noisy < self.zero_suppression_sigma * layer.noise_mev] = 0.0
-            out.append(noisy.astype(np.float32))
-        return out
+        calibration = 1.0 + self.constant_term * rng.standard_normal(images_gev[0].shape[0])
+        return [digitise_cells(image, self.sampling_term, calibration, layer.noise_mev, self.zero_suppression_sigma, rng)
+                for layer, image in zip(self.layers, images_gev)]
 
     def simulate_stream(self, particle, n_events, seed, stream, energy_range_gev=(40.0, 250.0),
                         mass_gev=1.0, direction_spread_rad=0.0125):
@@ -193,13 +180,9 @@ def check_simulation_request(particle, n_events, energy_range_gev, mass_gev=1.0)
     if particle not in PARTICLES:
         raise ParameterError(f"unknown particle {particle!r}; choose one of {', '.join(PARTICLES)}")
     check_signal_mass(particle, mass_gev)
-    if int(n_events) != n_events or n_events < 1:
-        raise ParameterError(f"the number of events must be a positive integer, got {n_events!r}")
-    e_lo, e_hi = energy_range_gev
-    if particle in SIGNAL_MIN_MASS_GEV and e_lo <= mass_gev:
-        raise ParameterError(f"the lowest energy {e_lo} GeV must exceed the {particle} mass {mass_gev} GeV")
-    if not (0 < e_lo <= e_hi):
-        raise ParameterError(f"the energy range must satisfy 0 < low <= high GeV, got {energy_range_gev}")
+    check_event_request(n_events, energy_range_gev)
+    if particle in SIGNAL_MIN_MASS_GEV and energy_range_gev[0] <= mass_gev:
+        raise ParameterError(f"the lowest energy {energy_range_gev[0]} GeV must exceed the {particle} mass {mass_gev} GeV")
 
 
 ATLAS_ECAL = AtlasLikeEcal()

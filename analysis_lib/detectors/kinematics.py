@@ -32,6 +32,16 @@ def check_signal_mass(particle, mass_gev):
             f"{particle} needs a mass above {SIGNAL_MIN_MASS_GEV[particle]:.3f} GeV, got {mass_gev} GeV")
 
 
+def check_event_request(n_events, energy_range_gev):
+    """Refuse a number of events that is not a positive integer, or an energy range
+    that is not 0 < low <= high (GeV)."""
+    if int(n_events) != n_events or n_events < 1:
+        raise ParameterError(f"the number of events must be a positive integer, got {n_events!r}")
+    low, high = energy_range_gev
+    if not 0 < low <= high:
+        raise ParameterError(f"the energy range must satisfy 0 < low <= high GeV, got {tuple(energy_range_gev)}")
+
+
 def direction_from_angles(theta_x, theta_y):
     """Unit vectors pointing at angles atan(x/z) = theta_x, atan(y/z) = theta_y."""
     v = np.stack([np.tan(theta_x), np.tan(theta_y), np.ones_like(theta_x)], axis=-1)

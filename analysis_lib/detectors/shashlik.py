@@ -17,7 +17,8 @@ import numpy as np
 
 from ..errors import ParameterError
 from .materials import LEAD, POLYSTYRENE, SamplingStack
-from .shower import GFlashParameters, cell_fractions, make_showers
+from .kinematics import check_event_request
+from .shower import GFlashParameters, digitise_cells, make_showers, slice_cell_energies
 
 EVENTS_PER_STREAM = 1000
 
@@ -87,21 +88,14 @@ class ShashlikEcal:
             axis_y = y_mm + slope_y * depth * x0
             y_edges = (layer.y_edges_mm[None, :] - axis_y[:, None]) / r_m
             x_edges = (layer.x_edges_mm[None, :] - axis_x[:, None]) / r_m
-            r_core, r_tail, p_core = self.gflash.lateral(energy_gev, tau)
-            core = cell_fractions(y_edges, x_edges, r_core)
-            tail = cell_fractions(y_edges, x_edges, r_tail)
-            weight = (energy_gev * fraction)[:, None, None]
-            image += weight * (p_core[:, None, None] * core + (1 - p_core)[:, None, None] * tail)
+            image += slice_cell_energies(self.gflash, showers, fraction, tau, y_edges, x_edges)
         return image
 
     def digitise(self, image_gev, rng):
         """Sampling fluctuations (Gamma, variance a^2 E), constant term, noise, zero suppression; MeV out."""
-        a2 = self.sampling_term**2
-        sampled = rng.gamma(np.maximum(image_gev, 0.0) / a2, a2) * 1000.0
-        sampled *= (1.0 + self.constant_term * rng.standard_normal(len(image_gev)))[:, None, None]
-        noisy = sampled + self.layer.noise_mev * rng.standard_normal(image_gev.shape)
-        noisy[noisy < self.zero_suppression_sigma * self.layer.noise_mev] = 0.0
-        return noisy.astype(np.float32)
+        calibration = 1.0 + self.constant_term * rng.standard_normal(len(image_gev))
+        return digitise_cells(image_gev, self.sampling_term, calibration, self.layer.noise_mev,
+                              self.zero_suppression_sigma, rng)
 
     def simulate_stream(self, n_events, seed, stream, n_photons=1, energy_range_gev=(2.0, 200.0),
                         separation_mm=(40.0, 120.0), margin_cells=5, inclined=True):
@@ -133,11 +127,7 @@ class ShashlikEcal:
         """``particle`` is "gamma" (one photon) or "diphoton" (two overlapping photons)."""
         if particle not in ("gamma", "diphoton"):
             raise ParameterError(f"the shashlik simulation makes 'gamma' or 'diphoton' events, not {particle!r}")
-        if int(n_events) != n_events or n_events < 1:
-            raise ParameterError(f"the number of events must be a positive integer, got {n_events!r}")
-        lo, hi = options.get("energy_range_gev", (2.0, 200.0))
-        if not 0 < lo <= hi:
-            raise ParameterError(f"the energy range must satisfy 0 < low <= high GeV, got {(lo, hi)}")
+        check_event_request(n_events, options.get("energy_range_gev", (2.0, 200.0)))
         options = {k: v for k, v in options.items() if k != "mass_gev"}
         n_photons = 2 if particle == "diphoton" else 1
         return (self.simulate_stream(min(EVENTS_PER_STREAM, n_events - start), seed, stream, n_photons, **options)

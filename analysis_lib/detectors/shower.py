@@ -168,6 +168,29 @@ def cell_fractions(x_edges, y_edges, radius):
     return g[..., 1:, 1:] - g[..., 1:, :-1] - g[..., :-1, 1:] + g[..., :-1, :-1]
 
 
+def slice_cell_energies(params: GFlashParameters, showers: Showers, fraction, tau, x_edges, y_edges):
+    """Energy (GeV) each shower leaves in each cell from one depth slice:
+    E f_slice [p G(R_core) + (1 - p) G(R_tail)], with G the cell fractions of
+    ``cell_fractions`` (edges in Moliere radii, relative to each shower's axis)."""
+    r_core, r_tail, p_core = params.lateral(showers.energy_gev, tau)
+    p = p_core[:, None, None]
+    profile = p * cell_fractions(x_edges, y_edges, r_core) + (1 - p) * cell_fractions(x_edges, y_edges, r_tail)
+    return (showers.energy_gev * fraction)[:, None, None] * profile
+
+
+def digitise_cells(image_gev, sampling_term, calibration, noise_mev, zero_suppression_sigma, rng):
+    """Readout of one layer, MeV out (float32): sampling fluctuations
+    Gamma(k = E/a^2, scale = a^2) (mean E, variance a^2 E, so sigma/E = a/sqrt(E)),
+    a per-event calibration factor, Gaussian noise, and one-sided zero suppression
+    below ``zero_suppression_sigma`` times the noise."""
+    a2 = sampling_term**2
+    sampled = rng.gamma(np.maximum(image_gev, 0.0) / a2, a2) * 1000.0
+    sampled *= calibration[:, None, None]
+    noisy = sampled + noise_mev * rng.standard_normal(image_gev.shape)
+    noisy[noisy < zero_suppression_sigma * noise_mev] = 0.0
+    return noisy.astype(np.float32)
+
+
 def radial_containment(params: GFlashParameters, showers: Showers, radius_rm, back_x0, n_slices=48):
     """Fraction of each shower's energy within ``radius_rm`` Moliere radii of its axis
     and in front of ``back_x0``: sum over depth slices of
