@@ -38,6 +38,7 @@ lab: $(INSTALLED)
 benchmark: $(INSTALLED)
 	$(BIN)/python benchmarks/bench_simulation.py
 	$(BIN)/python benchmarks/bench_photon_jets.py
+	$(BIN)/python benchmarks/bench_shashlik.py
 
 clean:
 	rm -rf _build book/.pipeline data book/*/*.ipynb

@@ -290,3 +290,49 @@ def cluster_cell_offsets(size, cell_mm):
     offsets = (np.arange(size) - size // 2) * cell_mm
     x, y = np.meshgrid(offsets, offsets)
     return x, y
+
+
+def cluster_inputs(clusters, centre_x_mm, centre_y_mm, absolute=True):
+    """Network inputs of (clusters, size, size) cell energies in GeV: the cells over their
+    sum, ln(sum / GeV) / 5 and, with ``absolute``, the centre cell's position in metres
+    (from which the photon's inclination follows). Fixed scales, no fitted normalisation."""
+    clusters = np.asarray(clusters, dtype=float)
+    total = clusters.sum(axis=(1, 2))
+    if (total <= 0).any():
+        raise EmptyDatasetError(f"{int((total <= 0).sum())} clusters hold no energy")
+    features = [clusters.reshape(len(clusters), -1) / total[:, None], np.log(total)[:, None] / 5.0]
+    if absolute:
+        features.append(np.column_stack([centre_x_mm, centre_y_mm]) / 1000.0)
+    return np.hstack(features).astype(np.float32)
+
+
+def photon_targets(photons, cluster_sum_gev, position_limit_mm=None):
+    """Photons (clusters, photons, [x_mm, y_mm, E_gev]) as regression targets
+    (clusters, 3 photons): x / 10 mm, y / 10 mm, ln(E / cluster sum), numbers of order
+    one whose differences are the position error in cm and the relative energy error.
+    ``position_limit_mm`` clips positions (a failed fit can run far off)."""
+    photons = np.asarray(photons, dtype=float)
+    xy = photons[..., :2] if position_limit_mm is None else np.clip(photons[..., :2], -position_limit_mm, position_limit_mm)
+    fraction = np.clip(photons[..., 2] / np.asarray(cluster_sum_gev, float)[:, None], 1e-3, 10.0)
+    targets = np.concatenate([xy / 10.0, np.log(fraction)[..., None]], axis=-1)
+    return targets.reshape(len(photons), -1).astype(np.float32)
+
+
+def photons_from_targets(targets, cluster_sum_gev):
+    """Inverse of ``photon_targets``: (clusters, photons, [x_mm, y_mm, E_gev])."""
+    t = np.asarray(targets, dtype=float).reshape(len(targets), -1, 3)
+    return np.stack([t[..., 0] * 10.0, t[..., 1] * 10.0,
+                     np.exp(t[..., 2]) * np.asarray(cluster_sum_gev, float)[:, None]], axis=-1)
+
+
+def region_images(image_gev, layer):
+    """Whole-region inputs for a CNN, (events, n_y, n_x, 3): cell energies over the event's
+    total, and the cells' x and y in metres as two constant channels ("CoordConv"), so
+    that convolutions can tell where they are, which absolute positions need."""
+    image_gev = np.asarray(image_gev, dtype=float)
+    total = image_gev.sum(axis=(1, 2))
+    if (total <= 0).any():
+        raise EmptyDatasetError(f"{int((total <= 0).sum())} events hold no energy")
+    x, y = np.meshgrid(_centres(layer.x_edges_mm) / 1000.0, _centres(layer.y_edges_mm) / 1000.0)
+    coordinates = np.broadcast_to(np.stack([x, y], axis=-1), image_gev.shape + (2,))
+    return np.concatenate([(image_gev / total[:, None, None])[..., None], coordinates], axis=-1).astype(np.float32)

@@ -292,3 +292,22 @@ def load_arrays(path, required=()):
     if missing:
         raise DataFileError(f"{path} has no dataset {missing[0]!r}")
     return arrays
+
+
+def save_residuals(path, residuals, study, **per_photon):
+    """Residuals {method: {"x", "y", "e"}} of a regression study, with arrays per photon
+    (energy, separation, ...), to HDF5: datasets "<method>: <x|y|e>"."""
+    arrays = {f"{method}: {key}": values for method, res in residuals.items() for key, values in res.items()}
+    return save_arrays(path, attrs={"study": study, "methods": list(residuals)}, **arrays, **per_photon)
+
+
+def load_residuals(path):
+    """Inverse of ``save_residuals``: (residuals by method, the other arrays, the study's name)."""
+    arrays = load_arrays(path)
+    attrs = arrays.pop("attrs")
+    methods = [str(m) for m in attrs.get("methods", [])]
+    missing = [f"{m}: {k}" for m in methods for k in "xye" if f"{m}: {k}" not in arrays]
+    if not methods or missing:
+        raise DataFileError(f"{path} holds no residuals of a regression study" + (f" (missing {missing[0]})" if missing else ""))
+    residuals = {m: {k: arrays.pop(f"{m}: {k}") for k in "xye"} for m in methods}
+    return residuals, arrays, str(attrs.get("study", ""))

@@ -97,3 +97,25 @@ def efficiency_in_bins(values, passed, edges):
     eff = np.where(n > 0, k / np.maximum(n, 1), np.nan)
     err = np.where(n > 0, np.sqrt(eff * (1 - eff) / np.maximum(n, 1)), np.nan)
     return 0.5 * (edges[1:] + edges[:-1]), eff, err
+
+
+def match_photons(prediction, truth):
+    """Order each cluster's predicted photons (clusters, photons, [x, y, ...]) like the
+    true ones: for two photons, the ordering with the smaller summed distance."""
+    prediction, truth = np.asarray(prediction), np.asarray(truth)
+    if prediction.shape[1] == 1:
+        return prediction
+
+    def distance(a, b):
+        return np.hypot(*(a[:, :2] - b[:, :2]).T)
+
+    direct = distance(prediction[:, 0], truth[:, 0]) + distance(prediction[:, 1], truth[:, 1])
+    crossed = distance(prediction[:, 1], truth[:, 0]) + distance(prediction[:, 0], truth[:, 1])
+    return np.where((crossed < direct)[:, None, None], prediction[:, ::-1], prediction)
+
+
+def photon_residuals(prediction, truth):
+    """{"x": mm, "y": mm, "e": E/E_true - 1}, flat over photons, after matching."""
+    prediction = match_photons(prediction, truth)
+    return {"x": (prediction[..., 0] - truth[..., 0]).ravel(), "y": (prediction[..., 1] - truth[..., 1]).ravel(),
+            "e": (prediction[..., 2] / truth[..., 2] - 1).ravel()}

@@ -92,26 +92,71 @@ def cluster_regressor(n_inputs, n_outputs, hidden=(256, 128, 64), name="cluster_
     return keras.Model(inputs, layers.Dense(n_outputs, name="targets")(x), name=name)
 
 
+def lednev_refiner(n_cluster_inputs, n_photons, hidden=(256, 128, 64), name="lednev_refiner"):
+    """A network that starts from the Lednev fit and learns its corrections:
+
+    output = fit + MLP(cluster inputs, fit),
+
+    with the last layer initialised at zero, so training begins at the fit's own
+    resolution and only moves where the data say the shower function is wrong
+    (leakage, inclination, overlapping showers)."""
+    cluster = keras.Input((n_cluster_inputs,), name="cluster")
+    fit = keras.Input((3 * n_photons,), name="lednev_fit")
+    x = layers.Concatenate()([cluster, fit])
+    for width in hidden:
+        x = layers.Dense(width, activation="relu")(x)
+    correction = layers.Dense(3 * n_photons, kernel_initializer="zeros", name="correction")(x)
+    return keras.Model([cluster, fit], layers.Add(name="targets")([fit, correction]), name=name)
+
+
+def region_cnn(shape, n_photons, filters=(16, 32, 32), dense=(128, 64), name="region_cnn"):
+    """ConvNet from the whole calorimeter region (n_y, n_x, 1), with the total energy,
+    to the photons' absolute (x, y, E) targets: no cluster finding at all."""
+    image = keras.Input(shape, name="region")
+    total = keras.Input((1,), name="log_energy")
+    x = image
+    for i, width in enumerate(filters):
+        x = layers.Conv2D(width, 3, padding="same", activation="relu")(x)
+        if i < len(filters) - 1:
+            x = layers.MaxPooling2D(2)(x)
+    x = layers.Concatenate()([layers.Flatten()(x), total])
+    for width in dense:
+        x = layers.Dense(width, activation="relu")(x)
+    return keras.Model([image, total], layers.Dense(3 * n_photons, name="targets")(x), name=name)
+
+
 @keras.saving.register_keras_serializable(package="analysis_lib")
 class PermutationInvariantLoss(keras.losses.Loss):
-    """Loss for two photons, targets (x1, y1, E1, x2, y2, E2) in any order:
+    """Loss for one photon, targets (x, y, E), or two, (x1, y1, E1, x2, y2, E2) in any order:
 
-    L = min over the two orderings of mean_j ((prediction_j - target_j) / scale_j)^2,
+    L = min over the two orderings of mean_j rho((prediction_j - target_j) / scale_j),
 
     with ``scale`` the target resolution of (x, y, E), so each term counts in units
-    of what the measurement is meant to reach.
+    of what the measurement is meant to reach. rho(r) = r^2, or with ``huber_delta``
+    (twice) the Huber function, 2 delta |r| - delta^2 beyond delta, so that the few
+    clusters where two showers cannot be told apart do not dominate the training.
     """
 
-    def __init__(self, scale=(1.0, 1.0, 1.0), name="permutation_invariant_loss", **kwargs):
+    def __init__(self, scale=(1.0, 1.0, 1.0), huber_delta=None, name="permutation_invariant_loss", **kwargs):
         super().__init__(name=name, **kwargs)
         self.scale = tuple(float(s) for s in scale)
+        self.huber_delta = None if huber_delta is None else float(huber_delta)
+
+    def _rho(self, r):
+        if self.huber_delta is None:
+            return ops.square(r)
+        a, d = ops.abs(r), self.huber_delta
+        return ops.where(a < d, ops.square(r), d * (2 * a - d))
 
     def call(self, y_true, y_pred):
-        scale = ops.convert_to_tensor(self.scale * 2, dtype=y_pred.dtype)
+        n_photons = y_true.shape[-1] // 3
+        scale = ops.convert_to_tensor(self.scale * n_photons, dtype=y_pred.dtype)
+        if n_photons == 1:
+            return ops.mean(self._rho((y_pred - y_true) / scale), axis=1)
         swapped = ops.concatenate([y_true[:, 3:6], y_true[:, 0:3]], axis=1)
-        direct = ops.mean(ops.square((y_pred - y_true) / scale), axis=1)
-        crossed = ops.mean(ops.square((y_pred - swapped) / scale), axis=1)
+        direct = ops.mean(self._rho((y_pred - y_true) / scale), axis=1)
+        crossed = ops.mean(self._rho((y_pred - swapped) / scale), axis=1)
         return ops.minimum(direct, crossed)
 
     def get_config(self):
-        return {**super().get_config(), "scale": self.scale}
+        return {**super().get_config(), "scale": self.scale, "huber_delta": self.huber_delta}

@@ -321,7 +321,7 @@ class Pipeline:
         """Run everything; returns the list of StageResult in stage order."""
         results, running = {}, {}
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # kernels inherit it: no C++ log lines on the terminal
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # kernels inherit it: no C++ log lines on the terminal
         with ThreadPoolExecutor(max_workers=self.jobs) as pool:
             while len(results) < len(self.stages):
                 for stage in self.stages:

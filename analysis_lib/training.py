@@ -58,5 +58,22 @@ def train_classifier(model, x_train, y_train, x_val, y_val, epochs=20, batch_siz
     return history.history
 
 
+def train_regressor(model, x_train, y_train, x_val, y_val, loss, epochs=100, batch_size=256, learning_rate=1e-3,
+                    patience=12, seed=0, verbose=0):
+    """Adam on ``loss``, the learning rate halved after 5 epochs without progress, early
+    stopping on the validation loss (best weights restored). Returns the history dict."""
+    import keras
+
+    if len(y_train) == 0 or len(y_val) == 0:
+        raise EmptyDatasetError("training needs events in both the training and the validation set")
+    set_seed(seed)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss)
+    callbacks = [keras.callbacks.ReduceLROnPlateau(patience=5, factor=0.5),
+                 keras.callbacks.EarlyStopping(patience=patience, restore_best_weights=True)]
+    history = model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=epochs, batch_size=batch_size,
+                        callbacks=callbacks, verbose=verbose, shuffle=True)
+    return history.history
+
+
 def predict_logits(model, x, batch_size=1024):
     return np.asarray(model.predict(x, batch_size=batch_size, verbose=0), dtype=np.float64)

@@ -18,7 +18,7 @@ import numpy as np
 from ..errors import ParameterError
 from .materials import LEAD, POLYSTYRENE, SamplingStack
 from .kinematics import check_event_request
-from .shower import GFlashParameters, digitise_cells, make_showers, slice_cell_energies
+from .shower import GFlashParameters, axis_jitter_rm, digitise_cells, make_showers, slice_cell_energies
 
 EVENTS_PER_STREAM = 1000
 
@@ -56,6 +56,9 @@ class ShashlikEcal:
     constant_term: float = 0.01
     zero_suppression_sigma: float = 3.0
     n_slices: int = 8
+    # Intrinsic centroid fluctuation per axis: 0.15 R_M / sqrt(E / GeV), about 5 mm/sqrt(E),
+    # the stochastic part of the GAMS/COMPASS position resolution (physics.md, section 7).
+    lateral_fluctuation_rm: float = 0.15
     gflash: GFlashParameters = field(init=False)
 
     def __post_init__(self):
@@ -84,8 +87,9 @@ class ShashlikEcal:
         edges = np.linspace(0.0, self.depth_x0, self.n_slices + 1)
         for front, back in zip(edges[:-1], edges[1:]):
             fraction, depth, tau = showers.slice(front, back)
-            axis_x = x_mm + slope_x * depth * x0
-            axis_y = y_mm + slope_y * depth * x0
+            jitter_x, jitter_y = axis_jitter_rm(showers, fraction, self.lateral_fluctuation_rm, rng)
+            axis_x = x_mm + slope_x * depth * x0 + jitter_x * r_m
+            axis_y = y_mm + slope_y * depth * x0 + jitter_y * r_m
             y_edges = (layer.y_edges_mm[None, :] - axis_y[:, None]) / r_m
             x_edges = (layer.x_edges_mm[None, :] - axis_x[:, None]) / r_m
             image += slice_cell_energies(self.gflash, showers, fraction, tau, y_edges, x_edges)

@@ -136,6 +136,19 @@ def make_showers(params: GFlashParameters, energy_gev, is_photon, rng) -> Shower
     return Showers(energy_gev, start, depth_max, alpha)
 
 
+def axis_jitter_rm(showers: Showers, fraction, scale_rm, rng):
+    """Random (dx, dy) shifts, in Moliere radii, of each shower's axis in one depth slice.
+
+    A slice holding energy E f is treated as the sum of many independent spots, so its
+    energy centroid wanders by sigma = scale_rm / sqrt(E f / GeV) per axis. Summed over
+    slices, the centroid of the whole shower wanders by scale_rm / sqrt(E / GeV), the
+    intrinsic (cell-size independent) part of the position resolution.
+    """
+    energy = np.maximum(showers.energy_gev * fraction, 1e-6)
+    sigma = np.minimum(scale_rm / np.sqrt(energy), 1.0)  # a nearly empty slice cannot move far
+    return sigma * rng.standard_normal(energy.shape), sigma * rng.standard_normal(energy.shape)
+
+
 def quarter_plane_fraction(x, y, radius):
     """H(x, y) = integral over [0, x] x [0, y] of rho(r) = R^2 / (pi (r^2 + R^2)^2).
 
