@@ -39,6 +39,7 @@ benchmark: $(INSTALLED)
 	$(BIN)/python benchmarks/bench_simulation.py
 	$(BIN)/python benchmarks/bench_photon_jets.py
 	$(BIN)/python benchmarks/bench_shashlik.py
+	$(BIN)/python benchmarks/bench_ldmx.py
 
 clean:
 	rm -rf _build book/.pipeline data book/*/*.ipynb

@@ -17,8 +17,9 @@ def _simulate(args):
     if len(args.energy) not in (1, 2):
         raise AnalysisError("--energy takes one value (a fixed energy) or two (a range LOW HIGH)")
     energy = tuple(args.energy) if len(args.energy) == 2 else (args.energy[0], args.energy[0])
+    options = {} if args.mass is None else {"mass_gev": args.mass}
     paths = simulate_to_files(args.detector, args.particle, args.events, args.out, seed=args.seed,
-                              progress=not args.quiet, energy_range_gev=energy, mass_gev=args.mass)
+                              progress=not args.quiet, energy_range_gev=energy, **options)
     for path in paths:
         print(f"wrote {path}")
     return 0
@@ -73,13 +74,13 @@ def build_parser():
     sim = sub.add_parser("simulate", help="simulate a detector and write HDF5 and/or ROOT files")
     sim.add_argument("detector", choices=sorted(DETECTORS))
     sim.add_argument("--particle", required=True,
-                     help=f"atlas-ecal: {', '.join(PARTICLES)}; shashlik: gamma, diphoton")
+                     help=f"atlas-ecal: {', '.join(PARTICLES)}; shashlik: gamma, diphoton; ldmx-ecal: signal, background")
     sim.add_argument("--events", type=int, required=True)
     sim.add_argument("--seed", type=int, default=0)
     sim.add_argument("--out", action="append", required=True, help="output file (.h5 or .root); repeat for both")
     sim.add_argument("--energy", type=float, nargs="+", default=[40.0, 250.0], metavar="GEV",
                      help="fixed energy, or a range LOW HIGH (default 40 250)")
-    sim.add_argument("--mass", type=float, default=1.0, help="signal mass in GeV (default 1)")
+    sim.add_argument("--mass", type=float, help="signal mass in GeV (default 1; ldmx-ecal: the A' mass, default 0.1)")
     sim.add_argument("--quiet", action="store_true", help="no progress bar")
     sim.set_defaults(func=_simulate)
 

@@ -46,3 +46,14 @@ def photon_jet_task(data_dir, task, energy_tag="40-250GeV", events_per_class=Non
                           truth, {"task": task})
     train, validation, test = split_indices(len(labels), fractions, seed)
     return LabelledSample(sample, labels, PHOTON_JET_CLASSES, train, validation, test)
+
+
+def background_mass_hypotheses(is_signal, masses_gev, choices_gev, seed=0):
+    """Mass input of a mass-parameterised classifier: the signal's own A' mass, and for
+    background a mass drawn at random from ``choices_gev`` (the original's recipe), so
+    the network cannot tell the classes apart by the mass input alone."""
+    is_signal, masses_gev = np.asarray(is_signal, bool), np.asarray(masses_gev, float)
+    if len(choices_gev) == 0:
+        raise ParameterError("the background needs at least one mass to be drawn from")
+    drawn = np.random.default_rng(seed).choice(np.asarray(choices_gev, float), size=len(masses_gev))
+    return np.where(is_signal, masses_gev, drawn).astype(np.float32)

@@ -5,7 +5,7 @@ Everything is vectorised over events: arrays in, arrays out.
 
 import numpy as np
 
-from .errors import EmptyDatasetError
+from .errors import EmptyDatasetError, ParameterError
 
 
 def _centres(edges):
@@ -336,3 +336,58 @@ def region_images(image_gev, layer):
     x, y = np.meshgrid(_centres(layer.x_edges_mm) / 1000.0, _centres(layer.y_edges_mm) / 1000.0)
     coordinates = np.broadcast_to(np.stack([x, y], axis=-1), image_gev.shape + (2,))
     return np.concatenate([(image_gev / total[:, None, None])[..., None], coordinates], axis=-1).astype(np.float32)
+
+
+# -- hits to images (the LDMX study) -------------------------------------------------------
+def _nearest_grid_index(values, low, high, n):
+    """Index of the nearest of n points linspace(low, high, n) (the original's binning);
+    a value halfway between two points goes to the lower one, as argmin does."""
+    return np.clip(np.ceil((values - low) / (high - low) * (n - 1) - 0.5), 0, n - 1).astype(np.int64)
+
+
+def hit_images(x, y, z, energy, kind="xyz", size=20, depth=10, log_depth=False, xy_range_mm=(-200.0, 200.0),
+               z_range_mm=(240.0, 530.0)):
+    """Images from jagged hits (awkward arrays: per event x, y, z in mm, E in MeV).
+
+    * ``kind="xyz"``: (events, size, size, 3), the x-y, y-z and z-x projections of the
+      energy as three channels, each hit on the nearest point of a ``size`` grid;
+    * ``kind="z_split"``: (events, size, size, depth), the x-y image in ``depth`` slices
+      of z, linear or, with ``log_depth``, logarithmic (fine at the front, where EM
+      showers start).
+
+    The original put z on the x-y grid (-200..200 mm), so every ECAL hit (z > 240 mm) fell
+    in its last z bin; here z spans the ECAL. Each image is divided by its maximum.
+    Events without energy are dropped: returns (images, kept) with ``kept`` a boolean
+    mask over the input events.
+    """
+    import awkward as ak
+
+    if kind not in ("xyz", "z_split"):
+        raise ParameterError(f"image kind must be 'xyz' or 'z_split', not {kind!r}")
+    if size < 2 or depth < 1:
+        raise ParameterError(f"image size must be at least 2 and depth at least 1, got {size} and {depth}")
+    counts = np.asarray(ak.num(energy))
+    flat = {name: np.asarray(ak.flatten(values), dtype=np.float64) for name, values in
+            (("x", x), ("y", y), ("z", z), ("E", energy))}
+    event = np.repeat(np.arange(len(counts)), counts)
+    ix = _nearest_grid_index(flat["x"], *xy_range_mm, size)
+    iy = _nearest_grid_index(flat["y"], *xy_range_mm, size)
+    if kind == "xyz":
+        iz = _nearest_grid_index(flat["z"], *z_range_mm, size)
+        images = np.zeros(len(counts) * size * size * 3)
+        for channel, (a, b) in enumerate(((ix, iy), (iy, iz), (iz, ix))):
+            # bincount on the flat index: the vectorised form of "+= E" per hit
+            images += np.bincount(((event * size + a) * size + b) * 3 + channel, flat["E"], minlength=images.size)
+        images = images.reshape(len(counts), size, size, 3)
+    else:
+        low, high = z_range_mm
+        if log_depth:
+            edges = low - 1.0 + np.geomspace(1.0, high - low + 1.0, depth + 1)
+        else:
+            edges = np.linspace(low, high, depth + 1)
+        iz = np.clip(np.searchsorted(edges, flat["z"], side="right") - 1, 0, depth - 1)
+        images = np.bincount(((event * size + ix) * size + iy) * depth + iz, flat["E"],
+                             minlength=len(counts) * size * size * depth).reshape(len(counts), size, size, depth)
+    peak = images.reshape(len(images), -1).max(axis=1) if len(images) else np.zeros(0)
+    kept = peak > 0
+    return (images[kept] / peak[kept, None, None, None]).astype(np.float32), kept

@@ -311,3 +311,113 @@ def load_residuals(path):
         raise DataFileError(f"{path} holds no residuals of a regression study" + (f" (missing {missing[0]})" if missing else ""))
     residuals = {m: {k: arrays.pop(f"{m}: {k}") for k in "xye"} for m in methods}
     return residuals, arrays, str(attrs.get("study", ""))
+
+
+# -- hits: jagged (x, y, z, E) per event in a ROOT tree ------------------------------
+HITS_TREE = "ecalHits"
+HIT_BRANCHES = ("x", "y", "z", "E")
+
+
+def write_hits(chunks, path, n_events, attrs=None, progress=True):
+    """Write chunks of hit events (``eventNumber``, per-event arrays ``x, y, z`` in mm and
+    ``E`` in MeV, plus flat per-event truth arrays) to a ROOT file with a TTree
+    ``ecalHits`` of jagged branches, as the LDMX files are; atomically."""
+    import awkward as ak
+    import uproot
+    from tqdm import tqdm
+
+    path = Path(path)
+    if format_from_suffix(path) != "root":
+        raise DataFileError(f"hits are written to ROOT files: {path} should end in .root")
+    with atomic_output(path) as tmp:
+        with uproot.recreate(tmp) as file, tqdm(total=n_events, unit="event", disable=not progress, desc=path.name,
+                                                mininterval=2) as bar:
+            file["attrs"] = json.dumps(dict(attrs or {}, units="mm, MeV", n_events=int(n_events)))
+            tree = None
+            for chunk in chunks:
+                counts = np.array([len(e) for e in chunk["E"]])
+                data = {key: ak.unflatten(np.concatenate(chunk[key]).astype(np.float32), counts) for key in HIT_BRANCHES}
+                data.update({k: np.asarray(v) for k, v in chunk.items() if k not in HIT_BRANCHES})
+                if tree is None:  # mktree: a plain assignment would write an RNTuple
+                    tree = file.mktree(HITS_TREE, {k: (v.type if isinstance(v, ak.Array) else v.dtype)
+                                                   for k, v in data.items()})
+                tree.extend(data)
+                bar.update(len(counts))
+    return path
+
+
+def iterate_hits(path, step_size=10000, truth=()):
+    """Read an ``ecalHits`` tree in chunks of ``step_size`` events: yields dicts of
+    awkward arrays ``x, y, z, E`` (and the flat ``truth`` branches asked for).
+
+    Refuses, with one sentence, a file that is not ROOT, is truncated, has no such
+    tree, lacks a branch, or whose jagged branches differ in length in some event.
+    """
+    import awkward as ak
+    import uproot
+
+    path = Path(path)
+    if file_format(path) != "root":
+        raise DataFileError(f"{path} is not a ROOT file; hits are read from ROOT trees")
+    try:
+        file = uproot.open(path)
+        keys = {k.split(";")[0] for k in file.keys()}
+    except Exception as error:  # uproot raises many types for a damaged file
+        raise DataFileError(f"{path} is truncated or corrupted and cannot be opened ({type(error).__name__})") from None
+    if HITS_TREE not in keys:
+        raise DataFileError(f"{path} has no '{HITS_TREE}' tree (it holds: {', '.join(sorted(keys)) or 'nothing'})")
+    tree = file[HITS_TREE]
+    wanted = list(HIT_BRANCHES) + list(truth)
+    missing = [b for b in wanted if b not in tree.keys()]
+    if missing:
+        raise DataFileError(f"the '{HITS_TREE}' tree of {path} lacks the branch(es) {', '.join(missing)}")
+    start = 0
+    try:
+        for chunk in tree.iterate(wanted, step_size=step_size, library="ak"):
+            counts = {b: ak.num(chunk[b]) for b in HIT_BRANCHES}
+            for b in HIT_BRANCHES[1:]:
+                bad = np.flatnonzero(np.asarray(counts[b]) != np.asarray(counts["x"]))
+                if bad.size:
+                    raise DataFileError(f"in {path}, event {start + bad[0]} has {counts['x'][bad[0]]} x values but "
+                                        f"{counts[b][bad[0]]} {b} values: the hit branches must have equal lengths")
+            start += len(chunk)
+            yield {b: chunk[b] for b in wanted}
+    except DataFileError:
+        raise
+    except Exception as error:
+        raise DataFileError(f"{path} is truncated or corrupted: reading stopped after {start} events "
+                            f"({type(error).__name__})") from None
+
+
+def save_model(model, path):
+    """Save a Keras model in the native ``.keras`` format (no pickle), atomically."""
+    path = Path(path)
+    if path.suffix != ".keras":
+        raise DataFileError(f"Keras models are saved as .keras files, not {path.name}")
+    with atomic_output(path) as tmp:
+        model.save(tmp)
+    return path
+
+
+def save_table(table, path):
+    """Write a pandas table as CSV (readable anywhere, no pickle), atomically."""
+    with atomic_output(path) as tmp:
+        table.to_csv(tmp, index=False)
+    return Path(path)
+
+
+def load_table(path, required=()):
+    """Read a CSV table written by ``save_table``; refuse one without the ``required`` columns."""
+    import pandas as pd
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataFileError(f"no such file: {path}")
+    try:
+        table = pd.read_csv(path)
+    except Exception as error:
+        raise DataFileError(f"{path} is not a readable CSV table ({type(error).__name__})") from None
+    missing = [c for c in required if c not in table.columns]
+    if missing:
+        raise DataFileError(f"{path} has no column {missing[0]!r}")
+    return table

@@ -119,3 +119,31 @@ def photon_residuals(prediction, truth):
     prediction = match_photons(prediction, truth)
     return {"x": (prediction[..., 0] - truth[..., 0]).ravel(), "y": (prediction[..., 1] - truth[..., 1]).ravel(),
             "e": (prediction[..., 2] / truth[..., 2] - 1).ravel()}
+
+
+@dataclass
+class ThresholdSummary:
+    """Performance of the cut score >= ``threshold`` (the original's evaluation)."""
+
+    threshold: float
+    accuracy: float
+    signal_acceptance: float
+    background_rejection: float  # fraction of background below the cut
+    purity: float  # signal fraction among the events that pass
+
+
+def best_threshold(signal_scores, background_scores):
+    """The cut on the score that minimises the number of misclassified events, with
+    accuracy, signal acceptance, background rejection and purity there."""
+    signal_scores, background_scores = np.asarray(signal_scores), np.asarray(background_scores)
+    if len(signal_scores) == 0 or len(background_scores) == 0:
+        raise EmptyDatasetError("a threshold needs both signal and background events")
+    candidates = np.unique(np.concatenate([signal_scores, background_scores]))
+    signal_sorted, background_sorted = np.sort(signal_scores), np.sort(background_scores)
+    signal_lost = np.searchsorted(signal_sorted, candidates, side="left")  # signal below the cut
+    background_passing = len(background_sorted) - np.searchsorted(background_sorted, candidates, side="left")
+    best = int(np.argmin(signal_lost + background_passing))
+    n_s, n_b = len(signal_scores), len(background_scores)
+    accepted, passing = n_s - signal_lost[best], background_passing[best]
+    return ThresholdSummary(float(candidates[best]), 1 - (signal_lost[best] + passing) / (n_s + n_b), accepted / n_s,
+                            1 - passing / n_b, accepted / max(accepted + passing, 1))

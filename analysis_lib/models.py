@@ -160,3 +160,22 @@ class PermutationInvariantLoss(keras.losses.Loss):
 
     def get_config(self):
         return {**super().get_config(), "scale": self.scale, "huber_delta": self.huber_delta}
+
+
+def dark_photon_convnet(input_shape, mass_input=False, dropout=0.3, name=None):
+    """The original's ConvNet (Keras): conv 32 (5x5) - pool - conv 64 (5x5) - pool -
+    dropout, then dense 500 to two logits (background, signal); with ``mass_input``, the
+    mass-parameterised version: dense 20, joined by the A' mass hypothesis (GeV), dense 60."""
+    image = keras.Input(input_shape, name="image")
+    x = layers.Conv2D(32, 5, padding="same", activation="relu")(image)
+    x = layers.MaxPooling2D(2)(x)
+    x = layers.Conv2D(64, 5, padding="same", activation="relu")(x)
+    x = layers.MaxPooling2D(2)(x)
+    x = layers.Flatten()(layers.Dropout(dropout)(x))
+    if not mass_input:
+        x = layers.Dense(500, activation="relu")(x)
+        return keras.Model(image, layers.Dense(2, name="logits")(x), name=name or "convnet")
+    mass = keras.Input((1,), name="mass_gev")
+    x = layers.Concatenate()([layers.Dense(20, activation="relu")(x), mass])
+    x = layers.Dense(60, activation="relu")(x)
+    return keras.Model([image, mass], layers.Dense(2, name="logits")(x), name=name or "mass_parameterised_convnet")

@@ -2,12 +2,14 @@
 
 from .atlas_ecal import ATLAS_ECAL, AtlasLikeEcal
 from .kinematics import PARTICLES
+from .ldmx_ecal import LDMX_ECAL, SIGNAL_MASSES_MEV, LdmxEcal
 from .shashlik import SHASHLIK_ECAL, ShashlikEcal
 
 #: Detector name (as given on the command line) -> detector.
-DETECTORS = {"atlas-ecal": ATLAS_ECAL, "shashlik": SHASHLIK_ECAL}
+DETECTORS = {"atlas-ecal": ATLAS_ECAL, "shashlik": SHASHLIK_ECAL, "ldmx-ecal": LDMX_ECAL}
 
-__all__ = ["ATLAS_ECAL", "AtlasLikeEcal", "DETECTORS", "PARTICLES", "SHASHLIK_ECAL", "ShashlikEcal"]
+__all__ = ["ATLAS_ECAL", "AtlasLikeEcal", "DETECTORS", "LDMX_ECAL", "LdmxEcal", "PARTICLES", "SHASHLIK_ECAL",
+           "SIGNAL_MASSES_MEV", "ShashlikEcal"]
 
 
 def simulate_to_files(detector, particle, n_events, out, seed=0, progress=True, **options):
@@ -20,6 +22,14 @@ def simulate_to_files(detector, particle, n_events, out, seed=0, progress=True, 
     if detector not in DETECTORS:
         raise ParameterError(f"unknown detector {detector!r}; choose one of {', '.join(DETECTORS)}")
     sim = DETECTORS[detector]
+    if isinstance(sim, LdmxEcal):  # hits, not images: one ROOT tree, as LDMX writes them
+        from ..io import write_hits
+
+        mass_mev = 1000.0 * options.get("mass_gev", 0.1)
+        chunks = sim.simulate(particle, n_events, seed=seed, mass_mev=mass_mev)
+        attrs = {"detector": detector, "kind": particle, "seed": int(seed), "library_version": __version__,
+                 "mass_mev": mass_mev if particle == "signal" else 0.0}
+        return [write_hits(chunks, path, n_events, attrs, progress=progress) for path in out[:1]]
     chunks = sim.simulate(particle, n_events, seed=seed, **options)
     attrs = {"detector": detector, "particle": particle, "seed": int(seed), "library_version": __version__,
              "layer_names": list(sim.layer_names),
