@@ -60,3 +60,162 @@ def latent_correlations(latent, variables):
         rows.append({"variable": name, "unit": int(units[best]), "pearson_r": float(r[best]),
                      "live_units": int(alive.sum())})
     return rows
+
+
+# -- gradient maps of image classifiers (the LArTPC study) ----------------------------------
+# Grad-CAM, vanilla saliency and SmoothGrad come from tf-keras-vis; integrated gradients,
+# guided backpropagation and rectified gradients are not in it and are written here.
+def _score(class_index):
+    from tf_keras_vis.utils.scores import CategoricalScore
+
+    return CategoricalScore(list(np.atleast_1d(class_index)))
+
+
+def grad_cam(model, images, class_index, layer_name):
+    """Grad-CAM (tf-keras-vis): ReLU of the feature maps of ``layer_name`` weighted by
+    their mean gradient of the class logit, upsampled to the image, scaled to [0, 1]."""
+    from tf_keras_vis.gradcam import Gradcam
+
+    # tf-keras-vis's ReplaceToLinear needs Model.output_names, gone in Keras 3: strip softmax here
+    cam = Gradcam(logit_model(model), clone=False)
+    return np.asarray(cam(_score(class_index), images, penultimate_layer=layer_name))
+
+
+def saliency(model, images, class_index, smooth_samples=0, smooth_noise=0.2):
+    """|d logit / d pixel| (tf-keras-vis), max over channels, scaled to [0, 1]; with
+    ``smooth_samples`` > 0 SmoothGrad, the mean over noisy copies (noise as a fraction
+    of each image's value range)."""
+    from tf_keras_vis.saliency import Saliency
+
+    method = Saliency(logit_model(model), clone=False)
+    return np.asarray(method(_score(class_index), images, smooth_samples=smooth_samples, smooth_noise=smooth_noise))
+
+
+def logit_model(model, hidden_relu=None):
+    """A copy of ``model`` whose last layer outputs logits (softmax removed) and whose
+    hidden ReLUs are replaced by ``hidden_relu`` (a function with a custom gradient), if given."""
+    import keras
+
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    for layer in copy.layers:
+        activation = getattr(layer, "activation", None)
+        if activation is None:
+            continue
+        if layer is copy.layers[-1] and activation.__name__ == "softmax":
+            layer.activation = keras.activations.linear
+        elif hidden_relu is not None and activation.__name__ == "relu":
+            layer.activation = hidden_relu
+    return copy
+
+
+def _class_gradients(model, images, class_index):
+    import tensorflow as tf
+
+    x = tf.convert_to_tensor(images, tf.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        logits = model(x, training=False)
+        selected = tf.gather(logits, np.broadcast_to(np.atleast_1d(class_index), (len(images),)), axis=1, batch_dims=1)
+    return tape.gradient(selected, x).numpy(), selected.numpy()
+
+
+def integrated_gradients(model, images, class_index, baseline=None, steps=50):
+    """(x - x') * integral_0^1 d logit(x' + a (x - x')) / dx da (trapezoid rule, ``steps``
+    intervals), with x' the ``baseline`` (zeros by default). Completeness: the
+    attributions of an image add up to logit(x) - logit(x'). Returns (attributions,
+    logit(x) - logit(x'))."""
+    images = np.asarray(images, np.float32)
+    baseline = np.zeros_like(images) if baseline is None else np.broadcast_to(baseline, images.shape).astype(np.float32)
+    logits = logit_model(model)
+    weights = np.full(steps + 1, 1.0 / steps)
+    weights[[0, -1]] /= 2
+    total = np.zeros_like(images)
+    for alpha, weight in zip(np.linspace(0, 1, steps + 1), weights):
+        gradient, _ = _class_gradients(logits, baseline + alpha * (images - baseline), class_index)
+        total += weight * gradient
+    _, at_image = _class_gradients(logits, images, class_index)
+    _, at_baseline = _class_gradients(logits, baseline, class_index)
+    return (images - baseline) * total, at_image - at_baseline
+
+
+def _guided_relu():
+    import tensorflow as tf
+
+    @tf.custom_gradient
+    def guided_relu(x):
+        def gradient(upstream):  # only positive gradients through active units
+            return upstream * tf.cast(x > 0, upstream.dtype) * tf.cast(upstream > 0, upstream.dtype)
+
+        return tf.nn.relu(x), gradient
+
+    return guided_relu
+
+
+def _rectified_relu(percentile):
+    import tensorflow as tf
+
+    @tf.custom_gradient
+    def rectified_relu(x):
+        y = tf.nn.relu(x)
+
+        def gradient(upstream):  # RectGrad: keep units whose activation x gradient is in the top percent
+            importance = tf.reshape(y * upstream, [tf.shape(y)[0], -1])
+            ordered = tf.sort(importance, axis=1)
+            n = tf.shape(ordered)[1]
+            index = tf.cast(tf.round(percentile / 100.0 * tf.cast(n - 1, tf.float32)), tf.int32)
+            threshold = tf.reshape(ordered[:, index], [-1] + [1] * (len(y.shape) - 1))
+            return upstream * tf.cast(y * upstream > threshold, upstream.dtype)
+
+        return y, gradient
+
+    return rectified_relu
+
+
+def guided_backprop(model, images, class_index):
+    """Guided backpropagation: the input gradient of the class logit with every ReLU
+    passing back only positive gradients of active units (fine-grained, class-blind-ish)."""
+    gradient, _ = _class_gradients(logit_model(model, _guided_relu()), images, class_index)
+    return gradient
+
+
+def guided_grad_cam(model, images, class_index, layer_name):
+    """Guided Grad-CAM: guided backpropagation times the Grad-CAM map (max over channels
+    of the guided gradients). The original returned the guided gradients alone."""
+    guided = np.abs(guided_backprop(model, images, class_index)).max(axis=-1)
+    return guided * grad_cam(model, images, class_index, layer_name)
+
+
+def rectified_gradients(model, images, class_index, percentile=99.0, smooth_samples=0, smooth_noise=0.2, seed=0):
+    """Rectified gradients (Kim et al. 2019): backpropagate through a ReLU only where
+    activation x gradient exceeds its ``percentile`` over the layer, times the input;
+    with ``smooth_samples``, averaged over noisy copies (RectGrad-SmoothGrad)."""
+    images = np.asarray(images, np.float32)
+    rectified = logit_model(model, _rectified_relu(float(percentile)))
+    if smooth_samples <= 0:
+        gradient, _ = _class_gradients(rectified, images, class_index)
+        return gradient * images
+    rng = np.random.default_rng(seed)
+    spread = smooth_noise * (images.max(axis=tuple(range(1, images.ndim)), keepdims=True)
+                             - images.min(axis=tuple(range(1, images.ndim)), keepdims=True))
+    total = np.zeros_like(images)
+    for _ in range(smooth_samples):
+        noisy = images + spread * rng.standard_normal(images.shape).astype(np.float32)
+        gradient, _ = _class_gradients(rectified, noisy, class_index)
+        total += gradient * noisy
+    return total / smooth_samples
+
+
+def randomised_copy(model, n_top_layers, seed=0):
+    """A copy of ``model`` with the weights of its last ``n_top_layers`` weighted layers
+    re-drawn (cascading model randomisation, Adebayo et al. 2018): maps that do not
+    change are not explaining the trained model."""
+    import keras
+
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    rng = np.random.default_rng(seed)
+    weighted = [layer for layer in copy.layers if layer.weights]
+    for layer in weighted[len(weighted) - n_top_layers:]:
+        layer.set_weights([rng.normal(0, np.std(w) + 1e-3, w.shape).astype(w.dtype) for w in layer.get_weights()])
+    return copy
