@@ -74,7 +74,7 @@ def build_parser():
     sim = sub.add_parser("simulate", help="simulate a detector and write HDF5 and/or ROOT files")
     sim.add_argument("detector", choices=sorted(DETECTORS))
     sim.add_argument("--particle", required=True,
-                     help=f"atlas-ecal: {', '.join(PARTICLES)}; shashlik: gamma, diphoton; ldmx-ecal: signal, background")
+                     help=f"atlas-ecal: {', '.join(PARTICLES)}; shashlik: gamma, diphoton; ldmx-ecal: signal, background; lartpc: electron, kaon, muon, photon, pion, pion_zero")
     sim.add_argument("--events", type=int, required=True)
     sim.add_argument("--seed", type=int, default=0)
     sim.add_argument("--out", action="append", required=True, help="output file (.h5 or .root); repeat for both")

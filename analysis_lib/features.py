@@ -391,3 +391,14 @@ def hit_images(x, y, z, energy, kind="xyz", size=20, depth=10, log_depth=False, 
     peak = images.reshape(len(images), -1).max(axis=1) if len(images) else np.zeros(0)
     kept = peak > 0
     return (images[kept] / peak[kept, None, None, None]).astype(np.float32), kept
+
+
+def scaled_images(images):
+    """(events, H, W) images divided by their own maximum, with a channel axis, float32.
+    (The original added 0.1 after min-max scaling and then clipped noisy copies at 1,
+    cutting off the brightest pixels; plain max scaling keeps them.)"""
+    images = np.asarray(images, dtype=np.float32)
+    peak = images.reshape(len(images), -1).max(axis=1) if len(images) else np.zeros(0)
+    if len(images) == 0 or (peak <= 0).any():
+        raise EmptyDatasetError(f"{int((peak <= 0).sum()) if len(images) else 0} of {len(images)} images are empty")
+    return (images / peak[:, None, None])[..., None]

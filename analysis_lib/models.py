@@ -179,3 +179,37 @@ def dark_photon_convnet(input_shape, mass_input=False, dropout=0.3, name=None):
     x = layers.Concatenate()([layers.Dense(20, activation="relu")(x), mass])
     x = layers.Dense(60, activation="relu")(x)
     return keras.Model([image, mass], layers.Dense(2, name="logits")(x), name=name or "mass_parameterised_convnet")
+
+
+def lartpc_original_cnn(input_shape, n_classes=6):
+    """The published LArIAT network: three blocks of 3x3 convolutions (16, 32, 64) with ReLU,
+    batch normalisation and 2x2 max pooling, then dense 64 and 32 (L2 1e-3, small normal
+    initialisation, dropout 0.5 each) and one output per class (logits: the softmax is
+    in the loss, as ``training.train_classifier`` uses it)."""
+    dense = dict(activation="relu", kernel_regularizer=keras.regularizers.L2(1e-3),
+                 kernel_initializer=keras.initializers.RandomNormal(stddev=0.01))
+    x = image = keras.Input(input_shape, name="image")
+    for i, width in enumerate((16, 32, 64)):
+        x = layers.Conv2D(width, 3, activation="relu", name=f"conv_{i}")(x)
+        x = layers.MaxPooling2D(2)(layers.BatchNormalization()(x))
+    x = layers.Dropout(0.5)(layers.Dense(64, **dense)(layers.Flatten()(x)))
+    x = layers.Dropout(0.5)(layers.Dense(32, **dense)(x))
+    return keras.Model(image, layers.Dense(n_classes, name="classes")(x), name="original_cnn")
+
+
+def lartpc_cnn(input_shape, n_classes=6, widths=(16, 32, 64, 64), augment=True, dropout=0.3):
+    """A smaller-headed network: 2x2 average pooling first (8 mm pixels still resolve
+    tracks), four convolution blocks, global average pooling instead of a 2-million-weight
+    dense layer, and (training only) random flips of the drift axis and shifts in time."""
+    x = image = keras.Input(input_shape, name="image")
+    if augment:
+        x = layers.RandomFlip("horizontal")(x)  # axis 1 = time: drift up or down is symmetric
+        x = layers.RandomTranslation(0.0, 0.1, fill_mode="constant")(x)
+    x = layers.AveragePooling2D(2)(x)
+    for i, width in enumerate(widths):
+        x = layers.Conv2D(width, 3, padding="same", activation="relu", name=f"conv_{i}")(x)
+        x = layers.BatchNormalization()(x)
+        if i < len(widths) - 1:
+            x = layers.MaxPooling2D(2)(x)
+    x = layers.Dropout(dropout)(layers.GlobalAveragePooling2D()(x))
+    return keras.Model(image, layers.Dense(n_classes, name="classes")(x), name="lartpc_cnn")

@@ -2,13 +2,14 @@
 
 from .atlas_ecal import ATLAS_ECAL, AtlasLikeEcal
 from .kinematics import PARTICLES
+from .lartpc import LARTPC, LarTpc
 from .ldmx_ecal import LDMX_ECAL, SIGNAL_MASSES_MEV, LdmxEcal
 from .shashlik import SHASHLIK_ECAL, ShashlikEcal
 
 #: Detector name (as given on the command line) -> detector.
-DETECTORS = {"atlas-ecal": ATLAS_ECAL, "shashlik": SHASHLIK_ECAL, "ldmx-ecal": LDMX_ECAL}
+DETECTORS = {"atlas-ecal": ATLAS_ECAL, "shashlik": SHASHLIK_ECAL, "ldmx-ecal": LDMX_ECAL, "lartpc": LARTPC}
 
-__all__ = ["ATLAS_ECAL", "AtlasLikeEcal", "DETECTORS", "LDMX_ECAL", "LdmxEcal", "PARTICLES", "SHASHLIK_ECAL",
+__all__ = ["ATLAS_ECAL", "AtlasLikeEcal", "DETECTORS", "LARTPC", "LDMX_ECAL", "LarTpc", "LdmxEcal", "PARTICLES", "SHASHLIK_ECAL",
            "SIGNAL_MASSES_MEV", "ShashlikEcal"]
 
 
