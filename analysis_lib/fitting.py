@@ -8,7 +8,7 @@ from iminuit import Minuit
 from iminuit.cost import BinnedNLL, LeastSquares
 from scipy.stats import norm
 
-from .errors import EmptyDatasetError
+from .errors import EmptyDatasetError, ParameterError
 
 
 @dataclass
@@ -368,3 +368,92 @@ def core_widths_in_bins(values, keys, edges, min_count=20):
             fit = fit_gaussian_core(selected)
             sigma[b], error[b] = fit["sigma"], fit.errors["sigma"]
     return 0.5 * (edges[1:] + edges[:-1]), sigma, error
+
+
+# -- template fits: signal yield and efficiency in "data" (the photon-ID study) ----------------
+def bernstein_cdf(x, coefficients, low, high):
+    """Expected counts below ``x`` of the background density sum_k c_k (n+1) B_kn(u),
+    u = (x - low) / (high - low), with B_kn the Bernstein basis of degree n = len(c) - 1.
+
+    Each (n+1) B_kn integrates to one over [low, high], so c_k >= 0 are yields: the
+    density is positive and the total background is sum_k c_k. The integral of B_kn is
+    (1/(n+1)) sum_{j>k} B_j,n+1, the regularised incomplete beta function I_u(k+1, n-k+1).
+    """
+    from scipy.special import betainc
+
+    n = len(coefficients) - 1
+    u = np.clip((np.asarray(x, float) - low) / (high - low), 0.0, 1.0)
+    return sum(c * betainc(k + 1, n - k + 1, u) for k, c in enumerate(coefficients))
+
+
+@dataclass
+class YieldFit:
+    """Extended binned fit of signal template + Bernstein background: the signal yield in
+    the whole range and in ``window``, with HESSE errors (template statistics included)."""
+
+    signal: float
+    signal_error: float
+    window_signal: float
+    window_error: float
+    background: np.ndarray
+    valid: bool
+    minuit: object = None
+
+
+def fit_signal_yield(counts, edges, signal_template, degree=2, window=(80.0, 100.0)):
+    """Fit histogram ``counts`` (bins ``edges``) with the signal template (simulated counts
+    in the same bins; its finite statistics enter through iminuit's ``cost.Template``,
+    Conway's Barlow-Beeston-lite method) plus a degree-``degree`` Bernstein polynomial."""
+    from iminuit.cost import Template
+
+    counts, edges = np.asarray(counts, float), np.asarray(edges, float)
+    signal_template = np.asarray(signal_template, float)
+    if counts.shape != (len(edges) - 1,) or signal_template.shape != counts.shape:
+        raise ParameterError(f"histogram, template and edges disagree: {counts.shape}, {signal_template.shape}, "
+                             f"{len(edges)} edges")
+    if counts.sum() <= 0:
+        raise EmptyDatasetError("the histogram to fit has no events")
+    if signal_template.sum() <= 0:
+        raise EmptyDatasetError("the signal template has no events")
+    low, high = edges[0], edges[-1]
+    names = [f"b{k}" for k in range(degree + 1)]
+
+    def background(x, *coefficients):
+        return bernstein_cdf(x, coefficients, low, high)
+
+    background.__signature__ = _signature(["x"] + names)
+    # Conway's method (Barlow-Beeston lite): the "da" method divides by the template variance,
+    # which is zero in empty template bins when the template is mixed with a parametric model
+    cost = Template(counts, edges, [signal_template, background], name=["signal"] + names, method="jsc")
+    total = counts.sum()
+    m = Minuit(cost, signal=0.5 * total, **{name: 0.5 * total / (degree + 1) for name in names})
+    m.limits["signal"] = (0, None)
+    for name in names:
+        m.limits[name] = (0, None)
+    m.migrad()
+    m.hesse()
+    centres = 0.5 * (edges[1:] + edges[:-1])
+    in_window = (centres >= window[0]) & (centres < window[1])
+    fraction = signal_template[in_window].sum() / signal_template.sum()
+    return YieldFit(m.values["signal"], m.errors["signal"], fraction * m.values["signal"], fraction * m.errors["signal"],
+                    np.array([m.values[n] for n in names]), bool(m.valid), m)
+
+
+def _signature(names):
+    import inspect
+
+    return inspect.Signature([inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in names])
+
+
+def template_efficiency(pass_counts, fail_counts, edges, signal_template, degree=2, window=(80.0, 100.0)):
+    """Identification efficiency from data: eps = P / (P + F), the fitted signal in the
+    window after the ID (pass) over before (pass + fail). Pass and fail are independent
+    samples, so sigma^2 = (F sigma_P)^2 + (P sigma_F)^2, over (P + F)^4.
+    Returns (eps, sigma, pass fit, fail fit)."""
+    passed = fit_signal_yield(pass_counts, edges, signal_template, degree, window)
+    failed = fit_signal_yield(fail_counts, edges, signal_template, degree, window)
+    p, f = passed.window_signal, failed.window_signal
+    if p + f <= 0:
+        raise EmptyDatasetError("no signal found before the identification: the efficiency is undefined")
+    error = np.hypot(f * passed.window_error, p * failed.window_error) / (p + f) ** 2
+    return p / (p + f), error, passed, failed
