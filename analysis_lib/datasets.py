@@ -57,3 +57,14 @@ def background_mass_hypotheses(is_signal, masses_gev, choices_gev, seed=0):
         raise ParameterError("the background needs at least one mass to be drawn from")
     drawn = np.random.default_rng(seed).choice(np.asarray(choices_gev, float), size=len(masses_gev))
     return np.where(is_signal, masses_gev, drawn).astype(np.float32)
+
+
+def lartpc_images(data_dir, classes=None):
+    """The LArTPC study's images, one HDF5 file per class (``<class>.h5``), scaled to their
+    maxima with a channel axis, and the class labels: (images, labels)."""
+    from .detectors.lartpc import CLASSES, LARTPC
+    from .features import scaled_images
+
+    samples = [read_showers(Path(data_dir) / f"{name}.h5", detector=LARTPC) for name in (classes or CLASSES)]
+    images = scaled_images(np.concatenate([s.layers[0] for s in samples]))
+    return images, np.concatenate([s.truth["label"] for s in samples]).astype(int)

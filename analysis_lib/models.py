@@ -181,6 +181,12 @@ def dark_photon_convnet(input_shape, mass_input=False, dropout=0.3, name=None):
     return keras.Model([image, mass], layers.Dense(2, name="logits")(x), name=name or "mass_parameterised_convnet")
 
 
+#: Keras's default 0.99 needs thousands of steps before the moving variance forgets its
+#: initial 1; with a few hundred steps on images of mean ~0.01, inference would then see
+#: activations shrunk twentyfold and predict one class for everything.
+BATCH_NORM_MOMENTUM = 0.9
+
+
 def lartpc_original_cnn(input_shape, n_classes=6):
     """The published LArIAT network: three blocks of 3x3 convolutions (16, 32, 64) with ReLU,
     batch normalisation and 2x2 max pooling, then dense 64 and 32 (L2 1e-3, small normal
@@ -191,7 +197,7 @@ def lartpc_original_cnn(input_shape, n_classes=6):
     x = image = keras.Input(input_shape, name="image")
     for i, width in enumerate((16, 32, 64)):
         x = layers.Conv2D(width, 3, activation="relu", name=f"conv_{i}")(x)
-        x = layers.MaxPooling2D(2)(layers.BatchNormalization()(x))
+        x = layers.MaxPooling2D(2)(layers.BatchNormalization(momentum=BATCH_NORM_MOMENTUM)(x))
     x = layers.Dropout(0.5)(layers.Dense(64, **dense)(layers.Flatten()(x)))
     x = layers.Dropout(0.5)(layers.Dense(32, **dense)(x))
     return keras.Model(image, layers.Dense(n_classes, name="classes")(x), name="original_cnn")
@@ -208,7 +214,7 @@ def lartpc_cnn(input_shape, n_classes=6, widths=(16, 32, 64, 64), augment=True, 
     x = layers.AveragePooling2D(2)(x)
     for i, width in enumerate(widths):
         x = layers.Conv2D(width, 3, padding="same", activation="relu", name=f"conv_{i}")(x)
-        x = layers.BatchNormalization()(x)
+        x = layers.BatchNormalization(momentum=BATCH_NORM_MOMENTUM)(x)
         if i < len(widths) - 1:
             x = layers.MaxPooling2D(2)(x)
     x = layers.Dropout(dropout)(layers.GlobalAveragePooling2D()(x))
