@@ -18,6 +18,8 @@ def _simulate(args):
         raise AnalysisError("--energy takes one value (a fixed energy) or two (a range LOW HIGH)")
     energy = tuple(args.energy) if len(args.energy) == 2 else (args.energy[0], args.energy[0])
     options = {} if args.mass is None else {"mass_gev": args.mass}
+    if args.process:
+        options["process"] = args.process
     paths = simulate_to_files(args.detector, args.particle, args.events, args.out, seed=args.seed,
                               progress=not args.quiet, energy_range_gev=energy, **options)
     for path in paths:
@@ -74,13 +76,14 @@ def build_parser():
     sim = sub.add_parser("simulate", help="simulate a detector and write HDF5 and/or ROOT files")
     sim.add_argument("detector", choices=sorted(DETECTORS))
     sim.add_argument("--particle", required=True,
-                     help=f"atlas-ecal: {', '.join(PARTICLES)}; shashlik: gamma, diphoton; ldmx-ecal: signal, background; lartpc: electron, kaon, muon, photon, pion, pion_zero")
+                     help=f"atlas-ecal: {', '.join(PARTICLES)}; shashlik: gamma, diphoton; ldmx-ecal: signal, background; lartpc: electron, kaon, muon, photon, pion, pion_zero; photon-id: photon, jet")
     sim.add_argument("--events", type=int, required=True)
     sim.add_argument("--seed", type=int, default=0)
     sim.add_argument("--out", action="append", required=True, help="output file (.h5 or .root); repeat for both")
     sim.add_argument("--energy", type=float, nargs="+", default=[40.0, 250.0], metavar="GEV",
                      help="fixed energy, or a range LOW HIGH (default 40 250)")
     sim.add_argument("--mass", type=float, help="signal mass in GeV (default 1; ldmx-ecal: the A' mass, default 0.1)")
+    sim.add_argument("--process", help="photon-id: photon_jet (default) or radiative_z")
     sim.add_argument("--quiet", action="store_true", help="no progress bar")
     sim.set_defaults(func=_simulate)
 

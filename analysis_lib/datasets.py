@@ -68,3 +68,24 @@ def lartpc_images(data_dir, classes=None):
     samples = [read_showers(Path(data_dir) / f"{name}.h5", detector=LARTPC) for name in (classes or CLASSES)]
     images = scaled_images(np.concatenate([s.layers[0] for s in samples]))
     return images, np.concatenate([s.truth["label"] for s in samples]).astype(int)
+
+
+PHOTON_ID_CLASSES = ("jet", "photon")
+
+
+def photon_id_sample(data_dir, process, events_per_class=None, seed=0, fractions=(0.6, 0.15, 0.25)):
+    """Jets (label 0) and photons (1) of one photon-ID process from ``{process}_{kind}.h5``,
+    split into train / validation / test."""
+    from .detectors import PHOTON_ID_ECAL
+    from .detectors.photon_id import PROCESSES
+
+    if process not in PROCESSES:
+        raise ParameterError(f"unknown photon-ID process {process!r}; choose one of {', '.join(PROCESSES)}")
+    parts = [read_showers(Path(data_dir) / f"{process}_{kind}.h5", stop=events_per_class, detector=PHOTON_ID_ECAL)
+             for kind in PHOTON_ID_CLASSES]
+    keys = set(parts[0].truth) & set(parts[1].truth)
+    labels = np.concatenate([np.full(len(p), i) for i, p in enumerate(parts)])
+    sample = ShowerSample([np.concatenate([p.layers[i] for p in parts]) for i in range(len(parts[0].layers))],
+                          {k: np.concatenate([p.truth[k] for p in parts]) for k in keys}, {"process": process})
+    train, validation, test = split_indices(len(labels), fractions, seed)
+    return LabelledSample(sample, labels, PHOTON_ID_CLASSES, train, validation, test)

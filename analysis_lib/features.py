@@ -402,3 +402,55 @@ def scaled_images(images):
     if len(images) == 0 or (peak <= 0).any():
         raise EmptyDatasetError(f"{int((peak <= 0).sum()) if len(images) else 0} of {len(images)} images are empty")
     return (images / peak[:, None, None])[..., None]
+
+
+# -- photon identification ------------------------------------------------------------
+#: The photon-ID variables: the cut-based menu's and the CNN's scalar inputs (as the
+#: original, which gives its network the presampler sum besides the images).
+PHOTON_ID_VARIABLES = ("r_had", "r_eta", "r_phi", "w_eta2", "w_s3", "w_stot", "f_side", "delta_e_s", "e_ratio")
+#: The side of each variable where photons sit: True when photons have low values.
+PHOTON_KEEP_BELOW = {"r_had": True, "r_eta": False, "r_phi": False, "w_eta2": True, "w_s3": True, "w_stot": True,
+                     "f_side": True, "delta_e_s": True, "e_ratio": False}
+
+
+def check_photon_id_sample(sample, detector):
+    """Refuse a sample the photon-ID code cannot use, with one sentence."""
+    if len(sample) == 0:
+        raise EmptyDatasetError("the photon-ID sample holds no events")
+    for layer, expected, name in zip(sample.layers, detector.layer_shapes, detector.layer_names):
+        if layer.shape[1:] != tuple(expected):
+            raise ParameterError(f"the {name} images are {layer.shape[1:]} cells, the photon-ID cluster needs {expected}")
+        if not np.all(np.isfinite(layer)):
+            raise ParameterError(f"the {name} images hold NaN or infinite energies")
+    missing = [k for k in ("abs_eta", "hadronic_energy_gev") if k not in sample.truth]
+    if missing:
+        raise ParameterError(f"the photon-ID sample needs per-event {' and '.join(missing)}")
+
+
+def photon_id_variables(sample, detector):
+    """The shower shapes of ``shower_shapes`` plus, per candidate, E_T (GeV, the cluster
+    energy over cosh eta), |eta|, the presampler fraction and
+    R_had = E_T(hadronic calorimeter) / E_T."""
+    check_photon_id_sample(sample, detector)
+    variables = shower_shapes(sample, detector)
+    abs_eta = np.asarray(sample.truth["abs_eta"], float)
+    layer_e = sample.layer_energy_gev()
+    et = layer_e.sum(axis=1) / np.cosh(abs_eta)
+    hadronic_et = np.asarray(sample.truth["hadronic_energy_gev"], float) / np.cosh(abs_eta)
+    variables.update(et_gev=et, abs_eta=abs_eta, r_had=hadronic_et / np.maximum(et, 1e-6),
+                     presampler_fraction=layer_e[:, 0] / np.maximum(layer_e.sum(axis=1), 1e-9))
+    return variables
+
+
+def hybrid_cnn_inputs(sample, detector):
+    """Inputs of the hybrid CNN: strips, middle and back images (events, phi, eta, 1), each
+    cell divided by its layer's energy (the original's normalisation), and the scalars
+    (presampler fraction, R_had, |eta|, log(E_T / 10 GeV))."""
+    variables = photon_id_variables(sample, detector)
+    images = []
+    for layer in sample.layers[1:]:
+        layer = np.clip(layer.astype(np.float64), 0, None)
+        images.append((layer / np.maximum(layer.sum(axis=(1, 2), keepdims=True), 1e-9))[..., None].astype(np.float32))
+    scalars = np.stack([variables["presampler_fraction"], np.clip(variables["r_had"], -0.5, 1.0), variables["abs_eta"],
+                        np.log(np.maximum(variables["et_gev"], 1.0) / 10.0)], axis=1).astype(np.float32)
+    return images + [scalars]

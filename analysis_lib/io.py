@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DataFileError, EmptyDatasetError
+from .errors import DataFileError, EmptyDatasetError, ParameterError
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 ROOT_MAGIC = b"root"
@@ -421,3 +421,40 @@ def load_table(path, required=()):
     if missing:
         raise DataFileError(f"{path} has no column {missing[0]!r}")
     return table
+
+
+def export_onnx(model, path):
+    """Export a Keras model to ONNX (Keras' own exporter, tf2onnx underneath), atomically."""
+    path = Path(path)
+    if path.suffix != ".onnx":
+        raise DataFileError(f"ONNX models are saved as .onnx files, not {path.name}")
+    # the exporter refuses a model that has never been called (a freshly loaded one)
+    model([np.zeros((1,) + tuple(i.shape[1:]), np.float32) for i in model.inputs])
+    with atomic_output(path) as tmp:
+        model.export(str(tmp), format="onnx", verbose=False)
+    return path
+
+
+class OnnxModel:
+    """An ONNX model run by onnxruntime on the CPU, called like ``keras.Model.predict``
+    with a list of inputs in the order of the model's inputs."""
+
+    def __init__(self, path):
+        import onnxruntime
+
+        path = Path(path)
+        if not path.is_file():
+            raise DataFileError(f"no such file: {path}")
+        try:
+            self.session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        except Exception as error:
+            raise DataFileError(f"{path} is not an ONNX model onnxruntime can load ({type(error).__name__})") from None
+        self.input_names = [i.name for i in self.session.get_inputs()]
+
+    def predict(self, inputs):
+        inputs = inputs if isinstance(inputs, (list, tuple)) else [inputs]
+        if len(inputs) != len(self.input_names):
+            raise ParameterError(f"the ONNX model takes {len(self.input_names)} inputs ({', '.join(self.input_names)}), "
+                                 f"got {len(inputs)}")
+        feed = {name: np.asarray(x, np.float32) for name, x in zip(self.input_names, inputs)}
+        return self.session.run(None, feed)[0]

@@ -147,3 +147,31 @@ def best_threshold(signal_scores, background_scores):
     accepted, passing = n_s - signal_lost[best], background_passing[best]
     return ThresholdSummary(float(candidates[best]), 1 - (signal_lost[best] + passing) / (n_s + n_b), accepted / n_s,
                             1 - passing / n_b, accepted / max(accepted + passing, 1))
+
+
+def id_comparison_in_bins(values, edges, is_signal, score, cut_pass, min_events=20):
+    """A classifier against a cut-based ID in bins of ``values`` (E_T, |eta|): per bin the
+    events of each class, the classifier's AUC, the cut-based ID's signal efficiency and
+    background rejection 1/eps_b, and the classifier's rejection at that same signal
+    efficiency (``working_point``). Bins with fewer than ``min_events`` of a class are left out."""
+    import pandas as pd
+
+    values, is_signal = np.asarray(values, float), np.asarray(is_signal, bool)
+    score, cut_pass = np.asarray(score, float), np.asarray(cut_pass, bool)
+    index = np.digitize(values, edges) - 1
+    rows = []
+    for b in range(len(edges) - 1):
+        s, bkg = (index == b) & is_signal, (index == b) & ~is_signal
+        if s.sum() < min_events or bkg.sum() < min_events:
+            continue
+        eff_s, eff_b = cut_pass[s].mean(), cut_pass[bkg].mean()
+        point = working_point(score[s], score[bkg], eff_s, tolerance=0.02)
+        rows.append({"bin": f"{edges[b]:g}-{edges[b + 1]:g}", "signal": int(s.sum()), "background": int(bkg.sum()),
+                     "AUC": auc(score[s], score[bkg]), "cut efficiency": eff_s,
+                     "cut rejection": 1 / eff_b if eff_b > 0 else np.nan,
+                     "classifier rejection": point.rejection, "classifier rejection error": point.rejection_error})
+    if not rows:
+        raise EmptyDatasetError(f"no bin of {list(edges)} holds {min_events} events of each class")
+    table = pd.DataFrame(rows).set_index("bin")
+    table["rejection ratio"] = table["classifier rejection"] / table["cut rejection"]
+    return table

@@ -219,3 +219,31 @@ def lartpc_cnn(input_shape, n_classes=6, widths=(16, 32, 64, 64), augment=True, 
             x = layers.MaxPooling2D(2)(x)
     x = layers.Dropout(dropout)(layers.GlobalAveragePooling2D()(x))
     return keras.Model(image, layers.Dense(n_classes, name="classes")(x), name="lartpc_cnn")
+
+
+def hybrid_photon_cnn(layer_shapes, n_scalars, filters=64, dense=64, noise=0.1, name="hybrid_photon_cnn"):
+    """The photon-ID hybrid CNN: one convolutional branch per sampling (strips, middle,
+    back; ``layer_shapes`` as (phi, eta)), flattened and merged with the scalar inputs,
+    then a dense head with Gaussian noise as regulariser; two logits (jet, photon).
+
+    Branches as in the original: selu, LeCun-normal weights, valid convolutions; the
+    fine-grained strips pool along eta, middle and back along phi. The original used
+    256 filters and 128 units; the head's last two layers here have selu too.
+    """
+    conv = dict(activation="selu", kernel_initializer="lecun_normal")
+    design = {"strips": ((2, 2), (1, 2), (1, 2)), "middle": ((2, 2), (2, 1), (2, 1)), "back": ((2, 2), (2, 1), (2, 1))}
+    inputs, branches = [], []
+    for (layer, (k1, k2, pool)), shape in zip(design.items(), layer_shapes):
+        x = image = keras.Input(tuple(shape) + (1,), name=layer)
+        x = layers.Conv2D(filters, k1, **conv)(x)
+        x = layers.MaxPooling2D(pool)(x)
+        x = layers.Conv2D(filters, k2, **conv)(x)
+        x = layers.MaxPooling2D(pool)(x)
+        inputs.append(image)
+        branches.append(layers.Flatten()(x))
+    scalars = keras.Input((n_scalars,), name="scalars")
+    x = layers.Concatenate()(branches + [scalars])
+    for i in range(3):
+        x = layers.Dense(dense, **conv)(x)
+        x = layers.GaussianNoise(noise)(x) if i < 2 else x
+    return keras.Model(inputs + [scalars], layers.Dense(2)(x), name=name)

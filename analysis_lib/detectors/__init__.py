@@ -4,13 +4,15 @@ from .atlas_ecal import ATLAS_ECAL, AtlasLikeEcal
 from .kinematics import PARTICLES
 from .lartpc import LARTPC, LarTpc
 from .ldmx_ecal import LDMX_ECAL, SIGNAL_MASSES_MEV, LdmxEcal
+from .photon_id import PHOTON_ID_ECAL, PhotonIdEcal
 from .shashlik import SHASHLIK_ECAL, ShashlikEcal
 
 #: Detector name (as given on the command line) -> detector.
-DETECTORS = {"atlas-ecal": ATLAS_ECAL, "shashlik": SHASHLIK_ECAL, "ldmx-ecal": LDMX_ECAL, "lartpc": LARTPC}
+DETECTORS = {"atlas-ecal": ATLAS_ECAL, "shashlik": SHASHLIK_ECAL, "ldmx-ecal": LDMX_ECAL, "lartpc": LARTPC,
+             "photon-id": PHOTON_ID_ECAL}
 
-__all__ = ["ATLAS_ECAL", "AtlasLikeEcal", "DETECTORS", "LARTPC", "LDMX_ECAL", "LarTpc", "LdmxEcal", "PARTICLES", "SHASHLIK_ECAL",
-           "SIGNAL_MASSES_MEV", "ShashlikEcal"]
+__all__ = ["ATLAS_ECAL", "AtlasLikeEcal", "DETECTORS", "LARTPC", "LDMX_ECAL", "LarTpc", "LdmxEcal", "PARTICLES", "PHOTON_ID_ECAL",
+           "PhotonIdEcal", "SHASHLIK_ECAL", "SIGNAL_MASSES_MEV", "ShashlikEcal"]
 
 
 def simulate_to_files(detector, particle, n_events, out, seed=0, progress=True, **options):
@@ -31,6 +33,8 @@ def simulate_to_files(detector, particle, n_events, out, seed=0, progress=True, 
         attrs = {"detector": detector, "kind": particle, "seed": int(seed), "library_version": __version__,
                  "mass_mev": mass_mev if particle == "signal" else 0.0}
         return [write_hits(chunks, path, n_events, attrs, progress=progress) for path in out[:1]]
+    if isinstance(sim, PhotonIdEcal):  # candidates of a process, at the process's E_T spectrum
+        options = {k: v for k, v in options.items() if k in ("process", "conversion_fraction")}
     chunks = sim.simulate(particle, n_events, seed=seed, **options)
     attrs = {"detector": detector, "particle": particle, "seed": int(seed), "library_version": __version__,
              "layer_names": list(sim.layer_names),

@@ -42,10 +42,15 @@ class AngularLayer:
     back_mm: float
     noise_mev: float
     half_width_rad: float = 0.2
+    half_width_eta_rad: float | None = None  # None: the same as in phi
 
     @property
     def shape(self):
         return (self.n_phi, self.n_eta)
+
+    @property
+    def _half_eta(self):
+        return self.half_width_rad if self.half_width_eta_rad is None else self.half_width_eta_rad
 
     @property
     def phi_edges_rad(self):
@@ -53,11 +58,11 @@ class AngularLayer:
 
     @property
     def eta_edges_rad(self):
-        return np.linspace(-self.half_width_rad, self.half_width_rad, self.n_eta + 1)
+        return np.linspace(-self._half_eta, self._half_eta, self.n_eta + 1)
 
     @property
     def cell_size_rad(self):
-        return 2 * self.half_width_rad / self.n_phi, 2 * self.half_width_rad / self.n_eta
+        return 2 * self.half_width_rad / self.n_phi, 2 * self._half_eta / self.n_eta
 
 
 @dataclass(frozen=True)
@@ -112,6 +117,10 @@ class AtlasLikeEcal:
         """Expected layer images (before fluctuations and noise) of single EM
         showers, in GeV, for showers along the given angles; and the showers."""
         showers = make_showers(self.gflash, energy_gev, is_photon, rng)
+        return self.deposit(showers, theta_x, theta_y), showers
+
+    def deposit(self, showers, theta_x, theta_y):
+        """Expected layer images (GeV) of ``showers`` along the given angles."""
         r_m = self.stack.moliere_radius_mm
         images = []
         for layer in self.layers:
@@ -124,7 +133,7 @@ class AtlasLikeEcal:
                 y_edges = (z[:, None] * (tan_eta[None, :] - np.tan(theta_y)[:, None])) / r_m
                 image += slice_cell_energies(self.gflash, showers, fraction, tau, x_edges, y_edges)
             images.append(image)
-        return images, showers
+        return images
 
     def digitise(self, images_gev, rng):
         """Sampling fluctuations, constant term, noise and zero suppression; MeV out."""
