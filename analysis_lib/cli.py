@@ -5,6 +5,7 @@ one sentence on stderr and exit status 2; a failed pipeline stage exits 1.
 """
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -56,14 +57,59 @@ def _stages(args):
 
 
 def _inspect(args):
+    from .detectors import DETECTORS, LdmxEcal
+
+    path = Path(args.file)
+    if path.suffix in (".keras", ".onnx"):
+        return _inspect_model(path)
+    detector = DETECTORS[args.detector]
+    if isinstance(detector, LdmxEcal):
+        from .io import iterate_hits
+
+        events = hits = 0
+        for chunk in iterate_hits(path):
+            events += len(chunk["E"])
+            hits += int(sum(len(e) for e in chunk["E"]))
+        print(f"{path}: {events} events, {hits} hits in the ecalHits tree")
+        return 0
     from .io import read_showers
 
-    sample = read_showers(args.file)
+    sample = read_showers(path, detector=detector)
     energies = sample.layer_energy_gev()
-    print(f"{args.file}: {len(sample)} events, particle {sample.attrs.get('particle', '?')}")
+    print(f"{path}: {len(sample)} events, particle {sample.attrs.get('particle', '?')}")
     for i, layer in enumerate(sample.layers):
         print(f"  layer_{i}: cells {layer.shape[1:]}, mean energy {energies[:, i].mean():.3f} GeV")
     print(f"  truth: {', '.join(sample.truth) or 'none'}")
+    return 0
+
+
+def _import_keras_quietly():
+    """Import Keras with stderr closed: TensorFlow writes start-up lines from C++ before
+    any logging setting applies, and they would bury the one line the user needs."""
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            import keras  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _inspect_model(path):
+    if path.is_file():
+        _import_keras_quietly()
+    if path.suffix == ".onnx":
+        from .io import OnnxModel
+
+        model = OnnxModel(path)
+        print(f"{path}: ONNX model, inputs {', '.join(model.input_names)}")
+        return 0
+    from .io import load_model
+
+    model = load_model(path)
+    shapes = ", ".join(f"{i.name} {tuple(i.shape[1:])}" for i in model.inputs)
+    print(f"{path}: Keras model '{model.name}', {model.count_params():,} weights, inputs {shapes}")
     return 0
 
 
@@ -103,13 +149,16 @@ def build_parser():
     stages.add_argument("--stages")
     stages.set_defaults(func=_stages)
 
-    inspect = sub.add_parser("inspect", help="validate a shower file and summarise it")
+    inspect = sub.add_parser("inspect", help="validate a data file (or a .keras / .onnx model) and summarise it")
     inspect.add_argument("file")
+    inspect.add_argument("--detector", choices=sorted(DETECTORS), default="atlas-ecal",
+                         help="the geometry the file must have (default atlas-ecal)")
     inspect.set_defaults(func=_inspect)
     return parser
 
 
 def main(argv=None):
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's C++ log lines are not for the user
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

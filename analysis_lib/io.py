@@ -32,9 +32,13 @@ UNIT_TO_MEV = {"MeV": 1.0, "GeV": 1000.0, "keV": 1e-3}
 
 @contextlib.contextmanager
 def atomic_output(path):
-    """Yield a temporary path next to ``path``; rename it to ``path`` only on success."""
+    """Yield a temporary path next to ``path``; rename it to ``path`` only on success.
+
+    A process killed outright (SIGKILL, power cut) cannot clean up: its partial file
+    is removed by the next writer of the same path once its process is gone."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_partials(path)
     tmp = path.with_name(f".{path.stem}.partial-{os.getpid()}{path.suffix}")
     try:
         yield tmp
@@ -42,6 +46,33 @@ def atomic_output(path):
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # somebody else's process
+        return True
+    return True
+
+
+def remove_stale_partials(path):
+    """Delete the partial files of ``path`` left by writers that no longer run; returns them."""
+    path = Path(path)
+    removed = []
+    for partial in path.parent.glob(f".{path.stem}.partial-*{path.suffix}"):
+        pid = partial.name[len(f".{path.stem}.partial-"):len(partial.name) - len(path.suffix)]
+        if pid.isdigit() and not _alive(int(pid)):
+            if partial.is_dir():
+                import shutil
+
+                shutil.rmtree(partial, ignore_errors=True)
+            else:
+                partial.unlink(missing_ok=True)
+            removed.append(partial)
+    return removed
 
 
 def file_format(path):
@@ -397,6 +428,33 @@ def save_model(model, path):
     with atomic_output(path) as tmp:
         model.save(tmp)
     return path
+
+
+def load_model(path, n_inputs=None):
+    """Load a ``.keras`` model (the library's custom layers and losses included), or refuse
+    with one sentence: a missing file, another format, a file Keras cannot read, or a
+    model with another number of inputs than ``n_inputs``."""
+    import keras
+
+    from . import models  # noqa: F401 - registers the custom layers and losses
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataFileError(f"no such file: {path}")
+    if path.suffix != ".keras":
+        raise DataFileError(f"{path} is not a .keras model file (this library saves no pickle, HDF5 or SavedModel)")
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        raise DataFileError(f"{path} is not a Keras model this version can load (a .keras file is a zip archive)")
+    try:
+        model = keras.models.load_model(path, compile=False)
+    except Exception as error:  # Keras raises many types for foreign files
+        reason = str(error).splitlines()[0][:120] if str(error) else type(error).__name__
+        raise DataFileError(f"{path} is not a Keras model this version can load ({reason})") from None
+    if n_inputs is not None and len(model.inputs) != n_inputs:
+        raise DataFileError(f"{path} is a model with {len(model.inputs)} input(s), this notebook needs {n_inputs}")
+    return model
 
 
 def save_table(table, path):

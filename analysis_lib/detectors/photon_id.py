@@ -118,8 +118,11 @@ class PhotonIdEcal:
             raise ParameterError(f"unknown process {process!r}; choose one of {', '.join(PROCESSES)}")
         if not 0.0 <= conversion_fraction <= 1.0:
             raise ParameterError(f"conversion_fraction must be in [0, 1], got {conversion_fraction}")
-        if int(n_events) < 1:
-            raise ParameterError(f"n_events must be at least 1, got {n_events}")
+        if not isinstance(n_events, (int, np.integer)) or n_events < 1:
+            raise ParameterError(f"the number of events must be a positive integer, got {n_events!r}")
+        return self._chunks(kind, n_events, seed, process, conversion_fraction)
+
+    def _chunks(self, kind, n_events, seed, process, conversion_fraction):
         for stream, start in enumerate(range(0, n_events, EVENTS_PER_STREAM)):
             yield self.simulate_stream(kind, min(EVENTS_PER_STREAM, n_events - start), seed, stream, process,
                                        conversion_fraction)

@@ -1,0 +1,139 @@
+"""Every bad input of the README's table, one row a test: a one-sentence error and exit
+status 2 from the command line (or the library's own error class), never a traceback."""
+
+import re
+from pathlib import Path
+
+import awkward as ak
+import h5py
+import numpy as np
+import pytest
+import uproot
+
+from analysis_lib.cli import main
+from analysis_lib.detectors import ATLAS_ECAL, PHOTON_ID_ECAL, simulate_to_files
+from analysis_lib.errors import AnalysisError
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def _h5(path, shapes=ATLAS_ECAL.layer_shapes, n=4, fill=1.0, skip=(), units=None):
+    with h5py.File(path, "w") as f:
+        for i, shape in enumerate(shapes):
+            if i not in skip:
+                f[f"layer_{i}"] = np.full((n,) + tuple(shape), fill, np.float32)
+        if units:
+            f.attrs["units"] = units
+    return path
+
+
+def _tree(path, name, branches):
+    with uproot.recreate(path) as f:
+        f.mktree(name, {k: v.type for k, v in branches.items()})
+        f[name].extend(branches)
+    return path
+
+
+def _truncated(tmp, suffix):
+    path = simulate_to_files("atlas-ecal", "gamma", 40, [tmp / f"full{suffix}"], progress=False)[0]
+    data = path.read_bytes()
+    (tmp / f"cut{suffix}").write_bytes(data[: len(data) // 3])
+    return tmp / f"cut{suffix}"
+
+
+def _photon_id_strips(tmp):
+    shapes = list(PHOTON_ID_ECAL.layer_shapes)
+    shapes[1] = (2, 50)
+    return _h5(tmp / "cluster.h5", shapes)
+
+
+def _file(name, data):
+    def make(tmp):
+        path = tmp / name
+        path.write_bytes(data)
+        return path
+    return make
+
+
+HITS = {k: ak.Array([[1.0, 2.0], [3.0]]) for k in ("x", "y", "z", "E")}
+
+
+def _inspect(*extra):
+    return lambda path: ["inspect", str(path), *extra]
+
+
+def _run(*parameters):
+    return lambda tmp: ["run", "--only", "photon_id/explore", "--data-dir", str(tmp / "data"), "--book-dir",
+                        str(tmp / "book"), *[a for p in parameters for a in ("-p", p)]]
+
+
+#: README row -> (make the input in a temporary folder, command line, words the error must hold)
+CASES = {
+    "missing file": (lambda t: t / "nothing.h5", _inspect(), "no such file"),
+    "empty file": (_file("e.h5", b""), _inspect(), "is empty"),
+    "not HDF5 or ROOT": (_file("x.h5", b"a,b\n1,2\n"), _inspect(), "neither an HDF5 nor a ROOT file"),
+    "truncated HDF5": (lambda t: _truncated(t, ".h5"), _inspect(), "truncated or corrupted"),
+    "truncated ROOT": (lambda t: _truncated(t, ".root"), _inspect(), "truncated or corrupted"),
+    "missing layer": (lambda t: _h5(t / "f.h5", skip=(2,)), _inspect(), "no dataset 'layer_2'"),
+    "missing ROOT branch": (lambda t: _tree(t / "f.root", "showers", {"layer_0": ak.Array([np.zeros(64)])}),
+                            _inspect(), "no branch 'layer_1'"),
+    "wrong cell grid": (lambda t: _h5(t / "f.h5", [(4, 16), (4, 64), (16, 16), (16, 8)]), _inspect(),
+                        "expected (4, 128)"),
+    "photon-ID image of the wrong shape": (_photon_id_strips, _inspect("--detector", "photon-id"), "expected (2, 56)"),
+    "NaN energies": (lambda t: _h5(t / "f.h5", fill=np.nan), _inspect(), "NaN or infinite"),
+    "negative energies": (lambda t: _h5(t / "f.h5", fill=-1.0), _inspect(), "negative cell energies"),
+    "unknown units": (lambda t: _h5(t / "f.h5", units="ADC"), _inspect(), "unknown units 'ADC'"),
+    "no events": (lambda t: _h5(t / "f.h5", n=0), _inspect(), "holds no events"),
+    "jagged layers of unequal length": (
+        lambda t: _tree(t / "f.root", "showers", {f"layer_{i}": ak.Array([np.zeros(a * b), np.zeros(a * b - (i == 1))])
+                                                  for i, (a, b) in enumerate(ATLAS_ECAL.layer_shapes)}),
+        _inspect(), "per-event lengths"),
+    "hits tree without a branch": (lambda t: _tree(t / "h.root", "ecalHits", {k: HITS[k] for k in "xyz"}),
+                                   _inspect("--detector", "ldmx-ecal"), "lacks the branch(es) E"),
+    "hit branches of unequal length": (
+        lambda t: _tree(t / "h.root", "ecalHits", dict(HITS, E=ak.Array([[1.0, 2.0], [3.0, 4.0]]))),
+        _inspect("--detector", "ldmx-ecal"), "must have equal lengths"),
+    "ROOT file without the hits tree": (lambda t: _tree(t / "h.root", "other", {"a": ak.Array([[1.0]])}),
+                                        _inspect("--detector", "ldmx-ecal"), "no 'ecalHits' tree"),
+    "model file from elsewhere": (_file("m.keras", b"PK\x03\x04 not a model"), _inspect(), "not a Keras model"),
+    "corrupted ONNX model": (_file("m.onnx", b"\x08\x07garbage"), _inspect(), "not an ONNX model"),
+    "unknown notebook parameter": (lambda t: t, _run("n_event=10"), "n_event"),
+    "ill-typed notebook parameter": (lambda t: t, _run("n_train=many"), "n_train"),
+    "unknown stage": (lambda t: t, lambda t: ["run", "--only", "photon_idd", "--data-dir", str(t / "d")], "photon_idd"),
+    "unknown particle": (lambda t: t, lambda t: ["simulate", "photon-id", "--particle", "pion", "--events", "5",
+                                                 "--out", str(t / "x.h5")], "unknown kind 'pion'"),
+    "no events asked for": (lambda t: t, lambda t: ["simulate", "atlas-ecal", "--particle", "gamma", "--events", "0",
+                                                    "--out", str(t / "x.h5")], "positive integer"),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_input_gets_one_sentence_and_exit_status_2(case, tmp_path, capsys):
+    make, command, words = CASES[case]
+    argv = command(make(tmp_path))
+    before = {p for p in tmp_path.rglob("*")}
+    assert main(argv) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("error: ") and len(error.splitlines()) == 1, error
+    assert words in error and "Traceback" not in error
+    assert {p for p in tmp_path.rglob("*")} == before  # nothing written, nothing half-written
+
+
+def test_library_refuses_an_empty_histogram_and_an_empty_sample():
+    from analysis_lib.features import hybrid_cnn_inputs
+    from analysis_lib.fitting import fit_signal_yield
+    from analysis_lib.io import ShowerSample
+
+    edges = np.linspace(65, 105, 17)
+    with pytest.raises(AnalysisError, match="no events"):
+        fit_signal_yield(np.zeros(16), edges, np.ones(16))
+    empty = ShowerSample([np.zeros((0,) + s, np.float32) for s in PHOTON_ID_ECAL.layer_shapes],
+                         {"abs_eta": np.zeros(0), "hadronic_energy_gev": np.zeros(0)})
+    with pytest.raises(AnalysisError, match="no events"):
+        hybrid_cnn_inputs(empty, PHOTON_ID_ECAL)
+
+
+def test_the_readme_table_lists_exactly_these_cases():
+    section = README.read_text().split("## Bad input", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| ([^|]+?) \|", section, flags=re.M)
+    assert [r for r in rows if r not in ("input", "---")] == list(CASES)

@@ -1,0 +1,97 @@
+"""A run killed outright (SIGKILL) leaves no half-written file, and running it again resumes."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+from analysis_lib.io import read_showers
+from analysis_lib.pipeline import Pipeline, load_stages
+from tests.test_pipeline import _notebook
+
+
+def _wait_for(condition, process, seconds=180):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if process.poll() is not None:
+            pytest.fail(f"the process ended (status {process.returncode}) before it could be killed")
+        if time.monotonic() > deadline:
+            process.kill()
+            pytest.fail("the process never reached the point where it is killed")
+        time.sleep(0.05)
+
+
+def _kill_group(process):
+    os.killpg(process.pid, signal.SIGKILL)  # the process and its children (a notebook kernel), no clean-up
+    process.wait()
+
+
+def _simulate(out, events):
+    return [sys.executable, "-m", "analysis_lib", "simulate", "atlas-ecal", "--particle", "gamma", "--events",
+            str(events), "--seed", "3", "--out", str(out), "--quiet"]
+
+
+def test_killed_simulation_leaves_no_file_and_the_rerun_completes(tmp_path):
+    out = tmp_path / "gamma.h5"
+    process = subprocess.Popen(_simulate(out, 200_000), start_new_session=True)
+    _wait_for(lambda: list(tmp_path.glob(".gamma.partial-*.h5")), process)
+    time.sleep(1.0)  # a few chunks into the file
+    _kill_group(process)
+    assert not out.exists()
+    assert list(tmp_path.glob(".gamma.partial-*.h5"))  # nobody could clean up after SIGKILL ...
+
+    subprocess.run(_simulate(out, 1500), check=True)
+    assert not list(tmp_path.glob(".gamma.partial-*"))  # ... until the next writer of the same file
+    sample = read_showers(out)
+    assert len(sample) == 1500
+    # the same seed gives the same events as a run never interrupted
+    subprocess.run(_simulate(tmp_path / "again.h5", 1500), check=True)
+    np.testing.assert_array_equal(read_showers(tmp_path / "again.h5").layers[2], sample.layers[2])
+
+
+def test_killed_pipeline_resumes_after_the_last_finished_stage(tmp_path):
+    _notebook(tmp_path / "notebooks/s/first.ipynb", 'out = "a.txt"\n', """
+        from pathlib import Path
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text("first")
+    """)
+    _notebook(tmp_path / "notebooks/s/second.ipynb", 'src = "a.txt"\nstarted = "s.txt"\nout = "b.txt"\nseconds = 120\n', """
+        import time
+        from pathlib import Path
+        Path(started).write_text("started")
+        time.sleep(seconds)
+        Path(out).write_text(Path(src).read_text() + " second")
+    """)
+    (tmp_path / "stages.yml").write_text(textwrap.dedent("""
+        stages:
+          - id: s/first
+            notebook: notebooks/s/first.ipynb
+            writes: ["{data}/a.txt"]
+            parameters:
+              all: {out: "{data}/a.txt"}
+          - id: s/second
+            notebook: notebooks/s/second.ipynb
+            reads: ["{data}/a.txt"]
+            writes: ["{data}/b.txt"]
+            parameters:
+              all: {src: "{data}/a.txt", started: "{data}/started.txt", out: "{data}/b.txt"}
+    """))
+    command = [sys.executable, "-m", "analysis_lib", "run", "--stages", str(tmp_path / "stages.yml"), "--profile",
+               "smoke", "--data-dir", str(tmp_path / "data"), "--book-dir", str(tmp_path / "book")]
+    process = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _wait_for(lambda: (tmp_path / "data/started.txt").exists(), process)
+    _kill_group(process)
+    assert (tmp_path / "book/s/first.ipynb").exists()
+    assert not (tmp_path / "book/s/second.ipynb").exists() and not (tmp_path / "data/b.txt").exists()
+
+    pipeline = Pipeline(load_stages(tmp_path / "stages.yml"), profile="smoke", root=tmp_path,
+                        data_dir=tmp_path / "data", book_dir=tmp_path / "book", overrides={"seconds": 0},
+                        log=lambda message: None)
+    assert {r.stage: r.status for r in pipeline.run()} == {"s/first": "skipped", "s/second": "ran"}
+    assert (tmp_path / "data/b.txt").read_text() == "first second"
+    assert not [p for p in tmp_path.rglob("*") if ".partial-" in p.name]
