@@ -21,23 +21,39 @@ def _simulate(args):
     options = {} if args.mass is None else {"mass_gev": args.mass}
     if args.process:
         options["process"] = args.process
-    paths = simulate_to_files(args.detector, args.particle, args.events, args.out, seed=args.seed,
-                              progress=not args.quiet, energy_range_gev=energy, **options)
+    if args.scheduler:
+        from .cluster import connect, ordered_map
+
+        with connect(args.scheduler, args.workers) as client:
+            paths = simulate_to_files(args.detector, args.particle, args.events, args.out, seed=args.seed,
+                                      progress=not args.quiet, mapper=ordered_map(client), energy_range_gev=energy,
+                                      **options)
+    else:
+        paths = simulate_to_files(args.detector, args.particle, args.events, args.out, seed=args.seed,
+                                  progress=not args.quiet, energy_range_gev=energy, **options)
     for path in paths:
         print(f"wrote {path}")
     return 0
 
 
 def _run(args):
-    from .pipeline import Pipeline, default_root, load_stages, parse_overrides, select, summary_table
+    from .pipeline import (Pipeline, default_root, load_stages, parse_overrides, results_table, select, summary_table,
+                           sweep)
 
     stage_file = Path(args.stages).resolve() if args.stages else default_root() / "stages.yml"
     root = stage_file.parent  # notebook paths in the stage list are relative to it
-    stages = select(load_stages(stage_file), args.only)
+    grid = {name: values if isinstance(values, list) else [values]
+            for name, values in parse_overrides(args.sweep).items()}
+    stages = sweep(select(load_stages(stage_file), args.only), grid)
     pipeline = Pipeline(stages, profile=args.profile, root=root, data_dir=args.data_dir, book_dir=args.book_dir,
-                        jobs=args.jobs, overrides=parse_overrides(args.parameter), force=args.force)
+                        jobs=args.jobs, overrides=parse_overrides(args.parameter), force=args.force,
+                        scheduler=args.scheduler)
     results = pipeline.run()
     print(summary_table(results))
+    if args.table:
+        from .io import save_table
+
+        print(f"wrote {save_table(results_table(results).reset_index(), args.table)}")
     failed = [r for r in results if r.status == "failed"]
     for result in failed:
         print(f"error: stage {result.stage} failed: {result.message}", file=sys.stderr)
@@ -130,6 +146,9 @@ def build_parser():
                      help="fixed energy, or a range LOW HIGH (default 40 250)")
     sim.add_argument("--mass", type=float, help="signal mass in GeV (default 1; ldmx-ecal: the A' mass, default 0.1)")
     sim.add_argument("--process", help="photon-id: photon_jet (default) or radiative_z")
+    sim.add_argument("--scheduler", help="run the random streams on Dask: 'local' (a local cluster) or a scheduler "
+                                         "address such as tcp://host:8786; the files are the same as without")
+    sim.add_argument("--workers", type=int, default=2, help="workers of a local Dask cluster (default 2)")
     sim.add_argument("--quiet", action="store_true", help="no progress bar")
     sim.set_defaults(func=_simulate)
 
@@ -139,6 +158,11 @@ def build_parser():
     run.add_argument("--jobs", type=int, default=1, help="stages run in parallel (default 1)")
     run.add_argument("-p", "--parameter", action="append", metavar="NAME=VALUE", help="override a notebook parameter")
     run.add_argument("--force", action="store_true", help="run even the stages that are up to date")
+    run.add_argument("--sweep", action="append", metavar="NAME=[V1,V2,...]",
+                     help="run the stages declaring NAME once per value (repeat for a grid), side by side")
+    run.add_argument("--table", metavar="CSV", help="write the stages' status, time and recorded values as a CSV table")
+    run.add_argument("--scheduler", help="run the stages on Dask workers: 'local' (a local cluster of --jobs "
+                                         "workers) or a scheduler address; workers must see the same disk")
     run.add_argument("--data-dir", help="data folder (default data/PROFILE)")
     run.add_argument("--book-dir", help="folder for the executed notebooks (default book)")
     run.add_argument("--stages", help="stage list (default stages.yml)")

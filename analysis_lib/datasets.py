@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ParameterError
+from .errors import EmptyDatasetError, ParameterError
 from .io import ShowerSample, read_showers
 from .training import split_indices
 
@@ -89,3 +89,32 @@ def photon_id_sample(data_dir, process, events_per_class=None, seed=0, fractions
                           {k: np.concatenate([p.truth[k] for p in parts]) for k in keys}, {"process": process})
     train, validation, test = split_indices(len(labels), fractions, seed)
     return LabelledSample(sample, labels, PHOTON_ID_CLASSES, train, validation, test)
+
+
+def _chunk_hit_images(path, start, stop, formats):
+    from .features import hit_images
+    from .io import iterate_hits
+
+    chunk = next(iterate_hits(path, step_size=stop - start, entry_start=start, entry_stop=stop))
+    images, kept = {}, None
+    for name, options in formats.items():
+        images[name], kept = hit_images(chunk["x"], chunk["y"], chunk["z"], chunk["E"], **options)
+    return images, kept
+
+
+def hits_to_images(path, formats, step_size=5000, mapper=None):
+    """Images of every event of a hits file (``ecalHits`` tree), read in entry ranges of
+    ``step_size`` events, each range converted by ``mapper`` (builtin map, or
+    ``cluster.ordered_map`` for a Dask cluster; same result). ``formats`` maps a name to
+    the options of ``features.hit_images`` (kind, size, depth, ...). Returns the images of
+    the non-empty events per name, and the number of events read."""
+    from .io import count_hit_events
+
+    n = count_hit_events(path)
+    if n == 0:
+        raise EmptyDatasetError(f"{path} holds no events")
+    starts = list(range(0, n, step_size))
+    results = list((mapper or map)(_chunk_hit_images, [path] * len(starts), starts,
+                                   [min(s + step_size, n) for s in starts], [formats] * len(starts)))
+    images = {name: np.concatenate([r[0][name] for r in results]) for name in formats}
+    return images, n

@@ -377,14 +377,7 @@ def write_hits(chunks, path, n_events, attrs=None, progress=True):
     return path
 
 
-def iterate_hits(path, step_size=10000, truth=()):
-    """Read an ``ecalHits`` tree in chunks of ``step_size`` events: yields dicts of
-    awkward arrays ``x, y, z, E`` (and the flat ``truth`` branches asked for).
-
-    Refuses, with one sentence, a file that is not ROOT, is truncated, has no such
-    tree, lacks a branch, or whose jagged branches differ in length in some event.
-    """
-    import awkward as ak
+def _hits_tree(path, wanted):
     import uproot
 
     path = Path(path)
@@ -398,13 +391,34 @@ def iterate_hits(path, step_size=10000, truth=()):
     if HITS_TREE not in keys:
         raise DataFileError(f"{path} has no '{HITS_TREE}' tree (it holds: {', '.join(sorted(keys)) or 'nothing'})")
     tree = file[HITS_TREE]
-    wanted = list(HIT_BRANCHES) + list(truth)
     missing = [b for b in wanted if b not in tree.keys()]
     if missing:
         raise DataFileError(f"the '{HITS_TREE}' tree of {path} lacks the branch(es) {', '.join(missing)}")
-    start = 0
+    return tree
+
+
+def count_hit_events(path):
+    """Number of events in the ``ecalHits`` tree of ``path`` (checked as ``iterate_hits`` does)."""
+    return int(_hits_tree(path, HIT_BRANCHES).num_entries)
+
+
+def iterate_hits(path, step_size=10000, truth=(), entry_start=None, entry_stop=None):
+    """Read an ``ecalHits`` tree in chunks of ``step_size`` events (of the entries
+    ``entry_start`` to ``entry_stop``, all by default): yields dicts of awkward arrays
+    ``x, y, z, E`` (and the flat ``truth`` branches asked for).
+
+    Refuses, with one sentence, a file that is not ROOT, is truncated, has no such
+    tree, lacks a branch, or whose jagged branches differ in length in some event.
+    """
+    import awkward as ak
+
+    path = Path(path)
+    wanted = list(HIT_BRANCHES) + list(truth)
+    tree = _hits_tree(path, wanted)
+    start = entry_start or 0
     try:
-        for chunk in tree.iterate(wanted, step_size=step_size, library="ak"):
+        for chunk in tree.iterate(wanted, step_size=step_size, library="ak", entry_start=entry_start,
+                                  entry_stop=entry_stop):
             counts = {b: ak.num(chunk[b]) for b in HIT_BRANCHES}
             for b in HIT_BRANCHES[1:]:
                 bad = np.flatnonzero(np.asarray(counts[b]) != np.asarray(counts["x"]))

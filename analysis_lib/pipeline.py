@@ -15,6 +15,7 @@ stages that depend on it; the run goes on with the rest and exits non-zero.
 """
 
 import ast
+import contextlib
 import hashlib
 import json
 import os
@@ -176,6 +177,53 @@ def select(stages, only):
     return [s for s in stages if s.id in wanted]
 
 
+def sweep(stages, grid):
+    """Expand every stage that declares all parameters of ``grid`` ({name: [values]}) into
+    one variant per combination, e.g. a grid of learning rates and widths. A variant's
+    id and page get the combination as suffix and what it writes goes to folders of its
+    own (its ``writes`` and the parameters pointing into them), so the variants run side by
+    side on a cluster. Stages that read a swept stage's output are left out: they would
+    read none of the variants."""
+    import itertools
+
+    if not grid:
+        return stages
+    names = list(grid)
+    swept, moved = [], set()
+    for stage in stages:
+        declared = notebook_parameters(stage.notebook)
+        if not all(name in declared for name in names):
+            swept.append(stage)
+            continue
+        moved.update(stage.writes)
+        for combination in itertools.product(*(grid[name] for name in names)):
+            tag = ",".join(f"{name}={value}" for name, value in zip(names, combination))
+
+            def relocate(value, tag=tag, writes=tuple(stage.writes)):
+                for written in writes:
+                    if isinstance(value, str) and value.startswith(written):
+                        return f"{written}.sweep[{tag}]{value[len(written):]}"
+                return value
+
+            parameters = {profile: {k: relocate(v) for k, v in values.items()}
+                          for profile, values in stage.parameters.items()}
+            parameters["all"] = {**parameters.get("all", {}), **dict(zip(names, combination))}
+            swept.append(Stage(f"{stage.id}[{tag}]", stage.notebook, parameters, list(stage.reads),
+                               [relocate(w) for w in stage.writes], f"{stage.variant}[{tag}]"))
+    if not moved:
+        raise ParameterError(f"no selected stage has all the swept parameters {', '.join(names)}")
+    left_out = set()
+    for stage in swept:  # in dependency order: one pass finds the readers of readers too
+        if "[" not in stage.id and any(_overlaps(r, w) for r in stage.reads for w in moved):
+            left_out.add(stage.id)
+            moved.update(stage.writes)
+    return [s for s in swept if s.id not in left_out]
+
+
+def _overlaps(a, b):
+    return a == b or a.startswith(b + "/") or b.startswith(a + "/")
+
+
 # -- parameters ----------------------------------------------------------------
 def parse_value(text):
     """Parse a command-line parameter value: JSON, then a Python literal, else a string."""
@@ -281,25 +329,53 @@ def stage_hash(stage, parameters, data_dir):
 
 
 # -- running -------------------------------------------------------------------
+RECORD_MIME = "application/vnd.analysis-lib.record+json"
+
+
+def record(**values):
+    """Show a notebook's headline numbers and hand them to the pipeline, which gathers
+    them from the executed notebooks of all stages (a sweep's too) into one table."""
+    import numpy as np
+    from IPython.display import display
+
+    values = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in values.items()}
+    text = ", ".join(f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}" for k, v in values.items())
+    display({RECORD_MIME: values, "text/plain": f"recorded: {text}"}, raw=True)
+
+
+def read_records(notebook_path):
+    """The values ``record`` displayed in an executed notebook, merged in cell order."""
+    import nbformat
+
+    values = {}
+    if Path(notebook_path).exists():
+        for cell in nbformat.read(str(notebook_path), as_version=4).cells:
+            for output in cell.get("outputs", []):
+                values.update(output.get("data", {}).get(RECORD_MIME, {}))
+    return values
+
+
 @dataclass
 class StageResult:
     stage: str
     status: str  # ran, skipped, failed, blocked
     seconds: float = 0.0
     message: str = ""
+    record: dict = field(default_factory=dict)
 
 
 class Pipeline:
     """Runs a selection of stages for one profile into ``book_dir``."""
 
     def __init__(self, stages, profile="book", root=None, data_dir=None, book_dir=None, state_dir=None,
-                 jobs=1, overrides=None, force=False, log=print):
+                 jobs=1, overrides=None, force=False, log=print, scheduler=None):
         self.root = Path(root or default_root()).resolve()
         self.stages, self.profile = stages, profile
         self.data_dir = Path(data_dir or self.root / "data" / profile).resolve()
         self.book_dir = Path(book_dir or self.root / "book").resolve()
         self.state_dir = Path(state_dir or self.book_dir / ".pipeline" / profile).resolve()
         self.jobs, self.force, self.log = max(1, int(jobs)), force, log
+        self.scheduler = scheduler  # None: threads here; "local" or an address: Dask workers (shared disk)
         self.parameters = check_parameters(stages, profile, overrides or {}, self.data_dir)
         self.deps = {sid: d & {s.id for s in stages} for sid, d in dependencies(stages, self.data_dir).items()}
 
@@ -322,7 +398,13 @@ class Pipeline:
         results, running = {}, {}
         self.data_dir.mkdir(parents=True, exist_ok=True)
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # kernels inherit it: no C++ log lines on the terminal
-        with ThreadPoolExecutor(max_workers=self.jobs) as pool:
+        with contextlib.ExitStack() as stack:
+            if self.scheduler:
+                from .cluster import connect
+
+                pool = stack.enter_context(connect(self.scheduler, n_workers=self.jobs)).get_executor(pure=False)
+            else:
+                pool = stack.enter_context(ThreadPoolExecutor(max_workers=self.jobs))
             while len(results) < len(self.stages):
                 for stage in self.stages:
                     if stage.id in results or stage.id in running:
@@ -341,7 +423,11 @@ class Pipeline:
                     if future in finished:
                         results[sid] = future.result()
                         del running[sid]
-        return [results[s.id] for s in self.stages]
+        ordered = [results[s.id] for s in self.stages]
+        for stage, result in zip(self.stages, ordered):
+            if result.status in ("ran", "skipped"):
+                result.record = read_records(self.output_notebook(stage))
+        return ordered
 
     def _run_stage(self, stage):
         start = time.perf_counter()
@@ -415,7 +501,18 @@ def _hide_default_parameters(path):
     nbformat.write(notebook, str(path))
 
 
+def results_table(results):
+    """One row per stage: status, seconds and every value its notebook recorded."""
+    import pandas as pd
+
+    rows = [{"stage": r.stage, "status": r.status, "seconds": round(r.seconds, 1), **r.record} for r in results]
+    return pd.DataFrame(rows).set_index("stage")
+
+
 def summary_table(results):
-    lines = [f"{'stage':40s} {'status':8s} {'time':>8s}"]
-    lines += [f"{r.stage:40s} {r.status:8s} {r.seconds:7.1f}s" for r in results]
+    width = max([40] + [len(r.stage) + 1 for r in results])
+    lines = [f"{'stage':{width}s} {'status':8s} {'time':>8s}  recorded"]
+    for r in results:
+        shown = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in r.record.items())
+        lines.append(f"{r.stage:{width}s} {r.status:8s} {r.seconds:7.1f}s  {shown}".rstrip())
     return "\n".join(lines)

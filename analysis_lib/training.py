@@ -36,8 +36,39 @@ def piecewise_schedule(steps):
     return schedule
 
 
+def distribution_strategy(device_type="GPU"):
+    """The ``tf.distribute`` strategy for the devices present: data-parallel
+    ``MirroredStrategy`` over several devices of ``device_type``, otherwise the default
+    strategy (TensorFlow places the work on the one GPU, or the CPU, by itself)."""
+    import tensorflow as tf
+
+    devices = tf.config.list_logical_devices(device_type)
+    if len(devices) > 1:
+        return tf.distribute.MirroredStrategy([d.name for d in devices])
+    return tf.distribute.get_strategy()
+
+
+def _compile_and_fit(model, compile_args, fit_args, strategy=None):
+    """Compile and fit ``model``; under a multi-device strategy a replica built in its scope
+    is trained and its weights copied back, so callers build models as usual."""
+    import keras
+    import tensorflow as tf
+
+    strategy = strategy or distribution_strategy()
+    if strategy is tf.distribute.get_strategy():
+        model.compile(**{k: v() if k == "optimizer" else v for k, v in compile_args.items()})
+        return model.fit(**fit_args).history
+    with strategy.scope():
+        replica = keras.models.clone_model(model)
+        replica.set_weights(model.get_weights())
+        replica.compile(**{k: v() if k == "optimizer" else v for k, v in compile_args.items()})
+    history = replica.fit(**fit_args).history
+    model.set_weights(replica.get_weights())
+    return history
+
+
 def train_classifier(model, x_train, y_train, x_val, y_val, epochs=20, batch_size=128, schedule=((20, 1e-3),),
-                     patience=4, seed=0, verbose=0, class_weight=None):
+                     patience=4, seed=0, verbose=0, class_weight=None, strategy=None):
     """Adam + sparse categorical cross-entropy on logits, a piecewise learning-rate
     schedule, and early stopping on the validation loss (best weights restored).
     Returns the Keras history as a dict of lists.
@@ -49,17 +80,17 @@ def train_classifier(model, x_train, y_train, x_val, y_val, epochs=20, batch_siz
     if len(y_train) == 0 or len(y_val) == 0:
         raise EmptyDatasetError("training needs events in both the training and the validation set")
     set_seed(seed)
-    model.compile(optimizer=keras.optimizers.Adam(schedule[0][1]),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
     callbacks = [keras.callbacks.LearningRateScheduler(piecewise_schedule(schedule)),
                  keras.callbacks.EarlyStopping(patience=patience, restore_best_weights=True)]
-    history = model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=epochs, batch_size=batch_size,
-                        callbacks=callbacks, verbose=verbose, shuffle=True, class_weight=class_weight)
-    return history.history
+    return _compile_and_fit(
+        model, dict(optimizer=lambda: keras.optimizers.Adam(schedule[0][1]),
+                    loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"]),
+        dict(x=x_train, y=y_train, validation_data=(x_val, y_val), epochs=epochs, batch_size=batch_size,
+             callbacks=callbacks, verbose=verbose, shuffle=True, class_weight=class_weight), strategy)
 
 
 def train_regressor(model, x_train, y_train, x_val, y_val, loss, epochs=100, batch_size=256, learning_rate=1e-3,
-                    patience=12, seed=0, verbose=0):
+                    patience=12, seed=0, verbose=0, strategy=None):
     """Adam on ``loss``, the learning rate halved after 5 epochs without progress, early
     stopping on the validation loss (best weights restored). Returns the history dict."""
     import keras
@@ -67,12 +98,12 @@ def train_regressor(model, x_train, y_train, x_val, y_val, loss, epochs=100, bat
     if len(y_train) == 0 or len(y_val) == 0:
         raise EmptyDatasetError("training needs events in both the training and the validation set")
     set_seed(seed)
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss)
     callbacks = [keras.callbacks.ReduceLROnPlateau(patience=5, factor=0.5),
                  keras.callbacks.EarlyStopping(patience=patience, restore_best_weights=True)]
-    history = model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=epochs, batch_size=batch_size,
-                        callbacks=callbacks, verbose=verbose, shuffle=True)
-    return history.history
+    return _compile_and_fit(
+        model, dict(optimizer=lambda: keras.optimizers.Adam(learning_rate), loss=loss),
+        dict(x=x_train, y=y_train, validation_data=(x_val, y_val), epochs=epochs, batch_size=batch_size,
+             callbacks=callbacks, verbose=verbose, shuffle=True), strategy)
 
 
 def predict_logits(model, x, batch_size=1024):

@@ -23,6 +23,10 @@ def _notebook(path, parameters, body):
 
 @pytest.fixture
 def project(tmp_path):
+    return make_project(tmp_path)
+
+
+def make_project(tmp_path):
     """make -> use (reads make's output), and an independent stage."""
     _notebook(tmp_path / "notebooks/s/make.ipynb", 'out = "x.txt"\nn = 3\nfail = False\n', """
         from pathlib import Path
@@ -176,3 +180,27 @@ def test_matrix_stages_expand_into_one_stage_and_page_per_value(project):
     pipeline = _pipeline(project)
     assert pipeline.output_notebook(sweep[0]).name == "other_0.5.ipynb"
     assert [s.id for s in select(stages, ["t/sweep"])] == ["t/sweep/0.5", "t/sweep/2.0"]
+
+
+def test_a_sweep_runs_variants_side_by_side_and_gathers_what_they_record(project):
+    from analysis_lib.pipeline import results_table, sweep
+
+    _notebook(project / "notebooks/s/make.ipynb", 'out = "x.txt"\nn = 3\nfail = False\n', """
+        from pathlib import Path
+        from analysis_lib.pipeline import record
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(" ".join(str(i) for i in range(n)))
+        record(total=sum(range(n)), n_squared=float(n * n))
+    """)
+    stages = sweep(load_stages(project / "stages.yml"), {"n": [2, 5]})
+    # make is swept; use reads make's output, which no variant writes any more: left out
+    assert [s.id for s in stages] == ["s/make[n=2]", "s/make[n=5]", "t/other"]
+    pipeline = Pipeline(stages, profile="book", root=project, data_dir=project / "data", book_dir=project / "book",
+                        jobs=2, log=lambda message: None)
+    table = results_table(pipeline.run())
+    assert table.loc["s/make[n=2]", "total"] == 1 and table.loc["s/make[n=5]", "total"] == 10
+    assert table.loc["s/make[n=5]", "n_squared"] == 25.0
+    assert (project / "data/numbers.sweep[n=2]/x.txt").read_text() == "0 1"
+    assert not (project / "data/numbers").exists()
+    with pytest.raises(ParameterError, match="no selected stage has all the swept parameters"):
+        sweep(load_stages(project / "stages.yml"), {"learning_rate": [0.1]})

@@ -15,9 +15,11 @@ __all__ = ["ATLAS_ECAL", "AtlasLikeEcal", "DETECTORS", "LARTPC", "LDMX_ECAL", "L
            "PhotonIdEcal", "SHASHLIK_ECAL", "SIGNAL_MASSES_MEV", "ShashlikEcal"]
 
 
-def simulate_to_files(detector, particle, n_events, out, seed=0, progress=True, **options):
+def simulate_to_files(detector, particle, n_events, out, seed=0, progress=True, mapper=None, **options):
     """Simulate ``n_events`` of ``particle`` in ``detector`` (a name of DETECTORS)
-    and write them to each path of ``out`` (HDF5 and/or ROOT by suffix)."""
+    and write them to each path of ``out`` (HDF5 and/or ROOT by suffix). ``mapper``
+    runs the random streams (``analysis_lib.cluster.ordered_map`` for a Dask cluster);
+    the files are the same whichever runs them."""
     from .. import __version__
     from ..errors import ParameterError
     from ..io import write_showers
@@ -29,13 +31,13 @@ def simulate_to_files(detector, particle, n_events, out, seed=0, progress=True, 
         from ..io import write_hits
 
         mass_mev = 1000.0 * options.get("mass_gev", 0.1)
-        chunks = sim.simulate(particle, n_events, seed=seed, mass_mev=mass_mev)
+        chunks = sim.simulate(particle, n_events, seed=seed, mass_mev=mass_mev, mapper=mapper)
         attrs = {"detector": detector, "kind": particle, "seed": int(seed), "library_version": __version__,
                  "mass_mev": mass_mev if particle == "signal" else 0.0}
         return [write_hits(chunks, path, n_events, attrs, progress=progress) for path in out[:1]]
     if isinstance(sim, PhotonIdEcal):  # candidates of a process, at the process's E_T spectrum
         options = {k: v for k, v in options.items() if k in ("process", "conversion_fraction")}
-    chunks = sim.simulate(particle, n_events, seed=seed, **options)
+    chunks = sim.simulate(particle, n_events, seed=seed, mapper=mapper, **options)
     attrs = {"detector": detector, "particle": particle, "seed": int(seed), "library_version": __version__,
              "layer_names": list(sim.layer_names),
              **{k: (list(v) if isinstance(v, tuple) else v) for k, v in options.items()}}

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from ..cluster import map_streams
 from ..errors import ParameterError
 from .kinematics import (PARTICLES, SIGNAL_MIN_MASS_GEV, angles_from_momentum, check_event_request,
                          check_signal_mass, direction_from_angles, final_state)
@@ -172,16 +173,13 @@ class AtlasLikeEcal:
         })
         return event
 
-    def simulate(self, particle, n_events, seed=0, **options):
-        """Check the request, then return an iterator of chunks (dicts of arrays)
-        of up to EVENTS_PER_STREAM events."""
+    def simulate(self, particle, n_events, seed=0, mapper=None, **options):
+        """Check the request, then return an iterator of chunks (dicts of arrays) of up to
+        EVENTS_PER_STREAM events, computed by ``mapper`` (see ``analysis_lib.cluster``)."""
         check_simulation_request(particle, n_events, options.get("energy_range_gev", (40.0, 250.0)),
                                  options.get("mass_gev", 1.0))
-        return self._chunks(particle, n_events, seed, options)
-
-    def _chunks(self, particle, n_events, seed, options):
-        for stream, start in enumerate(range(0, n_events, EVENTS_PER_STREAM)):
-            yield self.simulate_stream(particle, min(EVENTS_PER_STREAM, n_events - start), seed, stream, **options)
+        return map_streams(lambda n, stream: self.simulate_stream(particle, n, seed, stream, **options), n_events,
+                           EVENTS_PER_STREAM, mapper)
 
 
 def check_simulation_request(particle, n_events, energy_range_gev, mass_gev=1.0):

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..cluster import map_streams
 from ..errors import ParameterError
 from .kinematics import check_event_request
 
@@ -210,12 +211,12 @@ class LarTpc:
         threshold = 3 * np.hypot(self.noise_mev, self.coherent_noise_mev)  # region-of-interest finding
         return np.where(image > threshold, image, 0.0).astype(np.float32)
 
-    def simulate(self, particle, n_events, seed=0, **options):
+    def simulate(self, particle, n_events, seed=0, mapper=None, **options):
         if particle not in CLASSES:
             raise ParameterError(f"the LArTPC simulation makes {', '.join(CLASSES)}, not {particle!r}")
         check_event_request(n_events, self.momentum_range_gev)
-        return (self.simulate_stream(min(EVENTS_PER_STREAM, n_events - start), seed, stream, particle)
-                for stream, start in enumerate(range(0, n_events, EVENTS_PER_STREAM)))
+        return map_streams(lambda n, stream: self.simulate_stream(n, seed, stream, particle), n_events,
+                           EVENTS_PER_STREAM, mapper)
 
 
 def _pi0_photons(pi0, rng):

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..cluster import map_streams
 from ..errors import ParameterError
 from .kinematics import check_event_request
 from .materials import SILICON, TUNGSTEN, SamplingStack
@@ -295,14 +296,14 @@ class LdmxEcal:
         out["mass_mev"] = np.full(n_events, mass_mev if kind == "signal" else 0.0)
         return out
 
-    def simulate(self, kind, n_events, seed=0, mass_mev=100.0):
+    def simulate(self, kind, n_events, seed=0, mass_mev=100.0, mapper=None):
         if kind not in ("signal", "background"):
             raise ParameterError(f"the LDMX simulation makes 'signal' or 'background' events, not {kind!r}")
         if kind == "signal" and not 0 < mass_mev < 1000 * self.beam_energy_gev:
             raise ParameterError(f"the A' mass must be between 0 and {1000 * self.beam_energy_gev:g} MeV, got {mass_mev}")
         check_event_request(n_events, (self.beam_energy_gev, self.beam_energy_gev))
-        return (self.simulate_stream(min(EVENTS_PER_STREAM, n_events - start), seed, stream, kind, mass_mev)
-                for stream, start in enumerate(range(0, n_events, EVENTS_PER_STREAM)))
+        return map_streams(lambda n, stream: self.simulate_stream(n, seed, stream, kind, mass_mev), n_events,
+                           EVENTS_PER_STREAM, mapper)
 
 
 def _split_events(hits, selected):

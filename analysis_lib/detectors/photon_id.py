@@ -37,6 +37,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from ..cluster import map_streams
 from ..errors import ParameterError
 from .atlas_ecal import EVENTS_PER_STREAM, AngularLayer, AtlasLikeEcal
 from .kinematics import PI0_MASS_GEV, angles_from_momentum, direction_from_angles, final_state
@@ -110,7 +111,7 @@ class PhotonIdEcal:
         """Dead material in front of the presampler (X0) at |eta|."""
         return 0.5 + 0.8 * np.asarray(abs_eta)
 
-    def simulate(self, kind, n_events, seed=0, process="photon_jet", conversion_fraction=0.0):
+    def simulate(self, kind, n_events, seed=0, process="photon_jet", conversion_fraction=0.0, mapper=None):
         """Check the request, then return an iterator of chunks (dicts of arrays)."""
         if kind not in KINDS:
             raise ParameterError(f"unknown kind {kind!r}; choose one of {', '.join(KINDS)}")
@@ -120,12 +121,8 @@ class PhotonIdEcal:
             raise ParameterError(f"conversion_fraction must be in [0, 1], got {conversion_fraction}")
         if not isinstance(n_events, (int, np.integer)) or n_events < 1:
             raise ParameterError(f"the number of events must be a positive integer, got {n_events!r}")
-        return self._chunks(kind, n_events, seed, process, conversion_fraction)
-
-    def _chunks(self, kind, n_events, seed, process, conversion_fraction):
-        for stream, start in enumerate(range(0, n_events, EVENTS_PER_STREAM)):
-            yield self.simulate_stream(kind, min(EVENTS_PER_STREAM, n_events - start), seed, stream, process,
-                                       conversion_fraction)
+        return map_streams(lambda n, stream: self.simulate_stream(kind, n, seed, stream, process, conversion_fraction),
+                           n_events, EVENTS_PER_STREAM, mapper)
 
     def simulate_stream(self, kind, n_events, seed, stream, process="photon_jet", conversion_fraction=0.0):
         # kind and process enter the stream, so photons and jets of one seed are independent

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..cluster import map_streams
 from ..errors import ParameterError
 from .materials import LEAD, POLYSTYRENE, SamplingStack
 from .kinematics import check_event_request
@@ -127,15 +128,15 @@ class ShashlikEcal:
                 "photon_theta_y_rad": np.arctan(y / self.target_distance_mm) * inclined,
                 "energy_gev": energy.sum(axis=1)}
 
-    def simulate(self, particle, n_events, seed=0, **options):
+    def simulate(self, particle, n_events, seed=0, mapper=None, **options):
         """``particle`` is "gamma" (one photon) or "diphoton" (two overlapping photons)."""
         if particle not in ("gamma", "diphoton"):
             raise ParameterError(f"the shashlik simulation makes 'gamma' or 'diphoton' events, not {particle!r}")
         check_event_request(n_events, options.get("energy_range_gev", (2.0, 200.0)))
         options = {k: v for k, v in options.items() if k != "mass_gev"}
         n_photons = 2 if particle == "diphoton" else 1
-        return (self.simulate_stream(min(EVENTS_PER_STREAM, n_events - start), seed, stream, n_photons, **options)
-                for stream, start in enumerate(range(0, n_events, EVENTS_PER_STREAM)))
+        return map_streams(lambda n, stream: self.simulate_stream(n, seed, stream, n_photons, **options), n_events,
+                           EVENTS_PER_STREAM, mapper)
 
 
 SHASHLIK_ECAL = ShashlikEcal()
