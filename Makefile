@@ -8,6 +8,9 @@ INSTALLED := $(VENV)/.installed
 PROFILE ?= book
 JOBS ?= 2
 
+CHROMIUM := /usr/bin/chromium
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
 .PHONY: install book notebooks html test lab benchmark clean
 
 install: $(INSTALLED)
@@ -29,7 +32,11 @@ html: $(INSTALLED)
 	$(BIN)/jupyter-book build --warningiserror --keep-going .
 	@echo "The book is in _build/html/index.html"
 
-test: $(INSTALLED)
+# Debian's Chromium, for the test that opens the built book in a headless browser
+$(CHROMIUM):
+	$(SUDO) apt-get install -y -q chromium || ($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium)
+
+test: $(INSTALLED) $(CHROMIUM)
 	$(BIN)/python -m pytest
 
 lab: $(INSTALLED)
@@ -40,6 +47,7 @@ benchmark: $(INSTALLED)
 	$(BIN)/python benchmarks/bench_photon_jets.py
 	$(BIN)/python benchmarks/bench_shashlik.py
 	$(BIN)/python benchmarks/bench_ldmx.py
+	$(BIN)/python benchmarks/bench_book.py
 
 clean:
 	rm -rf _build book/.pipeline data book/*/*.ipynb

@@ -61,7 +61,8 @@ def test_source_notebooks_are_clean_and_parameterised():
         assert all(not c.get("outputs") and c.get("execution_count") is None for c in code), stage.notebook
 
 
-def test_book_renders_with_warnings_as_errors(smoke_run):
+@pytest.fixture(scope="module")
+def rendered_book(smoke_run):
     import shutil
     import subprocess
     import sys
@@ -71,11 +72,75 @@ def test_book_renders_with_warnings_as_errors(smoke_run):
     site = pipeline.book_dir.parent  # the smoke run wrote book/<study>/*.ipynb here
     for name in ("_config.yml", "_toc.yml", "book/intro.md"):
         shutil.copy(ROOT / name, site / name)
+    shutil.copytree(ROOT / "book/_ext", site / "book/_ext", dirs_exist_ok=True)
     jupyter_book = Path(sys.executable).with_name("jupyter-book")
     result = subprocess.run([str(jupyter_book), "build", "--warningiserror", "--keep-going", str(site)],
                             capture_output=True, text=True)
+    return pipeline, site, result
+
+
+def test_book_renders_with_warnings_as_errors(rendered_book):
+    pipeline, site, result = rendered_book
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     for stage in STAGES:
         page = site / "_build/html" / pipeline.output_notebook(stage).relative_to(site).with_suffix(".html")
         html = page.read_text()
         assert "<img" in html or "<table" in html, page
+
+
+CHROMIUM = "/usr/bin/chromium"  # Debian's package; .ci/run installs it
+#: Without the background-networking flags Chromium keeps trying hosts this sandbox cannot reach.
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync"]
+PAGE_CHECKS = """() => ({
+    images: Array.from(document.images).map(i => [i.getAttribute('src').slice(0, 60), i.complete && i.naturalWidth > 0]),
+    errors: document.querySelectorAll('.cell_output .traceback, .cell_output .output.error, .output.stderr.error').length,
+    links: Array.from(document.querySelectorAll('a[href]')).map(a => a.getAttribute('href')),
+    ids: Array.from(document.querySelectorAll('[id]')).map(e => e.id),
+})"""
+
+
+def test_the_published_book_in_a_headless_browser(rendered_book):
+    """Every page of the book loads in Chromium, every figure decodes, no cell shows an
+    error, and no internal link points to a missing page or anchor."""
+    from pathlib import Path
+    from urllib.parse import unquote, urlsplit
+
+    from playwright.sync_api import sync_playwright
+
+    pipeline, site, result = rendered_book
+    assert result.returncode == 0, "the book did not build"
+    assert Path(CHROMIUM).exists(), "Chromium is missing: apt-get install chromium (.ci/run does it)"
+    html = site / "_build/html"
+    pages = [html / "book/intro.html"] + [html / pipeline.output_notebook(s).relative_to(site).with_suffix(".html")
+                                     for s in STAGES]
+    problems, anchors, targets = [], {}, []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        page = browser.new_page()
+        script_errors = []
+        page.on("pageerror", lambda error: script_errors.append(str(error)))
+        for path in pages:
+            response = page.goto(path.as_uri(), wait_until="load")
+            if response is None or not response.ok:
+                problems.append(f"{path.name}: did not load")
+                continue
+            found = page.evaluate(PAGE_CHECKS)
+            problems += [f"{path.name}: image {src} does not decode" for src, ok in found["images"] if not ok]
+            if found["errors"]:
+                problems.append(f"{path.name}: {found['errors']} cell(s) show an error")
+            anchors[path.resolve()] = set(found["ids"])
+            for href in found["links"]:
+                parts = urlsplit(href)
+                if parts.scheme or href.startswith(("mailto:", "javascript:")):
+                    continue  # external
+                target = (path.parent / unquote(parts.path)).resolve() if parts.path else path.resolve()
+                targets.append((path.name, href, target, parts.fragment))
+        browser.close()
+    problems += [f"script error: {e}" for e in script_errors]
+    for name, href, target, fragment in targets:
+        if not target.exists():
+            problems.append(f"{name}: link {href} points to a missing file")
+        elif fragment and target in anchors and fragment not in anchors[target]:
+            problems.append(f"{name}: link {href} points to a missing anchor")
+    assert not problems, "\n".join(problems[:30])
