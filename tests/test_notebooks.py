@@ -45,6 +45,17 @@ def test_a_second_run_with_nothing_changed_skips_everything(smoke_run):
     assert {r.status for r in again} == {"skipped"}
 
 
+def test_a_study_rerun_reproduces_its_tables_exactly(smoke_run, tmp_path):
+    pipeline, _ = smoke_run
+    tables = [pipeline.data_dir / "photon_id/cnn/bins_et_gev.csv", pipeline.data_dir / "ldmx/all_masses/per_mass.csv"]
+    before = [table.read_bytes() for table in tables]
+    stages = [s for s in STAGES if s.id in ("photon_id/hybrid_cnn", "ldmx/train_evaluate/all_masses")]
+    again = Pipeline(stages, profile="smoke", root=ROOT, data_dir=pipeline.data_dir, book_dir=tmp_path, force=True,
+                     log=lambda message: None).run()
+    assert {r.status for r in again} == {"ran"}
+    assert [table.read_bytes() for table in tables] == before  # same seed, same numbers, to the last digit
+
+
 def test_simulation_stage_writes_every_sample(smoke_run):
     pipeline, _ = smoke_run
     folder = pipeline.data_dir / "atlas_ecal"
