@@ -120,7 +120,7 @@ def _class_gradients(model, images, class_index):
     return tape.gradient(selected, x).numpy(), selected.numpy()
 
 
-def integrated_gradients(model, images, class_index, baseline=None, steps=50):
+def integrated_gradients(model, images, class_index, baseline=None, steps=50, points_per_call=64):
     """(x - x') * integral_0^1 d logit(x' + a (x - x')) / dx da (trapezoid rule, ``steps``
     intervals), with x' the ``baseline`` (zeros by default). Completeness: the
     attributions of an image add up to logit(x) - logit(x'). Returns (attributions,
@@ -130,10 +130,16 @@ def integrated_gradients(model, images, class_index, baseline=None, steps=50):
     logits = logit_model(model)
     weights = np.full(steps + 1, 1.0 / steps)
     weights[[0, -1]] /= 2
+    alphas = np.linspace(0, 1, steps + 1)
+    per_image = np.broadcast_to(np.atleast_1d(class_index), (len(images),))
     total = np.zeros_like(images)
-    for alpha, weight in zip(np.linspace(0, 1, steps + 1), weights):
-        gradient, _ = _class_gradients(logits, baseline + alpha * (images - baseline), class_index)
-        total += weight * gradient
+    chunk = max(1, points_per_call // len(images))  # several points of the path per call: one call costs little more
+    for start in range(0, steps + 1, chunk):
+        a = alphas[start:start + chunk].reshape((-1, 1) + (1,) * images.ndim).astype(np.float32)
+        path = (baseline[None] + a * (images - baseline)[None]).reshape((-1,) + images.shape[1:])
+        gradient, _ = _class_gradients(logits, path, np.tile(per_image, len(a)))
+        w = weights[start:start + chunk].reshape((-1,) + (1,) * images.ndim)
+        total += (w * gradient.reshape((len(a),) + images.shape)).sum(axis=0)
     _, at_image = _class_gradients(logits, images, class_index)
     _, at_baseline = _class_gradients(logits, baseline, class_index)
     return (images - baseline) * total, at_image - at_baseline
@@ -215,7 +221,11 @@ def randomised_copy(model, n_top_layers, seed=0):
     copy = keras.models.clone_model(model)
     copy.set_weights(model.get_weights())
     rng = np.random.default_rng(seed)
-    weighted = [layer for layer in copy.layers if layer.weights]
+    weighted = [layer for layer in copy.layers if layer.trainable_weights]
     for layer in weighted[len(weighted) - n_top_layers:]:
-        layer.set_weights([rng.normal(0, np.std(w) + 1e-3, w.shape).astype(w.dtype) for w in layer.get_weights()])
+        # only what training learnt: batch normalisation's moving mean and variance are
+        # statistics of the data (a random variance could be negative: NaN everywhere)
+        for variable in layer.trainable_weights:
+            value = np.asarray(variable)
+            variable.assign(rng.normal(0, np.std(value) + 1e-3, value.shape).astype(value.dtype))
     return copy

@@ -75,3 +75,20 @@ def test_randomised_copy_changes_only_the_top_layers():
     assert not np.allclose(model.layers[weighted[-1]].get_weights()[0], copy.layers[weighted[-1]].get_weights()[0])
     for i in weighted[:-1]:
         assert np.array_equal(model.layers[i].get_weights()[0], copy.layers[i].get_weights()[0])
+
+
+def test_randomising_every_layer_of_a_batch_normalised_network_keeps_it_finite():
+    import keras
+
+    keras.utils.set_random_seed(3)
+    model = keras.Sequential([keras.Input((16, 16, 1)), keras.layers.Conv2D(4, 3), keras.layers.BatchNormalization(),
+                              keras.layers.ReLU(), keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(3)])
+    images = _images(4)
+    model(images, training=True)  # moving statistics away from their initial values
+    n_weighted = len([layer for layer in model.layers if layer.trainable_weights])
+    copy = explain.randomised_copy(model, n_weighted)
+    assert np.isfinite(copy.predict(images, verbose=0)).all()
+    bn = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)][0]
+    bn_copy = copy.get_layer(bn.name)
+    np.testing.assert_array_equal(bn.moving_variance.numpy(), bn_copy.moving_variance.numpy())
+    assert not np.allclose(bn.gamma.numpy(), bn_copy.gamma.numpy())
