@@ -189,7 +189,7 @@ def sweep(stages, grid):
     if not grid:
         return stages
     names = list(grid)
-    swept, moved = [], set()
+    swept, moved, variants = [], set(), set()
     for stage in stages:
         declared = notebook_parameters(stage.notebook)
         if not all(name in declared for name in names):
@@ -208,13 +208,14 @@ def sweep(stages, grid):
             parameters = {profile: {k: relocate(v) for k, v in values.items()}
                           for profile, values in stage.parameters.items()}
             parameters["all"] = {**parameters.get("all", {}), **dict(zip(names, combination))}
+            variants.add(f"{stage.id}[{tag}]")
             swept.append(Stage(f"{stage.id}[{tag}]", stage.notebook, parameters, list(stage.reads),
                                [relocate(w) for w in stage.writes], f"{stage.variant}[{tag}]"))
-    if not moved:
+    if not variants:
         raise ParameterError(f"no selected stage has all the swept parameters {', '.join(names)}")
     left_out = set()
     for stage in swept:  # in dependency order: one pass finds the readers of readers too
-        if "[" not in stage.id and any(_overlaps(r, w) for r in stage.reads for w in moved):
+        if stage.id not in variants and any(_overlaps(r, w) for r in stage.reads for w in moved):
             left_out.add(stage.id)
             moved.update(stage.writes)
     return [s for s in swept if s.id not in left_out]
