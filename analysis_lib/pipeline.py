@@ -399,12 +399,6 @@ class Pipeline:
         results, running = {}, {}
         self.data_dir.mkdir(parents=True, exist_ok=True)
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # kernels inherit it: no C++ log lines on the terminal
-        # Stages running side by side share the cores: each kernel's thread pools get its share
-        # (TensorFlow's pools spin while they wait, so more threads than cores only burns time).
-        share = str(max(1, (os.cpu_count() or 1) // self.jobs))
-        for variable in ("TF_NUM_INTRAOP_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-            os.environ.setdefault(variable, share)
-        os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1" if self.jobs > 1 else share)
         with contextlib.ExitStack() as stack:
             if self.scheduler:
                 from .cluster import connect
