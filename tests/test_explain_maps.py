@@ -1,11 +1,9 @@
 """Gradient-based explanation maps of image classifiers (analysis_lib.explain)."""
 
+import keras
 import numpy as np
-import pytest
 
-keras = pytest.importorskip("keras")  # a test dependency of the project: always installed
-
-from analysis_lib import explain  # noqa: E402
+from analysis_lib import explain
 
 
 def _small_cnn(seed=0):
