@@ -206,7 +206,14 @@ def lartpc_original_cnn(input_shape, n_classes=6):
 def lartpc_cnn(input_shape, n_classes=6, widths=(16, 32, 64, 64), augment=True, dropout=0.3):
     """A smaller-headed network: 2x2 average pooling first (8 mm pixels still resolve
     tracks), four convolution blocks, global average pooling instead of a 2-million-weight
-    dense layer, and (training only) random flips of the drift axis and shifts in time."""
+    dense layer, and (training only) random flips of the drift axis and shifts in time.
+
+    Group normalisation (8 groups) instead of batch normalisation: it normalises each
+    image by itself, so training and inference compute the same thing. With batch
+    normalisation, a few hundred steps left the moving statistics far from the batch
+    statistics the network had learnt with: muons against electrons reached 98 % on the
+    training images and 47-55 % (one class for everything) on held-out ones, on 4 of 5
+    seeds; with group normalisation 94-100 % on all 5."""
     x = image = keras.Input(input_shape, name="image")
     if augment:
         x = layers.RandomFlip("horizontal")(x)  # axis 1 = time: drift up or down is symmetric
@@ -214,7 +221,7 @@ def lartpc_cnn(input_shape, n_classes=6, widths=(16, 32, 64, 64), augment=True, 
     x = layers.AveragePooling2D(2)(x)
     for i, width in enumerate(widths):
         x = layers.Conv2D(width, 3, padding="same", activation="relu", name=f"conv_{i}")(x)
-        x = layers.BatchNormalization(momentum=BATCH_NORM_MOMENTUM)(x)
+        x = layers.GroupNormalization(groups=8)(x)
         if i < len(widths) - 1:
             x = layers.MaxPooling2D(2)(x)
     x = layers.Dropout(dropout)(layers.GlobalAveragePooling2D()(x))
