@@ -80,17 +80,19 @@ def _inspect(args):
         return _inspect_model(path)
     detector = DETECTORS[args.detector]
     if isinstance(detector, LdmxEcal):
-        from .io import iterate_hits
+        from .datasets import ldmx_hits
+        from .io import find_hits
 
+        layout = find_hits(path, args.hits)
         events = hits = 0
-        for chunk in iterate_hits(path):
+        for chunk in ldmx_hits(path, layout):
             events += len(chunk["E"])
             hits += int(sum(len(e) for e in chunk["E"]))
-        print(f"{path}: {events} events, {hits} hits in the ecalHits tree")
+        print(f"{path}: {events} events, {hits} hits, read as {layout}")
         return 0
     from .io import read_showers
 
-    sample = read_showers(path, detector=detector)
+    sample = read_showers(path, detector=detector, negative_cells=args.negative_cells, tree=args.tree)
     energies = sample.layer_energy_gev()
     print(f"{path}: {len(sample)} events, particle {sample.attrs.get('particle', '?')}")
     for i, layer in enumerate(sample.layers):
@@ -177,6 +179,11 @@ def build_parser():
     inspect.add_argument("file")
     inspect.add_argument("--detector", choices=sorted(DETECTORS), default="atlas-ecal",
                          help="the geometry the file must have (default atlas-ecal)")
+    inspect.add_argument("--negative-cells", choices=("keep", "clip", "refuse"), default="keep",
+                         help="cells below zero (noise-subtracted read-outs): keep (default), clip to 0, or refuse")
+    inspect.add_argument("--tree", help="ROOT: the tree holding the layers, when several do (path in the file)")
+    inspect.add_argument("--hits", help="ldmx-ecal: hits as 'TREE:X,Y,Z,E' (':calibrated' for sampling-corrected "
+                                        "energies), when the file's layout is not recognised")
     inspect.set_defaults(func=_inspect)
     return parser
 

@@ -91,30 +91,43 @@ def photon_id_sample(data_dir, process, events_per_class=None, seed=0, fractions
     return LabelledSample(sample, labels, PHOTON_ID_CLASSES, train, validation, test)
 
 
-def _chunk_hit_images(path, start, stop, formats):
-    from .features import hit_images
+def ldmx_hits(path, hits=None, **options):
+    """Chunks of an LDMX hits file (``io.iterate_hits`` with its ``options``): the study's
+    own ntuples or ldmx-sw event files (``hits``: a layout to override the one found),
+    with calibrated energies turned back into deposited ones by the ECAL's sampling
+    fraction, so that every file gives the same quantity."""
+    from .detectors import LDMX_ECAL
     from .io import iterate_hits
 
-    chunk = next(iterate_hits(path, step_size=stop - start, entry_start=start, entry_stop=stop))
+    return iterate_hits(path, hits=hits, sampling_fraction=LDMX_ECAL.sampling_fraction_at, **options)
+
+
+def _chunk_hit_images(path, start, stop, formats, hits=None):
+    from .features import hit_images
+
+    chunk = next(ldmx_hits(path, hits, step_size=stop - start, entry_start=start, entry_stop=stop))
     images, kept = {}, None
     for name, options in formats.items():
         images[name], kept = hit_images(chunk["x"], chunk["y"], chunk["z"], chunk["E"], **options)
     return images, kept
 
 
-def hits_to_images(path, formats, step_size=5000, mapper=None):
-    """Images of every event of a hits file (``ecalHits`` tree), read in entry ranges of
-    ``step_size`` events, each range converted by ``mapper`` (builtin map, or
-    ``cluster.ordered_map`` for a Dask cluster; same result). ``formats`` maps a name to
-    the options of ``features.hit_images`` (kind, size, depth, ...). Returns the images of
-    the non-empty events per name, and the number of events read."""
-    from .io import count_hit_events
+def hits_to_images(path, formats, step_size=5000, mapper=None, hits=None):
+    """Images of every event of a hits file (``ldmx_hits``: the study's ``ecalHits``
+    ntuples or ldmx-sw event files; ``hits`` overrides the layout found), read in entry
+    ranges of ``step_size`` events, each range converted by ``mapper`` (builtin map, or
+    ``cluster.ordered_map`` for a Dask cluster; same result). ``formats`` maps a name
+    to the options of ``features.hit_images`` (kind, size, depth, ...). Returns the
+    images of the non-empty events per name, and the number of events read."""
+    from .io import count_hit_events, find_hits
 
-    n = count_hit_events(path)
+    layout = find_hits(path, hits)
+    n = count_hit_events(path, layout)
     if n == 0:
         raise EmptyDatasetError(f"{path} holds no events")
     starts = list(range(0, n, step_size))
     results = list((mapper or map)(_chunk_hit_images, [path] * len(starts), starts,
-                                   [min(s + step_size, n) for s in starts], [formats] * len(starts)))
+                                   [min(s + step_size, n) for s in starts], [formats] * len(starts),
+                                   [layout] * len(starts)))
     images = {name: np.concatenate([r[0][name] for r in results]) for name in formats}
     return images, n

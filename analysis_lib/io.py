@@ -1,17 +1,33 @@
-"""Reading and writing calorimeter shower files: HDF5 and ROOT, one reader for both.
+"""Reading and writing calorimeter files: shower images (HDF5 and ROOT, one reader for
+both), hits (ROOT trees), result arrays, tables and models; atomic writes that never
+replace a file this library did not write.
 
-File layout (the published photon-jet dataset's, so its real files load too):
+Shower files (the published photon-jet dataset's layout, so its real files load too):
 
-* HDF5: datasets ``layer_0`` ... ``layer_3``, shape (events, phi bins, eta bins),
-  cell energies in MeV; optional truth datasets (``energy_gev``, ``photon_*``);
-  file attributes (``particle``, ``units``, ``seed``, ...).
-* ROOT: a TTree ``showers`` with the same names as branches (fixed-size arrays,
-  or flat per-event vectors of phi x eta cells), attributes as a JSON string
-  ``attrs``.
+* HDF5: datasets ``layer_0`` ... ``layer_<n>``, shape (events, phi bins, eta bins),
+  cell energies in MeV (any float type); optional truth datasets, (N,) or (N, 1);
+  file attributes (``particle``, ``units``, ``seed``, ...), ``units`` MeV if absent.
+* ROOT: a TTree (or TNtuple) with the same names as branches (fixed-size arrays, or
+  flat per-event vectors of phi x eta cells), found by its branches anywhere in the
+  file, directories included; attributes as a JSON string ``attrs``.
 
-Writers work chunk by chunk (bounded memory), show a progress bar, and are
-atomic: output goes to a hidden temporary file renamed into place at the end,
-so an interrupted run never leaves a half-written file under the final name.
+Cells may be negative (noise-subtracted read-outs): ``negative_cells`` says whether to
+keep them (default), clip them to zero, or refuse the file.
+
+Hits: jagged (x, y, z, E) per event, in the tree a ``HitLayout`` names (``find_hits``
+recognises the LDMX study's ``ecalHits`` ntuples and ldmx-sw event files).
+
+Writers work chunk by chunk (bounded memory), show a progress bar, and are atomic:
+output goes to a hidden temporary file renamed into place at the end, so an interrupted
+run never leaves a half-written file under the final name. A data file (HDF5, ROOT)
+already at the target is replaced only if this library wrote it (``check_replaceable``).
+
+Contents: ``atomic_output``, ``remove_stale_partials``, ``check_replaceable``,
+``written_by_this_library``, ``file_format``; ``write_showers``, ``ShowerSample``,
+``read_showers``; ``save_arrays``, ``load_arrays``, ``save_residuals``,
+``load_residuals``; ``HitLayout``, ``find_hits``, ``write_hits``, ``count_hit_events``,
+``iterate_hits``; ``save_model``, ``load_model``, ``save_table``, ``load_table``,
+``export_onnx``, ``OnnxModel``.
 """
 
 import contextlib
@@ -30,13 +46,62 @@ TREE_NAME = "showers"
 UNIT_TO_MEV = {"MeV": 1.0, "GeV": 1000.0, "keV": 1e-3}
 
 
+#: Mark of this library's data files: an HDF5 attribute, a key of a ROOT file's ``attrs``.
+WRITTEN_BY = "analysis_lib"
+#: The project's own data folder (``data/<profile>``): everything in it is the pipeline's.
+PROJECT_DATA_DIR = Path(__file__).resolve().parents[1] / "data"
+DATA_SUFFIXES = (".h5", ".hdf5", ".root")
+NEGATIVE_CELLS = ("keep", "clip", "refuse")
+
+
+def written_by_this_library(path):
+    """True for an HDF5 or ROOT file that carries this library's mark (or, for files of
+    earlier versions, its ``library_version``); False for anything else, unreadable included."""
+    path = Path(path)
+    try:
+        kind = file_format(path)
+        if kind == "hdf5":
+            import h5py
+
+            with h5py.File(path, "r") as f:
+                attrs = dict(f.attrs)
+        else:
+            import uproot
+
+            with uproot.open(path) as f:
+                attrs = json.loads(str(f["attrs"])) if "attrs" in f else {}
+    except Exception:  # anything unreadable is not ours
+        return False
+    return isinstance(attrs, dict) and (attrs.get("written_by") == WRITTEN_BY or "library_version" in attrs)
+
+
+def check_replaceable(path):
+    """Refuse, with one sentence, to write a data file over one this library did not write.
+
+    Free: a path with nothing there, anything inside the project's own data folder, and
+    HDF5/ROOT files with this library's mark. Other outputs (CSV tables, models) go to the
+    stages' own output folders and are not checked."""
+    path = Path(path)
+    if path.is_dir():
+        raise DataFileError(f"{path} is a folder, not a file name: give the file to write")
+    if not path.exists() or path.suffix.lower() not in DATA_SUFFIXES:
+        return
+    if path.resolve().is_relative_to(PROJECT_DATA_DIR) or written_by_this_library(path):
+        return
+    raise DataFileError(f"{path} exists and was not written by this library: refusing to replace it "
+                        f"(write into another folder, or move the file away first)")
+
+
 @contextlib.contextmanager
 def atomic_output(path):
     """Yield a temporary path next to ``path``; rename it to ``path`` only on success.
 
-    A process killed outright (SIGKILL, power cut) cannot clean up: its partial file
-    is removed by the next writer of the same path once its process is gone."""
+    A data file already at ``path`` that this library did not write is never replaced
+    (``check_replaceable``). A process killed outright (SIGKILL, power cut) cannot clean
+    up: its partial file is removed by the next writer of the same path once its process
+    is gone."""
     path = Path(path)
+    check_replaceable(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_partials(path)
     tmp = path.with_name(f".{path.stem}.partial-{os.getpid()}{path.suffix}")
@@ -151,7 +216,7 @@ def write_showers(chunks, paths, n_events, attrs, progress=True):
 
     paths = [Path(p) for p in ([paths] if isinstance(paths, (str, Path)) else paths)]
     kinds = [format_from_suffix(p) for p in paths]
-    attrs = dict(attrs, units="MeV", n_events=int(n_events))
+    attrs = dict(attrs, units="MeV", n_events=int(n_events), written_by=WRITTEN_BY)
     with contextlib.ExitStack() as stack:
         tmps = [stack.enter_context(atomic_output(p)) for p in paths]
         writers = [(_Hdf5Writer if kind == "hdf5" else _RootWriter)(tmp, n_events, attrs)
@@ -195,59 +260,91 @@ class ShowerSample:
         return self.layer_energy_gev().sum(axis=1)
 
 
-def read_showers(path, start=0, stop=None, detector=None):
+def read_showers(path, start=0, stop=None, detector=None, negative_cells="keep", tree=None):
     """Read and validate a shower file (HDF5 or ROOT) of ``detector``'s geometry.
 
     Checks: the file exists and is HDF5 or ROOT, is not truncated, has every
-    ``layer_i`` with the detector's cell grid, known units, finite and
-    non-negative energies, and at least one event. Any failure raises
-    DataFileError (EmptyDatasetError for no events) with one sentence.
+    ``layer_i`` with the detector's cell grid, known units, finite energies, and at
+    least one event. ``negative_cells``: "keep" (noise-subtracted cells, the default),
+    "clip" (set them to zero) or "refuse". ``tree``: the ROOT tree's path in the file,
+    when several trees hold the layers. Truth of shape (N, 1) is read as (N,). Any
+    failure raises DataFileError (EmptyDatasetError for no events) with one sentence.
     """
     from .detectors import ATLAS_ECAL
 
     detector = detector or ATLAS_ECAL
+    if negative_cells not in NEGATIVE_CELLS:
+        raise ParameterError(f"negative_cells must be one of {', '.join(NEGATIVE_CELLS)}, not {negative_cells!r}")
     path = Path(path)
     kind = file_format(path)
+    names = [f"layer_{i}" for i in range(len(detector.layer_shapes))]
     try:
-        reader = _read_hdf5 if kind == "hdf5" else _read_root
-        layers, truth, attrs = reader(path, len(detector.layers), start, stop)
+        if kind == "hdf5":
+            layers, truth, attrs = _read_hdf5(path, names, start, stop)
+        else:
+            layers, truth, attrs = _read_root(path, names, start, stop, tree)
     except (DataFileError, EmptyDatasetError):
         raise
     except Exception as error:  # h5py/uproot raise many types for damaged files
         reason = str(error).splitlines()[0][:160] if str(error) else type(error).__name__
         raise DataFileError(f"{path} is truncated or corrupted and cannot be read ({reason})") from None
-    return _validated(path, layers, truth, attrs, detector)
+    return _validated(path, layers, truth, attrs, detector, negative_cells)
 
 
-def _read_hdf5(path, n_layers, start, stop):
+def _read_hdf5(path, names, start, stop):
     import h5py
 
     with h5py.File(path, "r") as f:
-        missing = [f"layer_{i}" for i in range(n_layers) if f"layer_{i}" not in f]
+        missing = [name for name in names if name not in f]
         if missing:
-            raise DataFileError(f"{path} has no dataset {missing[0]!r}; shower files need layer_0 ... layer_{n_layers - 1}")
-        layers = [np.asarray(f[f"layer_{i}"][start:stop]) for i in range(n_layers)]
+            raise DataFileError(f"{path} has no dataset {missing[0]!r}; shower files need {names[0]} ... {names[-1]}")
+        layers = [np.asarray(f[name][start:stop]) for name in names]
         truth = {k: np.asarray(f[k][start:stop]) for k in f if not k.startswith("layer_") and
                  isinstance(f[k], h5py.Dataset) and f[k].ndim >= 1}
         attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
     return layers, truth, attrs
 
 
-def _read_root(path, n_layers, start, stop):
+#: ROOT classes read as trees, and the one that is not.
+TREE_CLASSES = ("TTree", "TNtuple", "TNtupleD")
+RNTUPLE_CLASS = "ROOT::RNTuple"
+
+
+def _trees(file):
+    """{path in the file: class name} of every tree and RNTuple, directories included."""
+    return {k.rsplit(";", 1)[0]: c for k, c in file.classnames().items() if c in TREE_CLASSES + (RNTUPLE_CLASS,)}
+
+
+def _describe_objects(objects):
+    return ", ".join(f"{'RNTuple' if c == RNTUPLE_CLASS else c} {k!r}" for k, c in objects.items()) or "no tree"
+
+
+def _read_root(path, names, start, stop, tree_path=None):
     import uproot
 
     with uproot.open(path) as f:
-        trees = [k.split(";")[0] for k, c in f.classnames().items() if c in ("TTree", "ROOT::RNTuple")]
-        if not trees:
-            raise DataFileError(f"{path} holds no TTree")
-        name = TREE_NAME if TREE_NAME in trees else trees[0]
-        tree = f[name]
-        missing = [f"layer_{i}" for i in range(n_layers) if f"layer_{i}" not in tree]
-        if missing:
-            raise DataFileError(f"tree {name!r} in {path} has no branch {missing[0]!r}; shower files need layer_0 ... layer_{n_layers - 1}")
-        arrays = tree.arrays(library="np", entry_start=start, entry_stop=stop)
-        attrs = json.loads(str(f["attrs"])) if "attrs" in f else {}
-    layers = [_regular(arrays.pop(f"layer_{i}"), f"layer_{i}", path) for i in range(n_layers)]
+        objects = _trees(f)
+        trees = {k: f[k] for k, c in objects.items() if c in TREE_CLASSES}
+        if tree_path is not None:
+            if tree_path not in trees:
+                raise DataFileError(f"{path} has no tree {tree_path!r} (it holds {_describe_objects(objects)})")
+            trees = {tree_path: trees[tree_path]}
+        holding = [k for k, t in trees.items() if all(n in t for n in names)]
+        if not holding:
+            unread = " (RNTuples are not read: write the layers as a TTree)" if RNTUPLE_CLASS in objects.values() else ""
+            raise DataFileError(f"{path} has no tree with branches {names[0]} ... {names[-1]}; "
+                                f"looked at {_describe_objects(objects)}{unread}")
+        if len(holding) > 1 and TREE_NAME not in holding:
+            raise DataFileError(f"{path} has the layers in several trees ({', '.join(holding)}): "
+                                f"name one with the tree option")
+        name = TREE_NAME if TREE_NAME in holding else holding[0]
+        arrays = trees[name].arrays(library="np", entry_start=start, entry_stop=stop)
+        folder = name.rsplit("/", 1)[0] + "/" if "/" in name else ""
+        key = next((k for k in (folder + "attrs", "attrs") if k in f), None)
+        attrs = json.loads(str(f[key])) if key else {}
+    if not isinstance(attrs, dict):
+        raise DataFileError(f"the 'attrs' of {path} is not a JSON object of attributes")
+    layers = [_regular(arrays.pop(n), n, path) for n in names]
     truth = {k: v for k, v in arrays.items() if v.dtype != object}  # jagged truth is not needed here
     return layers, truth, attrs
 
@@ -262,12 +359,12 @@ def _regular(values, name, path):
     return np.stack(values) if len(values) else np.zeros((0, 0))
 
 
-def _validated(path, layers, truth, attrs, detector):
+def _validated(path, layers, truth, attrs, detector, negative_cells="keep"):
     n = len(layers[0])
     if n == 0:
         raise EmptyDatasetError(f"{path} holds no events")
     unit = attrs.get("units", "MeV")
-    if unit not in UNIT_TO_MEV:
+    if not isinstance(unit, str) or unit not in UNIT_TO_MEV:
         raise DataFileError(f"{path} gives cell energies in unknown units {unit!r}; expected one of {', '.join(UNIT_TO_MEV)}")
     checked = []
     for i, (layer, expected) in enumerate(zip(layers, detector.layer_shapes)):
@@ -275,21 +372,24 @@ def _validated(path, layers, truth, attrs, detector):
         if len(layer) != n:
             raise DataFileError(f"{name} in {path} has {len(layer)} events but layer_0 has {n}")
         if layer.ndim == 2 and layer.shape[1] == expected[0] * expected[1]:
-            layer = layer.reshape((n,) + expected)  # flat per-event vectors from ROOT
-        if layer.shape[1:] != expected:
-            raise DataFileError(f"{name} in {path} has cells {layer.shape[1:]} per event, expected {expected} (phi x eta)")
-        if not np.issubdtype(layer.dtype, np.number):
-            raise DataFileError(f"{name} in {path} holds {layer.dtype} values, not numbers")
+            layer = layer.reshape((n,) + tuple(expected))  # flat per-event vectors from ROOT
+        if layer.shape[1:] != tuple(expected):
+            raise DataFileError(f"{name} in {path} has cells {layer.shape[1:]} per event, expected {tuple(expected)} (phi x eta)")
+        if not (np.issubdtype(layer.dtype, np.integer) or np.issubdtype(layer.dtype, np.floating)):
+            raise DataFileError(f"{name} in {path} holds {layer.dtype} values, not real numbers")
         layer = layer.astype(np.float32) * np.float32(UNIT_TO_MEV[unit])
         bad = ~np.isfinite(layer)
         if bad.any():
             raise DataFileError(f"{name} in {path} has {int(bad.sum())} NaN or infinite cell energies "
                                 f"(first in event {int(np.argwhere(bad)[0][0])})")
         if layer.min() < 0:
-            raise DataFileError(f"{name} in {path} has negative cell energies (lowest {layer.min():.3g} MeV in "
-                                f"event {int(np.argmin(layer.reshape(n, -1).min(1)))}); cell energies must be >= 0")
+            if negative_cells == "refuse":
+                raise DataFileError(f"{name} in {path} has negative cell energies (lowest {layer.min():.3g} MeV in "
+                                    f"event {int(np.argmin(layer.reshape(n, -1).min(1)))}), refused as asked")
+            if negative_cells == "clip":
+                layer = np.maximum(layer, np.float32(0.0))
         checked.append(layer)
-    truth = {k: v for k, v in truth.items() if len(v) == n}
+    truth = {k: (v[:, 0] if v.ndim == 2 and v.shape[1] == 1 else v) for k, v in truth.items() if len(v) == n}
     return ShowerSample(checked, truth, dict(attrs, units="MeV"), path)
 
 
@@ -302,7 +402,7 @@ def save_arrays(path, attrs=None, **arrays):
         with h5py.File(tmp, "w") as f:
             for name, values in arrays.items():
                 f.create_dataset(name, data=np.asarray(values))
-            f.attrs.update(attrs or {})
+            f.attrs.update(dict(attrs or {}, written_by=WRITTEN_BY))
     return Path(path)
 
 
@@ -349,10 +449,106 @@ HITS_TREE = "ecalHits"
 HIT_BRANCHES = ("x", "y", "z", "E")
 
 
+@dataclass(frozen=True)
+class HitLayout:
+    """Where a ROOT file keeps its calorimeter hits: the tree's path and the branches of
+    x, y, z (mm) and energy (MeV). ``calibrated``: the energy is the sampling-corrected
+    one (ldmx-sw's ``EcalRecHits``), not the energy deposited in the sensor.
+
+    Written as text: ``"TREE:X,Y,Z,E"`` (the ``hits`` parameter, ``--hits``), with
+    ``:calibrated`` appended for sampling-corrected energies."""
+
+    tree: str = HITS_TREE
+    x: str = "x"
+    y: str = "y"
+    z: str = "z"
+    energy: str = "E"
+    calibrated: bool = False
+
+    @property
+    def branches(self):
+        return (self.x, self.y, self.z, self.energy)
+
+    @classmethod
+    def parse(cls, text):
+        parts = str(text).split(":")
+        branches = parts[1].split(",") if len(parts) > 1 else []
+        if len(parts) not in (2, 3) or len(branches) != 4 or not all(branches) or not parts[0] or \
+                (len(parts) == 3 and parts[2] != "calibrated"):
+            raise ParameterError(f"hits must read 'TREE:X,Y,Z,E' (optionally ':calibrated'), not {text!r}")
+        return cls(parts[0], *branches, calibrated=len(parts) == 3)
+
+    def __str__(self):
+        return f"{self.tree}:{','.join(self.branches)}" + (":calibrated" if self.calibrated else "")
+
+
+def _open_root(path):
+    import uproot
+
+    path = Path(path)
+    if file_format(path) != "root":
+        raise DataFileError(f"{path} is not a ROOT file; hits are read from ROOT trees")
+    try:
+        return uproot.open(path)
+    except Exception as error:  # uproot raises many types for a damaged file
+        raise DataFileError(f"{path} is truncated or corrupted and cannot be opened ({type(error).__name__})") from None
+
+
+def _ldmx_collection(tree):
+    """The hit layout of an ldmx-sw event tree: its EcalRecHits collection (reconstructed,
+    calibrated energies), else its EcalSimHits (energy deposited in the silicon)."""
+    import re
+
+    keys = tree.keys(recursive=True)
+    for pattern, members, calibrated in ((r"(EcalRecHits_[^./]*)\.xpos_$", ("xpos_", "ypos_", "zpos_", "energy_"), True),
+                                         (r"(EcalSimHits_[^./]*)\.x_$", ("x_", "y_", "z_", "edep_"), False)):
+        found = [(k, m.group(1)) for k in keys if (m := re.search(pattern, k.rsplit("/", 1)[-1]))]
+        if len(found) > 1:
+            raise DataFileError(f"{tree.file.file_path} holds several hit collections ({', '.join(c for _, c in found)}): "
+                                f"choose one with hits='{tree.object_path.strip('/').split(';')[0]}:X,Y,Z,E'")
+        if found:
+            key, collection = found[0]
+            prefix = key[: len(key) - len(key.rsplit("/", 1)[-1])]
+            return [f"{prefix}{collection}.{member}" for member in members], calibrated
+    return None
+
+
+def find_hits(path, hits=None):
+    """The ``HitLayout`` of ``path``: ``hits`` as given (a HitLayout or its text), else
+    found in the file: a tree ``ecalHits`` with x, y, z, E (the LDMX study's ntuples, also
+    inside a directory), or an ldmx-sw ``LDMX_Events`` tree with an ``EcalRecHits_<pass>``
+    or ``EcalSimHits_<pass>`` collection. Refuses, naming every tree it looked at."""
+    path = Path(path)
+    file = _open_root(path)
+    objects = _trees(file)
+    if hits:
+        layout = hits if isinstance(hits, HitLayout) else HitLayout.parse(hits)
+        if objects.get(layout.tree) not in TREE_CLASSES:
+            raise DataFileError(f"{path} has no tree {layout.tree!r} (it holds {_describe_objects(objects)})")
+        missing = [b for b in layout.branches if b not in file[layout.tree]]
+        if missing:
+            raise DataFileError(f"the {layout.tree!r} tree of {path} lacks the branch(es) {', '.join(missing)}")
+        return layout
+    for name, kind in objects.items():
+        if kind not in TREE_CLASSES:
+            continue
+        tree = file[name]
+        if name.rsplit("/", 1)[-1] == HITS_TREE:
+            missing = [b for b in HIT_BRANCHES if b not in tree.keys()]
+            if missing:
+                raise DataFileError(f"the '{HITS_TREE}' tree of {path} lacks the branch(es) {', '.join(missing)}")
+            return HitLayout(name)
+        found = _ldmx_collection(tree)
+        if found:
+            return HitLayout(name, *found[0], calibrated=found[1])
+    raise DataFileError(f"{path} holds no hits this library recognises (looked at {_describe_objects(objects)}): "
+                        f"name the tree and branches with hits='TREE:X,Y,Z,E'")
+
+
 def write_hits(chunks, path, n_events, attrs=None, progress=True):
     """Write chunks of hit events (``eventNumber``, per-event arrays ``x, y, z`` in mm and
     ``E`` in MeV, plus flat per-event truth arrays) to a ROOT file with a TTree
-    ``ecalHits`` of jagged branches, as the LDMX files are; atomically."""
+    ``ecalHits`` of jagged branches, as the LDMX study's ntuples are; atomically."""
     import awkward as ak
     import uproot
     from tqdm import tqdm
@@ -363,7 +559,8 @@ def write_hits(chunks, path, n_events, attrs=None, progress=True):
     with atomic_output(path) as tmp:
         with uproot.recreate(tmp) as file, tqdm(total=n_events, unit="event", disable=not progress, desc=path.name,
                                                 mininterval=2) as bar:
-            file["attrs"] = json.dumps(dict(attrs or {}, units="mm, MeV", n_events=int(n_events)))
+            file["attrs"] = json.dumps(dict(attrs or {}, units="mm, MeV", n_events=int(n_events),
+                                            written_by=WRITTEN_BY))
             tree = None
             for chunk in chunks:
                 counts = np.array([len(e) for e in chunk["E"]])
@@ -377,57 +574,51 @@ def write_hits(chunks, path, n_events, attrs=None, progress=True):
     return path
 
 
-def _hits_tree(path, wanted):
-    import uproot
-
-    path = Path(path)
-    if file_format(path) != "root":
-        raise DataFileError(f"{path} is not a ROOT file; hits are read from ROOT trees")
-    try:
-        file = uproot.open(path)
-        keys = {k.split(";")[0] for k in file.keys()}
-    except Exception as error:  # uproot raises many types for a damaged file
-        raise DataFileError(f"{path} is truncated or corrupted and cannot be opened ({type(error).__name__})") from None
-    if HITS_TREE not in keys:
-        raise DataFileError(f"{path} has no '{HITS_TREE}' tree (it holds: {', '.join(sorted(keys)) or 'nothing'})")
-    tree = file[HITS_TREE]
-    missing = [b for b in wanted if b not in tree.keys()]
-    if missing:
-        raise DataFileError(f"the '{HITS_TREE}' tree of {path} lacks the branch(es) {', '.join(missing)}")
-    return tree
+def count_hit_events(path, hits=None):
+    """Number of events in the hits tree of ``path`` (found as ``find_hits`` does)."""
+    layout = find_hits(path, hits)
+    return int(_open_root(path)[layout.tree].num_entries)
 
 
-def count_hit_events(path):
-    """Number of events in the ``ecalHits`` tree of ``path`` (checked as ``iterate_hits`` does)."""
-    return int(_hits_tree(path, HIT_BRANCHES).num_entries)
+def iterate_hits(path, step_size=10000, truth=(), entry_start=None, entry_stop=None, hits=None,
+                 sampling_fraction=None):
+    """Read hits in chunks of ``step_size`` events (of the entries ``entry_start`` to
+    ``entry_stop``, all by default): yields dicts of awkward arrays ``x, y, z`` (mm),
+    ``E`` (MeV deposited) and the flat ``truth`` branches asked for. ``hits``: the
+    layout (``find_hits`` finds it when not given). Calibrated energies are turned back
+    into deposited ones with ``sampling_fraction(z_mm)``, which such files need.
 
-
-def iterate_hits(path, step_size=10000, truth=(), entry_start=None, entry_stop=None):
-    """Read an ``ecalHits`` tree in chunks of ``step_size`` events (of the entries
-    ``entry_start`` to ``entry_stop``, all by default): yields dicts of awkward arrays
-    ``x, y, z, E`` (and the flat ``truth`` branches asked for).
-
-    Refuses, with one sentence, a file that is not ROOT, is truncated, has no such
-    tree, lacks a branch, or whose jagged branches differ in length in some event.
+    Refuses, with one sentence, a file that is not ROOT, is truncated, has no hits it
+    recognises, lacks a branch, or whose hit branches differ in length in some event.
     """
     import awkward as ak
 
     path = Path(path)
-    wanted = list(HIT_BRANCHES) + list(truth)
-    tree = _hits_tree(path, wanted)
+    layout = find_hits(path, hits)
+    if layout.calibrated and sampling_fraction is None:
+        raise ParameterError(f"the hits of {path} are calibrated energies: give the detector's sampling fraction")
+    tree = _open_root(path)[layout.tree]
+    missing = [b for b in truth if b not in tree]
+    if missing:
+        raise DataFileError(f"the {layout.tree!r} tree of {path} lacks the branch(es) {', '.join(missing)}")
     start = entry_start or 0
     try:
-        for chunk in tree.iterate(wanted, step_size=step_size, library="ak", entry_start=entry_start,
-                                  entry_stop=entry_stop):
-            counts = {b: ak.num(chunk[b]) for b in HIT_BRANCHES}
+        for chunk in tree.iterate(list(layout.branches) + list(truth), step_size=step_size, library="ak",
+                                  entry_start=entry_start, entry_stop=entry_stop):
+            values = dict(zip(HIT_BRANCHES, (chunk[b] for b in layout.branches)))
+            counts = {b: np.asarray(ak.num(v)) for b, v in values.items()}
             for b in HIT_BRANCHES[1:]:
-                bad = np.flatnonzero(np.asarray(counts[b]) != np.asarray(counts["x"]))
+                bad = np.flatnonzero(counts[b] != counts["x"])
                 if bad.size:
                     raise DataFileError(f"in {path}, event {start + bad[0]} has {counts['x'][bad[0]]} x values but "
                                         f"{counts[b][bad[0]]} {b} values: the hit branches must have equal lengths")
+            if layout.calibrated:
+                flat_z = np.asarray(ak.flatten(values["z"]), dtype=np.float64)
+                values["E"] = ak.unflatten(np.asarray(ak.flatten(values["E"])) * sampling_fraction(flat_z),
+                                           counts["E"])
             start += len(chunk)
-            yield {b: chunk[b] for b in wanted}
-    except DataFileError:
+            yield dict(values, **{b: chunk[b] for b in truth})
+    except (DataFileError, ParameterError):
         raise
     except Exception as error:
         raise DataFileError(f"{path} is truncated or corrupted: reading stopped after {start} events "

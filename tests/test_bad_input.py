@@ -56,6 +56,16 @@ def _file(name, data):
 
 
 HITS = {k: ak.Array([[1.0, 2.0], [3.0]]) for k in ("x", "y", "z", "E")}
+SHARED_ROOT = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "foreign-root"
+
+
+def _two_shower_trees(tmp):
+    layers = {f"layer_{i}": np.zeros((2,) + tuple(shape), np.float32) for i, shape in enumerate(ATLAS_ECAL.layer_shapes)}
+    with uproot.recreate(tmp / "f.root") as f:
+        for name in ("run1", "run2"):
+            f.mktree(name, {k: np.dtype((v.dtype, v.shape[1:])) for k, v in layers.items()})
+            f[name].extend(layers)
+    return tmp / "f.root"
 
 
 def _inspect(*extra):
@@ -76,12 +86,16 @@ CASES = {
     "truncated ROOT": (lambda t: _truncated(t, ".root"), _inspect(), "truncated or corrupted"),
     "missing layer": (lambda t: _h5(t / "f.h5", skip=(2,)), _inspect(), "no dataset 'layer_2'"),
     "missing ROOT branch": (lambda t: _tree(t / "f.root", "showers", {"layer_0": ak.Array([np.zeros(64)])}),
-                            _inspect(), "no branch 'layer_1'"),
+                            _inspect(), "no tree with branches layer_0 ... layer_3; looked at TTree 'showers'"),
+    "only an RNTuple": (lambda t: Path(SHARED_ROOT / "rntviewer-testfile-uncomp-single-rntuple-v1-0-0-0.root"),
+                        _inspect(), "looked at RNTuple 'Contributors' (RNTuples are not read"),
+    "several trees with the layers": (_two_shower_trees, _inspect(), "name one with the tree option"),
     "wrong cell grid": (lambda t: _h5(t / "f.h5", [(4, 16), (4, 64), (16, 16), (16, 8)]), _inspect(),
                         "expected (4, 128)"),
     "photon-ID image of the wrong shape": (_photon_id_strips, _inspect("--detector", "photon-id"), "expected (2, 56)"),
     "NaN energies": (lambda t: _h5(t / "f.h5", fill=np.nan), _inspect(), "NaN or infinite"),
-    "negative energies": (lambda t: _h5(t / "f.h5", fill=-1.0), _inspect(), "negative cell energies"),
+    "negative energies, refused on request": (lambda t: _h5(t / "f.h5", fill=-1.0),
+                                              _inspect("--negative-cells", "refuse"), "negative cell energies"),
     "unknown units": (lambda t: _h5(t / "f.h5", units="ADC"), _inspect(), "unknown units 'ADC'"),
     "no events": (lambda t: _h5(t / "f.h5", n=0), _inspect(), "holds no events"),
     "jagged layers of unequal length": (
@@ -93,8 +107,14 @@ CASES = {
     "hit branches of unequal length": (
         lambda t: _tree(t / "h.root", "ecalHits", dict(HITS, E=ak.Array([[1.0, 2.0], [3.0, 4.0]]))),
         _inspect("--detector", "ldmx-ecal"), "must have equal lengths"),
-    "ROOT file without the hits tree": (lambda t: _tree(t / "h.root", "other", {"a": ak.Array([[1.0]])}),
-                                        _inspect("--detector", "ldmx-ecal"), "no 'ecalHits' tree"),
+    "ROOT file without hits": (lambda t: _tree(t / "h.root", "other", {"a": ak.Array([[1.0]])}),
+                               _inspect("--detector", "ldmx-ecal"), "no hits this library recognises (looked at TTree 'other')"),
+    "hits layout that does not parse": (lambda t: _tree(t / "h.root", "ecalHits", HITS),
+                                        _inspect("--detector", "ldmx-ecal", "--hits", "ecalHits:x,y"), "TREE:X,Y,Z,E"),
+    "simulation over a file it did not write": (
+        lambda t: _h5(t / "mine.h5").parent,
+        lambda t: ["simulate", "atlas-ecal", "--particle", "gamma", "--events", "5", "--out", str(t / "mine.h5")],
+        "was not written by this library"),
     "model file from elsewhere": (_file("m.keras", b"PK\x03\x04 not a model"), _inspect(), "not a Keras model"),
     "corrupted ONNX model": (_file("m.onnx", b"\x08\x07garbage"), _inspect(), "not an ONNX model"),
     "unknown notebook parameter": (lambda t: t, _run("n_event=10"), "n_event"),

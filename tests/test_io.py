@@ -9,7 +9,7 @@ import pytest
 import uproot
 
 from analysis_lib.detectors import ATLAS_ECAL, simulate_to_files
-from analysis_lib.errors import DataFileError, EmptyDatasetError
+from analysis_lib.errors import DataFileError, EmptyDatasetError, ParameterError
 from analysis_lib.io import read_showers, write_showers
 
 
@@ -109,7 +109,7 @@ def test_missing_root_branch(tmp_path):
     with uproot.recreate(tmp_path / "f.root") as f:
         f.mktree("showers", {"layer_0": np.dtype((np.float32, (4, 16)))})
         f["showers"].extend({"layer_0": np.zeros((3, 4, 16), np.float32)})
-    with pytest.raises(DataFileError, match="no branch 'layer_1'"):
+    with pytest.raises(DataFileError, match="no tree with branches layer_0 ... layer_3; looked at TTree 'showers'"):
         read_showers(tmp_path / "f.root")
 
 
@@ -146,8 +146,13 @@ def test_wrong_shape(tmp_path):
 def test_nan_and_negative_energies(tmp_path):
     with pytest.raises(DataFileError, match="NaN or infinite"):
         read_showers(_write_h5(tmp_path / "nan.h5", fill=np.nan))
-    with pytest.raises(DataFileError, match="negative cell energies"):
-        read_showers(_write_h5(tmp_path / "neg.h5", fill=-5.0))
+    negative = _write_h5(tmp_path / "neg.h5", fill=-5.0)
+    assert read_showers(negative).layers[2].min() == -5.0  # noise-subtracted cells are kept by default
+    assert read_showers(negative, negative_cells="clip").layers[2].min() == 0.0
+    with pytest.raises(DataFileError, match="negative cell energies .* refused as asked"):
+        read_showers(negative, negative_cells="refuse")
+    with pytest.raises(ParameterError, match="negative_cells must be one of keep, clip, refuse"):
+        read_showers(negative, negative_cells="drop")
 
 
 def test_empty_dataset(tmp_path):

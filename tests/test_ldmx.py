@@ -114,7 +114,7 @@ def test_reader_refuses_bad_hit_files(tmp_path):
         next(iterate_hits(tmp_path / "unequal.root"))
     with uproot.recreate(tmp_path / "other.root") as file:
         file["showers"] = {"a": np.arange(3)}
-    with pytest.raises(DataFileError, match="no 'ecalHits' tree"):
+    with pytest.raises(DataFileError, match=r"no hits this library recognises \(looked at RNTuple 'showers'\)"):
         next(iterate_hits(tmp_path / "other.root"))
     (tmp_path / "text.root").write_text("not a ROOT file")
     with pytest.raises(DataFileError, match="not a ROOT file|neither"):

@@ -89,6 +89,13 @@ class LdmxEcal:
         si = MIP_DEDX_MEV_PER_MM["Si"] * self.silicon_mm
         return si / (si + MIP_DEDX_MEV_PER_MM["W"] * np.asarray(self.tungsten_mm))
 
+    def sampling_fraction_at(self, z_mm):
+        """The sampling fraction of the layer nearest to each ``z_mm``: turns calibrated hit
+        energies (ldmx-sw's EcalRecHits) back into energies deposited in the silicon."""
+        z = np.asarray(z_mm, dtype=np.float64)
+        edges = (self.layer_z_mm[1:] + self.layer_z_mm[:-1]) / 2
+        return self.sampling_fraction[np.searchsorted(edges, z)]
+
     # -- pads ---------------------------------------------------------------------
     def pad_centres(self, x_mm, y_mm, layer):
         """Centre of the hexagonal pad holding (x, y) in ``layer`` (pointy-top axial
