@@ -25,23 +25,55 @@ class LabelledSample:
     validation: np.ndarray
     test: np.ndarray
 
+    def truth_at(self, index):
+        """The truth this sample carries (a real file may carry none), at ``index``."""
+        return {k: v[index] for k, v in self.sample.truth.items()}
+
     def subset(self, index):
         return ShowerSample([layer[index] for layer in self.sample.layers],
                             {k: v[index] for k, v in self.sample.truth.items()}, self.sample.attrs)
 
 
+#: The photon-jet study's files: ``<particle>_<energy_tag>.h5`` (or ``.root``), four layers
+#: (4x16, 4x128, 16x16, 16x8 cells, phi x eta, MeV). Truth it uses, all optional, under
+#: its names in the files it knows: this library's simulation and the published dataset
+#: of arXiv 2401.15690 (``{gamma,pi0,scalar1,axion1,axion2}_40-250GeV_100k.h5``, float64,
+#: no ``units`` attribute, ``energy`` (N, 1) in GeV, ``overflow`` (N, 4) in MeV).
+PHOTON_JET_TRUTH = {"energy_gev": ("energy_gev", "energy"), "overflow_mev": ("overflow",)}
+
+
+def photon_jet_truth(sample):
+    """The study's truth from a sample read from any known layout: {name: array}, only
+    what the file holds (the efficiency-against-energy figure needs ``energy_gev``)."""
+    found = {}
+    for name, aliases in PHOTON_JET_TRUTH.items():
+        key = next((k for k in aliases if k in sample.truth), None)
+        if key is not None:
+            found[name] = sample.truth[key]
+    return found
+
+
+def photon_jet_file(data_dir, particle, energy_tag):
+    """``<particle>_<energy_tag>.h5`` in ``data_dir``, or ``.root`` where only that exists."""
+    stem = Path(data_dir) / f"{particle}_{energy_tag}"
+    h5, root = stem.with_suffix(".h5"), stem.with_suffix(".root")
+    return root if root.exists() and not h5.exists() else h5
+
+
 def photon_jet_task(data_dir, task, energy_tag="40-250GeV", events_per_class=None, seed=0,
-                    fractions=(0.56, 0.14, 0.3)):
+                    fractions=(0.56, 0.14, 0.3), negative_cells="keep"):
     """gamma (label 0), pi0 (1) and the task's signal (2), split 56/14/30 into
     train / validation / test (70/30 as the original, with a fifth of the
-    training part held out for early stopping)."""
+    training part held out for early stopping). Reads only ``events_per_class`` events
+    of each file; truth as ``photon_jet_truth`` finds it."""
     if task not in PHOTON_JET_TASKS:
         raise ParameterError(f"unknown photon-jet task {task!r}; choose one of {', '.join(PHOTON_JET_TASKS)}")
-    parts = [read_showers(Path(data_dir) / f"{name}_{energy_tag}.h5", stop=events_per_class)
-             for name in ("gamma", "pi0", task)]
+    parts = [read_showers(photon_jet_file(data_dir, name, energy_tag), stop=events_per_class,
+                          negative_cells=negative_cells) for name in ("gamma", "pi0", task)]
     labels = np.concatenate([np.full(len(p), i) for i, p in enumerate(parts)])
-    truth = ({"energy_gev": np.concatenate([p.truth["energy_gev"] for p in parts])}
-             if all("energy_gev" in p.truth for p in parts) else {})  # real data may carry no truth
+    truths = [photon_jet_truth(p) for p in parts]
+    common = set(truths[0]).intersection(*truths[1:])  # real data may carry no truth
+    truth = {k: np.concatenate([t[k] for t in truths]) for k in sorted(common)}
     sample = ShowerSample([np.concatenate([p.layers[i] for p in parts]) for i in range(len(parts[0].layers))],
                           truth, {"task": task})
     train, validation, test = split_indices(len(labels), fractions, seed)

@@ -93,7 +93,8 @@ def _width(profile, centre, half):
     window = _window(profile[:, None, :], np.zeros(len(profile), int), centre, 0, half)[:, 0, :]
     offsets = np.arange(-half, half + 1)
     total = window.sum(axis=1)
-    return np.sqrt((window * offsets**2).sum(axis=1) / np.where(total > 0, total, 1.0))
+    # negative (noise-subtracted) strips can make the weighted variance negative: width 0
+    return np.sqrt(np.clip((window * offsets**2).sum(axis=1) / np.where(total > 0, total, 1.0), 0.0, None))
 
 
 def strip_maxima(profile, search_half=20):
@@ -134,6 +135,9 @@ def shower_shapes(sample, detector):
     r_eta   E(3 eta x 7 phi) / E(7 x 7) middle cells around the hottest
     r_phi   E(3 eta x 3 phi) / E(3 eta x 7 phi)
     w_eta2  energy-weighted eta width (rad) of the 3 eta x 5 phi middle cells
+
+    Negative cells (noise-subtracted read-outs) enter every sum as they are; a ratio
+    with a denominator <= 0 is 0, and a width whose weighted variance is negative is 0.
     """
     if len(sample) == 0:
         raise EmptyDatasetError("cannot compute shower shapes of an empty sample")
@@ -202,16 +206,18 @@ def physics_variables(sample, detector):
 
 
 def log_scaled_images(sample, dynamic_range=1e4):
-    """Layer images for a network: each cell as log(1 + r E/E_total) / log(1 + r), r = ``dynamic_range``,
-    shape (events, phi, eta, 1) float32, in [0, 1].
+    """Layer images for a network: each cell as sign(E) log(1 + r |E|/E_total) / log(1 + r),
+    r = ``dynamic_range``, shape (events, phi, eta, 1) float32, in [-1, 1].
 
     On a linear scale the cells far from the core, 1e-4 of the event's energy, are
     invisible next to the core; yet they carry the widths (w_stot, f_side) that make
-    a BDT on shower shapes strong. The log keeps four decades in view.
+    a BDT on shower shapes strong. The log keeps four decades in view. The signed form
+    passes the negative cells of noise-subtracted read-outs through as the mirror image
+    of positive ones (a simulation without them gives the same images as a plain log).
     """
     total = np.maximum(sample.total_energy_gev()[:, None, None] * 1000.0, 1e-9)
     scale = np.log1p(dynamic_range)
-    return [(np.log1p(dynamic_range * np.clip(layer, 0, None) / total) / scale)[..., None].astype(np.float32)
+    return [(np.sign(layer) * np.log1p(dynamic_range * np.abs(layer) / total) / scale)[..., None].astype(np.float32)
             for layer in sample.layers]
 
 
@@ -242,7 +248,8 @@ def point_clouds(sample, detector, max_points=128):
     whatever the impact point, and the fine strip structure is measured from the
     strips' own centre, not from the coarser middle cells. Cells are zero-suppressed
     by the readout, so "with energy" means above noise; events with more cells keep
-    the most energetic.
+    the most energetic. Negative cells (noise-subtracted read-outs) are no points, and
+    do not pull the layer centres.
     """
     if len(sample) == 0:
         raise EmptyDatasetError("cannot build point clouds of an empty sample")
@@ -255,7 +262,7 @@ def point_clouds(sample, detector, max_points=128):
     # Energy-weighted centre of each layer, broadcast to its cells: (events, cells).
     centres = []
     for index, layer in enumerate(detector.layers):
-        image = sample.layers[index].astype(np.float64)
+        image = np.clip(sample.layers[index], 0.0, None).astype(np.float64)
         w = np.maximum(image.sum(axis=(1, 2)), 1e-9)
         phi0 = (image.sum(axis=2) * _centres(layer.phi_edges_rad)).sum(axis=1) / w
         eta0 = (image.sum(axis=1) * _centres(layer.eta_edges_rad)).sum(axis=1) / w

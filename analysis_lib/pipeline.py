@@ -274,10 +274,15 @@ def _type_ok(default, value):
 
 def check_parameters(stages, profile, overrides, data_dir):
     """Refuse unknown names and wrong types, in stages.yml and on the command line,
-    before anything runs. Returns {stage id: parameters to pass}."""
+    before anything runs. Returns {stage id: parameters to pass}.
+
+    An override never redirects where a stage writes: a parameter whose stages.yml value
+    is one of the stage's ``writes`` (a simulation's output folder, a model's folder)
+    keeps that value, so ``-p data_dir=/your/files`` makes the reading stages read your
+    files while the simulation upstream still writes into the pipeline's own folder."""
     if profile not in PROFILES:
         raise ParameterError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
-    resolved, used = {}, set()
+    resolved, used, kept = {}, set(), set()
     for stage in stages:
         defaults = notebook_parameters(stage.notebook)
         params = stage.resolved_parameters(profile, data_dir)
@@ -285,8 +290,11 @@ def check_parameters(stages, profile, overrides, data_dir):
             if name not in defaults:
                 raise ParameterError(f"stages.yml gives {stage.id} a parameter {name!r} that "
                                      f"{stage.notebook.name} does not declare")
+        written = {str(p) for p in stage.paths("writes", data_dir)}
         for name, value in overrides.items():
-            if name in defaults:
+            if name in params and str(params[name]) in written:
+                kept.add(name)
+            elif name in defaults:
                 params[name] = value
                 used.add(name)
         for name, value in params.items():
@@ -294,7 +302,10 @@ def check_parameters(stages, profile, overrides, data_dir):
                 raise ParameterError(f"parameter {name!r} of {stage.id} must be {type(defaults[name]).__name__} "
                                      f"like its default {defaults[name]!r}, got {value!r}")
         resolved[stage.id] = params
-    unknown = set(overrides) - used
+    if kept - used:
+        raise ParameterError(f"parameter {sorted(kept - used)[0]!r} names where the selected stages write; overrides "
+                             f"never redirect a stage's output (give --data-dir to move the whole data folder)")
+    unknown = set(overrides) - used - kept
     if unknown:
         known = sorted(set().union(*(notebook_parameters(s.notebook) for s in stages)))
         raise ParameterError(f"no selected stage has a parameter {sorted(unknown)[0]!r}; known: {', '.join(known)}")

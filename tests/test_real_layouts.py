@@ -1,0 +1,257 @@
+"""Files this library did not write, in the layouts experiments and the original studies
+use, built here with plain h5py and uproot: they go through the studies' notebooks, and
+nothing of the user's is ever replaced."""
+
+import hashlib
+from pathlib import Path
+
+import awkward as ak
+import h5py
+import numpy as np
+import papermill
+import pytest
+import uproot
+
+from analysis_lib import metrics
+from analysis_lib.detectors import ATLAS_ECAL, LDMX_ECAL
+from analysis_lib.errors import DataFileError
+from analysis_lib.io import HitLayout, find_hits, read_showers
+from analysis_lib.pipeline import check_parameters, default_root, load_stages, select
+
+from .conftest import simulate_sample
+
+ROOT = default_root()
+STAGES = load_stages(ROOT / "stages.yml")
+SHARED_ROOT = ROOT.parent / "shared" / "testdata" / "foreign-root"
+
+
+def _checksums(folder):
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(Path(folder).rglob("*")) if p.is_file()}
+
+
+def _smoke_parameters(stage_id, data_dir, **changes):
+    stage = next(s for s in STAGES if s.id == stage_id)
+    return stage, dict(stage.resolved_parameters("smoke", str(data_dir)), **changes)
+
+
+def _run_notebook(stage, parameters, tmp_path):
+    return papermill.execute_notebook(str(stage.notebook), str(tmp_path / f"{stage.id.replace('/', '_')}.ipynb"),
+                                      parameters=parameters, cwd=str(ROOT), progress_bar=False, kernel_name="python3")
+
+
+def _published_layout(folder, particle, sample):
+    """One file of the published photon-jet dataset: float64 layers in MeV, ``energy``
+    (N, 1) in GeV, ``overflow`` (N, 4), no attributes."""
+    with h5py.File(folder / f"{particle}_40-250GeV_100k.h5", "w") as f:
+        for i, layer in enumerate(sample.layers):
+            f[f"layer_{i}"] = layer.astype(np.float64)
+        f["energy"] = sample.truth["energy_gev"][:, None].astype(np.float64)
+        f["overflow"] = np.zeros((len(sample), 4))
+
+
+# -- nothing of the user's is ever replaced -------------------------------------------
+#: The simulation notebooks and the files each writes into its data_dir.
+SIMULATIONS = {
+    "detector/simulate": ["gamma_40-250GeV.h5", "gamma_40-250GeV.root", "pi0_40-250GeV.h5"],
+    "shashlik/simulate": ["gamma.h5", "diphoton.h5"],
+    "ldmx/simulate": ["background.root", "signal_1MeV.root"],
+    "lartpc/data": ["electron.h5", "muon.h5"],
+    "photon_id/explore": ["photon_jet_photon.h5", "photon_jet_jet.h5"],
+}
+
+
+@pytest.mark.notebooks
+@pytest.mark.parametrize("stage_id", SIMULATIONS)
+def test_a_simulation_pointed_at_a_users_folder_replaces_nothing(stage_id, tmp_path):
+    user = tmp_path / "my_files"
+    user.mkdir()
+    for name in SIMULATIONS[stage_id]:
+        if name.endswith(".h5"):
+            with h5py.File(user / name, "w") as f:
+                f["layer_0"] = np.ones((3, 4, 16))
+        else:
+            with uproot.recreate(user / name) as f:
+                f["ecalHits"] = {"x": np.arange(3.0)}
+    before = _checksums(user)
+    stage, parameters = _smoke_parameters(stage_id, tmp_path / "data", data_dir=str(user))
+    with pytest.raises(papermill.PapermillExecutionError, match="was not written by this library"):
+        _run_notebook(stage, parameters, tmp_path)
+    assert _checksums(user) == before
+
+
+def test_an_override_of_the_data_folder_never_reaches_the_simulation_upstream(tmp_path):
+    stages = select(STAGES, ["photon_jets/explore"])
+    resolved = check_parameters(stages, "smoke", {"data_dir": "/my/files"}, tmp_path)
+    assert resolved["photon_jets/explore"]["data_dir"] == "/my/files"
+    assert resolved["detector/simulate"]["data_dir"] == str(tmp_path / "atlas_ecal")
+    from analysis_lib.errors import ParameterError
+
+    with pytest.raises(ParameterError, match="never redirect a stage's output"):
+        check_parameters(select(STAGES, ["detector/simulate"]), "smoke", {"data_dir": "/my/files"}, tmp_path)
+
+
+# -- the published photon-jet dataset ---------------------------------------------------
+@pytest.fixture(scope="module")
+def published(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("published")
+    for seed, particle in enumerate(("gamma", "pi0", "scalar1", "axion1", "axion2")):
+        _published_layout(folder, particle, simulate_sample(particle, 300, seed=40 + seed))
+    return folder
+
+
+@pytest.mark.notebooks
+def test_the_published_photon_jet_files_go_through_every_notebook(published, tmp_path):
+    before = _checksums(published)
+    results = tmp_path / "photon_jets" / "axion1"
+    common = dict(data_dir=str(published), energy_tag="40-250GeV_100k")
+    _run_notebook(*_smoke_parameters("photon_jets/explore", tmp_path, **common), tmp_path)
+    for model in ("bdt", "cnn", "pfn"):
+        stage = next(s for s in STAGES if s.id == f"photon_jets/{model}/axion1")
+        _run_notebook(*_smoke_parameters(stage.id, tmp_path, **common, output_dir=str(results / model)), tmp_path)
+    compared = _run_notebook(*_smoke_parameters("photon_jets/compare/axion1", tmp_path, results_dir=str(results)),
+                             tmp_path)
+    _run_notebook(*_smoke_parameters("photon_jets/interpret/axion1", tmp_path, **common, results_dir=str(results)),
+                  tmp_path)
+    assert _checksums(published) == before  # read, never written
+    with h5py.File(results / "cnn" / "test_outputs.h5") as f:
+        energy = np.asarray(f["energy_gev"])  # the published (N, 1) energy became the true energy
+    assert energy.ndim == 1 and 40 <= energy.min() and energy.max() <= 250
+    figures = [o for c in compared.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+    assert len(figures) >= 3  # ROC, confusion matrices, efficiency against energy
+
+
+def test_published_files_without_truth_and_as_root_trees(published, tmp_path):
+    from analysis_lib.datasets import photon_jet_task
+
+    data = photon_jet_task(published, "axion1", "40-250GeV_100k", 100)
+    assert set(data.sample.truth) == {"energy_gev", "overflow_mev"}
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    for particle in ("gamma", "pi0", "axion1"):
+        with h5py.File(published / f"{particle}_40-250GeV_100k.h5") as source, \
+                h5py.File(bare / f"{particle}_x.h5", "w") as f:
+            for i in range(4):
+                f[f"layer_{i}"] = source[f"layer_{i}"][:50]
+    assert photon_jet_task(bare, "axion1", "x").truth_at(np.arange(3)) == {}
+    # the same layout as a ROOT tree inside a directory, after another tree
+    layers = read_showers(published / "axion1_40-250GeV_100k.h5").layers
+    with uproot.recreate(tmp_path / "axion1_t.root") as f:
+        f.mktree("runs", {"run": np.int32})
+        f["runs"].extend({"run": np.arange(2, dtype=np.int32)})
+        f.mktree("calo/events", {f"layer_{i}": np.dtype((np.float64, layer.shape[1:])) for i, layer in enumerate(layers)})
+        f["calo/events"].extend({f"layer_{i}": layer.astype(np.float64) for i, layer in enumerate(layers)})
+    from_root = read_showers(tmp_path / "axion1_t.root")
+    assert all(np.array_equal(a, b) for a, b in zip(from_root.layers, layers))
+    with pytest.raises(DataFileError, match=r"no tree 'runs2' \(it holds TTree 'runs', TTree 'calo/events'\)"):
+        read_showers(tmp_path / "axion1_t.root", tree="runs2")
+
+
+def test_root_files_from_root_itself_are_read_or_refused_by_name():
+    with pytest.raises(DataFileError, match="looked at TTree 'one/two/tree', TTree 'one/tree', TTree 'three/tree'"):
+        read_showers(SHARED_ROOT / "uproot-nesteddirs.root")
+    with pytest.raises(DataFileError, match="looked at no tree"):
+        read_showers(SHARED_ROOT / "uproot-histograms.root")
+    with pytest.raises(DataFileError, match="no hits this library recognises"):
+        find_hits(SHARED_ROOT / "uproot-small-evnt-tree-fullsplit.root")
+    # a split custom class: members read by their leaf names, as ldmx-sw collections are
+    layout = find_hits(SHARED_ROOT / "uproot-small-evnt-tree-fullsplit.root", "tree:P3.Px,P3.Py,P3.Px,P3.Py")
+    assert layout == HitLayout("tree", "P3.Px", "P3.Py", "P3.Px", "P3.Py")
+
+
+# -- negative cells -----------------------------------------------------------------------
+def _bdt_auc(samples):
+    """AUC of a BDT on the shower shapes, trained on 800 of the events, tested on 400."""
+    import xgboost as xgb
+
+    from analysis_lib.features import SHOWER_SHAPES, shower_shapes
+
+    features = [np.column_stack([shower_shapes(s, ATLAS_ECAL)[n] for n in SHOWER_SHAPES]) for s in samples]
+    assert all(np.isfinite(f).all() for f in features)
+    x, y = np.concatenate(features), np.repeat([0, 1], 600)
+    order = np.random.default_rng(0).permutation(1200)
+    train, test = order[:800], order[800:]
+    bdt = xgb.XGBClassifier(n_estimators=100, max_depth=3, random_state=0, n_jobs=2).fit(x[train], y[train])
+    score = bdt.predict_proba(x[test])[:, 1]
+    return metrics.auc(score[y[test] == 1], score[y[test] == 0])
+
+
+def test_a_classifier_trained_on_noise_subtracted_cells_with_negatives_works():
+    """Photons against h2 -> pi0 pi0 with symmetric noise kept in every cell, as a
+    noise-subtracted read-out gives it: the shower shapes stay finite, the network
+    inputs keep the negative cells, and a BDT loses little against noiseless cells."""
+    from analysis_lib.features import log_scaled_images
+    from analysis_lib.io import ShowerSample
+
+    rng = np.random.default_rng(1)
+    ideal = [simulate_sample(p, 600, seed=7 + i, detector=ATLAS_ECAL.ideal()) for i, p in enumerate(("gamma", "scalar1"))]
+    noisy = [ShowerSample([layer + rng.normal(0, spec.noise_mev, layer.shape).astype(np.float32)
+                           for layer, spec in zip(s.layers, ATLAS_ECAL.layers)], s.truth) for s in ideal]
+    assert min(layer.min() for layer in noisy[0].layers) < 0
+    images = log_scaled_images(noisy[0])
+    assert min(i.min() for i in images) < 0 and max(np.abs(i).max() for i in images) <= 1
+    # deterministic trees: measured 0.986 noiseless and 0.976 noisy; the AUC's error here is about 0.007
+    noiseless_auc, noisy_auc = _bdt_auc(ideal), _bdt_auc(noisy)
+    assert noisy_auc > 0.95 and noisy_auc > noiseless_auc - 0.03
+
+
+# -- LDMX hits -------------------------------------------------------------------------------
+def _ldmx_sw_file(path, events, n_pass="v12"):
+    """An ldmx-sw-like event file: tree LDMX_Events, a reconstructed collection
+    EcalRecHits_<pass> (calibrated energies) and the simulated EcalSimHits_sim."""
+    counts = np.array([len(e) for e in events["E"]])
+    flat = {k: np.concatenate(events[k]).astype(np.float64) for k in ("x", "y", "z", "E")}
+    jag = {k: ak.unflatten(v, counts) for k, v in flat.items()}
+    calibrated = ak.unflatten(flat["E"] / LDMX_ECAL.sampling_fraction_at(flat["z"]), counts)
+    rec = ak.zip({"xpos_": jag["x"], "ypos_": jag["y"], "zpos_": jag["z"], "energy_": calibrated})
+    sim = ak.zip({"x_": jag["x"], "y_": jag["y"], "z_": jag["z"], "edep_": jag["E"]})
+    with uproot.recreate(path) as f:
+        f.mktree("LDMX_Events", {f"EcalSimHits_sim": sim.type, f"EcalRecHits_{n_pass}": rec.type},
+                 field_name=lambda outer, inner: f"{outer}.{inner}", counter_name=lambda c: f"n{c}")
+        f["LDMX_Events"].extend({"EcalSimHits_sim": sim, f"EcalRecHits_{n_pass}": rec})
+    return path
+
+
+@pytest.fixture(scope="module")
+def ldmx_sw_folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("ldmx_sw")
+    samples = [("background", 0.0)] + [(f"signal_{m}MeV", m) for m in (1, 5, 10, 50, 100, 500, 1000)]
+    for i, (name, mass) in enumerate(samples):
+        kind = "background" if mass == 0 else "signal"
+        chunks = list(LDMX_ECAL.simulate(kind, 60 if mass else 300, seed=30 + i, mass_mev=mass or 100.0))
+        events = {k: [e for c in chunks for e in c[k]] for k in ("x", "y", "z", "E")}
+        _ldmx_sw_file(folder / f"{name}.root", events)
+    return folder
+
+
+def test_ldmx_sw_files_give_the_same_images_as_the_studys_ntuples(ldmx_sw_folder):
+    from analysis_lib.datasets import hits_to_images
+
+    path = ldmx_sw_folder / "background.root"
+    layout = find_hits(path)
+    assert layout.tree == "LDMX_Events" and layout.energy == "EcalRecHits_v12.energy_" and layout.calibrated
+    formats = {"xyz": {"kind": "xyz", "size": 20}}
+    reconstructed, n = hits_to_images(path, formats)
+    simulated, _ = hits_to_images(path, formats, hits="LDMX_Events:EcalSimHits_sim.x_,EcalSimHits_sim.y_,"
+                                                       "EcalSimHits_sim.z_,EcalSimHits_sim.edep_")
+    assert n == 300 and np.allclose(reconstructed["xyz"], simulated["xyz"], atol=1e-5)
+
+
+def test_ecal_hits_inside_a_directory_are_found(tmp_path):
+    hits = {k: ak.Array([[1.0, 2.0], [3.0]]) for k in ("x", "y", "z", "E")}
+    with uproot.recreate(tmp_path / "h.root") as f:
+        f.mktree("meta", {"run": np.int32})
+        f.mktree("ntuples/ecalHits", {k: v.type for k, v in hits.items()})
+        f["ntuples/ecalHits"].extend(hits)
+    assert find_hits(tmp_path / "h.root") == HitLayout("ntuples/ecalHits")
+
+
+@pytest.mark.notebooks
+def test_ldmx_sw_files_go_through_the_image_notebook(ldmx_sw_folder, tmp_path):
+    before = _checksums(ldmx_sw_folder)
+    stage, parameters = _smoke_parameters("ldmx/images", tmp_path, data_dir=str(ldmx_sw_folder),
+                                          output_dir=str(tmp_path / "images"))
+    _run_notebook(stage, parameters, tmp_path)
+    assert _checksums(ldmx_sw_folder) == before
+    with h5py.File(tmp_path / "images" / "images.h5") as f:
+        labels = np.asarray(f["label"])
+    assert (labels == 0).sum() > 250 and (labels == 1).sum() > 400  # a few events have no hits and are dropped
