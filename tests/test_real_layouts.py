@@ -29,9 +29,10 @@ def _checksums(folder):
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(Path(folder).rglob("*")) if p.is_file()}
 
 
-def _smoke_parameters(stage_id, data_dir, **changes):
+def _smoke_parameters(stage_id, profile_data, **changes):
+    """A stage and its smoke-profile parameters, with ``profile_data`` for {data}."""
     stage = next(s for s in STAGES if s.id == stage_id)
-    return stage, dict(stage.resolved_parameters("smoke", str(data_dir)), **changes)
+    return stage, dict(stage.resolved_parameters("smoke", str(profile_data)), **changes)
 
 
 def _run_notebook(stage, parameters, tmp_path):
@@ -254,4 +255,8 @@ def test_ldmx_sw_files_go_through_the_image_notebook(ldmx_sw_folder, tmp_path):
     assert _checksums(ldmx_sw_folder) == before
     with h5py.File(tmp_path / "images" / "images.h5") as f:
         labels = np.asarray(f["label"])
-    assert (labels == 0).sum() > 250 and (labels == 1).sum() > 400  # a few events have no hits and are dropped
+    def with_hits(path):  # events without a hit have no image and are dropped
+        return int(np.sum(ak.num(uproot.open(path)["LDMX_Events"]["EcalRecHits_v12.energy_"].array()) > 0))
+
+    assert (labels == 0).sum() == with_hits(ldmx_sw_folder / "background.root")
+    assert (labels == 1).sum() == sum(with_hits(p) for p in ldmx_sw_folder.glob("signal_*MeV.root"))
