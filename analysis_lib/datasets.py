@@ -1,4 +1,11 @@
-"""Datasets of the studies, assembled from shower files with fixed, seeded splits."""
+"""Datasets of the studies, assembled from shower and hit files with fixed, seeded splits.
+
+Contents: ``LabelledSample``; photon-jets: ``PHOTON_JET_TASKS``, ``PHOTON_JET_CLASSES``,
+``PHOTON_JET_TRUTH`` (the truth names of the layouts it reads), ``photon_jet_truth``,
+``photon_jet_file``, ``photon_jet_task``; dark photons: ``background_mass_hypotheses``,
+``ldmx_hits``, ``hits_to_images``; LArTPC: ``lartpc_images``; photon ID:
+``PHOTON_ID_CLASSES``, ``photon_id_sample``.
+"""
 
 from dataclasses import dataclass
 from pathlib import Path
