@@ -55,8 +55,9 @@ def photon_jet_truth(sample):
     found = {}
     for name, aliases in PHOTON_JET_TRUTH.items():
         key = next((k for k in aliases if k in sample.truth), None)
-        if key is not None:
-            found[name] = sample.truth[key]
+        if key is not None:  # the published files store the energy as (N, 1)
+            values = sample.truth[key]
+            found[name] = values[:, 0] if values.ndim == 2 and values.shape[1] == 1 else values
     return found
 
 

@@ -5,7 +5,7 @@ replace a file this library did not write.
 Shower files (the published photon-jet dataset's layout, so its real files load too):
 
 * HDF5: datasets ``layer_0`` ... ``layer_<n>``, shape (events, phi bins, eta bins),
-  cell energies in MeV (any float type); optional truth datasets, (N,) or (N, 1);
+  cell energies in MeV (any float type); optional truth datasets;
   file attributes (``particle``, ``units``, ``seed``, ...), ``units`` MeV if absent.
 * ROOT: a TTree (or TNtuple) with the same names as branches (fixed-size arrays, or
   flat per-event vectors of phi x eta cells), found by its branches anywhere in the
@@ -267,7 +267,7 @@ def read_showers(path, start=0, stop=None, detector=None, negative_cells="keep",
     ``layer_i`` with the detector's cell grid, known units, finite energies, and at
     least one event. ``negative_cells``: "keep" (noise-subtracted cells, the default),
     "clip" (set them to zero) or "refuse". ``tree``: the ROOT tree's path in the file,
-    when several trees hold the layers. Truth of shape (N, 1) is read as (N,). Any
+    when several trees hold the layers. Any
     failure raises DataFileError (EmptyDatasetError for no events) with one sentence.
     """
     from .detectors import ATLAS_ECAL
@@ -389,7 +389,7 @@ def _validated(path, layers, truth, attrs, detector, negative_cells="keep"):
             if negative_cells == "clip":
                 layer = np.maximum(layer, np.float32(0.0))
         checked.append(layer)
-    truth = {k: (v[:, 0] if v.ndim == 2 and v.shape[1] == 1 else v) for k, v in truth.items() if len(v) == n}
+    truth = {k: v for k, v in truth.items() if len(v) == n}
     return ShowerSample(checked, truth, dict(attrs, units="MeV"), path)
 
 
