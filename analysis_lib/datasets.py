@@ -4,7 +4,8 @@ Contents: ``LabelledSample``; photon-jets: ``PHOTON_JET_TASKS``, ``PHOTON_JET_CL
 ``PHOTON_JET_TRUTH`` (the truth names of the layouts it reads), ``photon_jet_truth``,
 ``photon_jet_file``, ``photon_jet_task``; dark photons: ``background_mass_hypotheses``,
 ``ldmx_hits``, ``hits_to_images``; LArTPC: ``lartpc_images``; photon ID:
-``PHOTON_ID_CLASSES``, ``photon_id_sample``.
+``PHOTON_ID_CLASSES``, ``PHOTON_ID_TRUTH`` (its truth under the names of the layouts it
+reads), ``photon_id_truth``, ``photon_id_file``, ``photon_id_sample``.
 """
 
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import EmptyDatasetError, ParameterError
+from .errors import DataFileError, EmptyDatasetError, ParameterError
 from .io import ShowerSample, read_showers
 from .training import split_indices
 
@@ -63,8 +64,11 @@ def photon_jet_truth(sample):
 
 def photon_jet_file(data_dir, particle, energy_tag):
     """``<particle>_<energy_tag>.h5`` in ``data_dir``, or ``.root`` where only that exists."""
-    stem = Path(data_dir) / f"{particle}_{energy_tag}"
-    h5, root = stem.with_suffix(".h5"), stem.with_suffix(".root")
+    return _h5_or_root(Path(data_dir) / f"{particle}_{energy_tag}")
+
+
+def _h5_or_root(stem):
+    h5, root = stem.parent / f"{stem.name}.h5", stem.parent / f"{stem.name}.root"  # a tag may hold a dot
     return root if root.exists() and not h5.exists() else h5
 
 
@@ -99,29 +103,83 @@ def background_mass_hypotheses(is_signal, masses_gev, choices_gev, seed=0):
     return np.where(is_signal, masses_gev, drawn).astype(np.float32)
 
 
-def lartpc_images(data_dir, classes=None):
-    """The LArTPC study's images, one HDF5 file per class (``<class>.h5``), scaled to their
-    maxima with a channel axis, and the class labels: (images, labels)."""
+def lartpc_images(data_dir, classes=None, negative_cells="keep"):
+    """The LArTPC study's images, one HDF5 file per class (``<class>.h5``, a single layer
+    of wires x ticks), scaled to their maxima with a channel axis, and the class labels
+    (the class's index in ``lartpc.CLASSES``, from the file name, so a file needs no
+    label array): (images, labels)."""
     from .detectors.lartpc import CLASSES, LARTPC
     from .features import scaled_images
 
-    samples = [read_showers(Path(data_dir) / f"{name}.h5", detector=LARTPC) for name in (classes or CLASSES)]
+    names = classes or CLASSES
+    samples = [read_showers(Path(data_dir) / f"{name}.h5", detector=LARTPC, negative_cells=negative_cells)
+               for name in names]
     images = scaled_images(np.concatenate([s.layers[0] for s in samples]))
-    return images, np.concatenate([s.truth["label"] for s in samples]).astype(int)
+    return images, np.concatenate([np.full(len(s), CLASSES.index(name)) for s, name in zip(samples, names)])
 
 
 PHOTON_ID_CLASSES = ("jet", "photon")
 
+#: The photon-ID study's per-candidate truth, and the names it goes by in the files it
+#: knows: this library's simulation and common ntuple names. Required: ``abs_eta`` (a
+#: signed ``eta`` is folded) and the hadronic leakage, either as ``hadronic_energy_gev``
+#: or as the ratio R_had = E_T(had) / E_T (``rhad``, ``rhad1``), turned into an energy
+#: with the cluster's own energy. Optional: ``m_llgamma_gev`` (radiative Z only, for the
+#: template fit). E_T is always the cluster's (cells / cosh eta), so a file's ``et`` is
+#: not needed. ``truth_names`` ({study name: name in the file}) adds names not listed.
+PHOTON_ID_TRUTH = {"abs_eta": ("abs_eta", "eta"), "hadronic_energy_gev": ("hadronic_energy_gev",),
+                   "r_had": ("rhad", "rhad1", "r_had"), "m_llgamma_gev": ("m_llgamma_gev", "mllg", "m_llg")}
 
-def photon_id_sample(data_dir, process, events_per_class=None, seed=0, fractions=(0.6, 0.15, 0.25)):
-    """Jets (label 0) and photons (1) of one photon-ID process from ``{process}_{kind}.h5``,
+
+def photon_id_truth(sample, truth_names=None):
+    """``sample`` with its truth renamed to the study's names (``PHOTON_ID_TRUTH``); the
+    file's other truth arrays are kept. Refuses, in one sentence, a mapping to a name the
+    file lacks or a file without |eta| or the hadronic leakage."""
+    truth_names = dict(truth_names or {})
+    unknown = set(truth_names) - set(PHOTON_ID_TRUTH)
+    if unknown:
+        raise ParameterError(f"truth_names maps {sorted(unknown)[0]!r}, which the photon-ID study does not use; "
+                             f"it uses {', '.join(PHOTON_ID_TRUTH)}")
+    for name, key in truth_names.items():
+        if key not in sample.truth:
+            raise DataFileError(f"{sample.path} has no {key!r} (truth_names takes it as {name}); it holds "
+                                f"{', '.join(sorted(sample.truth)) or 'no per-event arrays'}")
+    found = {}
+    for name, aliases in PHOTON_ID_TRUTH.items():
+        key = truth_names.get(name) or next((k for k in aliases if k in sample.truth), None)
+        if key is not None:
+            found[name] = np.asarray(sample.truth[key], float).reshape(len(sample))
+    if "abs_eta" in found:
+        found["abs_eta"] = np.abs(found["abs_eta"])
+    if "hadronic_energy_gev" not in found and "r_had" in found:
+        found["hadronic_energy_gev"] = found["r_had"] * sample.total_energy_gev()  # same eta for both E_T
+    found.pop("r_had", None)
+    missing = [n for n in ("abs_eta", "hadronic_energy_gev") if n not in found]
+    if missing:
+        raise DataFileError(f"{sample.path} holds no {' and no '.join(missing)} (under any of "
+                            f"{', '.join(PHOTON_ID_TRUTH[missing[0]])}); name yours with truth_names")
+    return ShowerSample(sample.layers, {**sample.truth, **found}, sample.attrs, sample.path)
+
+
+def photon_id_file(data_dir, process, kind):
+    """``{process}_{kind}.h5`` in ``data_dir``, or ``.root`` where only that exists."""
+    return _h5_or_root(Path(data_dir) / f"{process}_{kind}")
+
+
+def photon_id_sample(data_dir, process, events_per_class=None, seed=0, fractions=(0.6, 0.15, 0.25),
+                     negative_cells="keep", truth_names=None):
+    """Jets (label 0) and photons (1) of one photon-ID process from
+    ``{process}_{jet,photon}.h5`` (or ``.root``), truth as ``photon_id_truth`` names it,
     split into train / validation / test."""
     from .detectors import PHOTON_ID_ECAL
     from .detectors.photon_id import PROCESSES
 
     if process not in PROCESSES:
         raise ParameterError(f"unknown photon-ID process {process!r}; choose one of {', '.join(PROCESSES)}")
-    parts = [read_showers(Path(data_dir) / f"{process}_{kind}.h5", stop=events_per_class, detector=PHOTON_ID_ECAL)
+    if process != "radiative_z":  # the only process with a dilepton
+        truth_names = {k: v for k, v in (truth_names or {}).items() if k != "m_llgamma_gev"}
+    parts = [photon_id_truth(read_showers(photon_id_file(data_dir, process, kind), stop=events_per_class,
+                                          detector=PHOTON_ID_ECAL, negative_cells=negative_cells), truth_names)
              for kind in PHOTON_ID_CLASSES]
     keys = set(parts[0].truth) & set(parts[1].truth)
     labels = np.concatenate([np.full(len(p), i) for i, p in enumerate(parts)])

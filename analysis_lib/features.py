@@ -451,7 +451,8 @@ def photon_id_variables(sample, detector):
 
 def hybrid_cnn_inputs(sample, detector):
     """Inputs of the hybrid CNN: strips, middle and back images (events, phi, eta, 1), each
-    cell divided by its layer's energy (the original's normalisation), and the scalars
+    cell divided by its layer's energy (the original's normalisation; negative, noise-
+    subtracted cells are set to zero first so that the fractions stay in [0, 1]), and the scalars
     (presampler fraction, R_had, |eta|, log(E_T / 10 GeV))."""
     variables = photon_id_variables(sample, detector)
     images = []

@@ -272,6 +272,16 @@ def _type_ok(default, value):
     return isinstance(value, type(default))
 
 
+def _names_output(value, written):
+    """Whether a parameter's value is one of a stage's outputs, or the folder a written
+    file goes into (a simulation's ``data_dir``; an output folder nested in an input
+    folder does not count)."""
+    if not isinstance(value, str):
+        return False
+    value = Path(value)
+    return any(value == p or (p.suffix and value == p.parent) for p in written)
+
+
 def check_parameters(stages, profile, overrides, data_dir):
     """Refuse unknown names and wrong types, in stages.yml and on the command line,
     before anything runs. Returns {stage id: parameters to pass}.
@@ -290,9 +300,9 @@ def check_parameters(stages, profile, overrides, data_dir):
             if name not in defaults:
                 raise ParameterError(f"stages.yml gives {stage.id} a parameter {name!r} that "
                                      f"{stage.notebook.name} does not declare")
-        written = {str(p) for p in stage.paths("writes", data_dir)}
+        written = stage.paths("writes", data_dir)
         for name, value in overrides.items():
-            if name in params and str(params[name]) in written:
+            if name in params and _names_output(params[name], written):
                 kept.add(name)
             elif name in defaults:
                 params[name] = value

@@ -260,3 +260,73 @@ def test_ldmx_sw_files_go_through_the_image_notebook(ldmx_sw_folder, tmp_path):
 
     assert (labels == 0).sum() == with_hits(ldmx_sw_folder / "background.root")
     assert (labels == 1).sum() == sum(with_hits(p) for p in ldmx_sw_folder.glob("signal_*MeV.root"))
+
+
+# -- photon-ID clusters with ntuple names ------------------------------------------------
+def _photon_id_ntuple(path, sample, rng, mass_name=None):
+    """A photon-ID cluster ntuple: float64 cell images with symmetric noise (negative
+    cells), signed ``eta``, ``et``, R_had as ``rhad1``, and optionally m_llgamma."""
+    from analysis_lib.detectors import PHOTON_ID_ECAL
+
+    layers = [layer + rng.normal(0, spec.noise_mev, layer.shape) for layer, spec in zip(sample.layers, PHOTON_ID_ECAL.layers)]
+    energy_gev = sum(layer.sum(axis=(1, 2)) for layer in layers) / 1000
+    eta = sample.truth["abs_eta"] * rng.choice([-1.0, 1.0], len(sample))
+    with h5py.File(path, "w") as f:
+        for i, layer in enumerate(layers):
+            f[f"layer_{i}"] = layer
+        f["eta"], f["et"] = eta, energy_gev / np.cosh(eta)
+        f["rhad1"] = sample.truth["hadronic_energy_gev"] / energy_gev
+        if mass_name:
+            f[mass_name] = sample.truth["m_llgamma_gev"]
+
+
+@pytest.fixture(scope="module")
+def photon_id_ntuples(tmp_path_factory):
+    from analysis_lib.detectors import PHOTON_ID_ECAL
+
+    folder, rng = tmp_path_factory.mktemp("photon_id_ntuples"), np.random.default_rng(3)
+    for i, (process, n) in enumerate((("photon_jet", 600), ("radiative_z", 400))):
+        for kind in ("photon", "jet"):
+            sample = simulate_sample(kind, n, seed=60 + i, detector=PHOTON_ID_ECAL, process=process)
+            _photon_id_ntuple(folder / f"{process}_{kind}.h5", sample, rng,
+                              mass_name="mll_gamma" if process == "radiative_z" else None)
+    return folder
+
+
+def test_photon_id_truth_takes_ntuple_names_or_refuses_in_one_sentence(photon_id_ntuples):
+    from analysis_lib.datasets import photon_id_sample
+    from analysis_lib.errors import ParameterError
+
+    data = photon_id_sample(photon_id_ntuples, "radiative_z", truth_names={"m_llgamma_gev": "mll_gamma"})
+    with h5py.File(photon_id_ntuples / "radiative_z_photon.h5") as f:
+        eta, rhad = np.asarray(f["eta"]), np.asarray(f["rhad1"])
+    photons = data.sample.truth["abs_eta"][data.labels == 1]
+    assert np.array_equal(photons, np.abs(eta)) and (eta < 0).any()
+    energy = data.sample.total_energy_gev()[data.labels == 1]
+    assert np.allclose(data.sample.truth["hadronic_energy_gev"][data.labels == 1] / energy, rhad)
+    assert min(layer.min() for layer in data.sample.layers) < 0  # noise-subtracted cells kept
+    with pytest.raises(DataFileError, match="has no 'mllg_typo' \\(truth_names takes it as m_llgamma_gev\\)"):
+        photon_id_sample(photon_id_ntuples, "radiative_z", truth_names={"m_llgamma_gev": "mllg_typo"})
+    with pytest.raises(ParameterError, match="truth_names maps 'pt'"):
+        photon_id_sample(photon_id_ntuples, "radiative_z", truth_names={"pt": "et"})
+
+
+@pytest.mark.notebooks
+def test_photon_id_ntuples_go_through_every_notebook(photon_id_ntuples, tmp_path):
+    before = _checksums(photon_id_ntuples)
+    reading = dict(data_dir=str(photon_id_ntuples), truth_names={"m_llgamma_gev": "mll_gamma"})
+    for stage_id in ("photon_id/cut_based", "photon_id/hybrid_cnn", "photon_id/export_onnx"):
+        _run_notebook(*_smoke_parameters(stage_id, tmp_path, **reading), tmp_path)
+    _run_notebook(*_smoke_parameters("photon_id/template_fit", tmp_path), tmp_path)
+    assert _checksums(photon_id_ntuples) == before
+    with h5py.File(tmp_path / "photon_id" / "cnn" / "radiative_z.h5") as f:
+        mass, is_photon = np.asarray(f["m_llgamma_gev"]), np.asarray(f["is_photon"])
+    with h5py.File(photon_id_ntuples / "radiative_z_jet.h5") as f:
+        assert np.array_equal(mass[~is_photon], f["mll_gamma"][:])  # the events' own masses, in file order
+    assert (tmp_path / "photon_id" / "template_fit.csv").exists()
+
+
+def test_a_data_folder_override_never_reaches_a_simulation_that_writes_files():
+    resolved = check_parameters(select(STAGES, ["photon_id"]), "smoke", {"data_dir": "/my/clusters"}, "/d")
+    assert resolved["photon_id/explore"]["data_dir"] == "/d/photon_id"  # it writes files there: kept
+    assert all(resolved[f"photon_id/{s}"]["data_dir"] == "/my/clusters" for s in ("cut_based", "hybrid_cnn"))
