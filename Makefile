@@ -47,6 +47,7 @@ benchmark: $(INSTALLED)
 	$(BIN)/python benchmarks/bench_photon_jets.py
 	$(BIN)/python benchmarks/bench_shashlik.py
 	$(BIN)/python benchmarks/bench_ldmx.py
+	$(BIN)/python benchmarks/bench_real_files.py
 	$(BIN)/python benchmarks/bench_book.py
 
 clean:

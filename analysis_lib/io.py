@@ -24,7 +24,7 @@ already at the target is replaced only if this library wrote it (``check_replace
 
 Contents: ``atomic_output``, ``remove_stale_partials``, ``check_replaceable``,
 ``written_by_this_library``, ``file_format``; ``write_showers``, ``ShowerSample``,
-``read_showers``; ``save_arrays``, ``load_arrays``, ``save_residuals``,
+``read_showers``, ``iterate_showers``; ``save_arrays``, ``load_arrays``, ``save_residuals``,
 ``load_residuals``; ``HitLayout``, ``find_hits``, ``write_hits``, ``count_hit_events``,
 ``iterate_hits``; ``save_model``, ``load_model``, ``save_table``, ``load_table``,
 ``export_onnx``, ``OnnxModel``.
@@ -291,6 +291,27 @@ def read_showers(path, start=0, stop=None, detector=None, negative_cells="keep",
     return _validated(path, layers, truth, attrs, detector, negative_cells)
 
 
+def iterate_showers(path, step_events=10000, start=0, stop=None, **options):
+    """``read_showers`` ``step_events`` events at a time: a study that needs only a
+    summary of a large file holds one chunk in memory, not the file. ``options`` are
+    ``read_showers``'s (detector, negative_cells, tree)."""
+    if step_events < 1:
+        raise ParameterError(f"step_events must be at least 1, not {step_events}")
+    first = start
+    while stop is None or first < stop:
+        last = first + step_events if stop is None else min(first + step_events, stop)
+        try:
+            chunk = read_showers(path, first, last, **options)
+        except EmptyDatasetError:
+            if first == start:
+                raise
+            return
+        yield chunk
+        if len(chunk) < last - first:
+            return
+        first = last
+
+
 def _read_hdf5(path, names, start, stop):
     import h5py
 
@@ -298,7 +319,17 @@ def _read_hdf5(path, names, start, stop):
         missing = [name for name in names if name not in f]
         if missing:
             raise DataFileError(f"{path} has no dataset {missing[0]!r}; shower files need {names[0]} ... {names[-1]}")
-        layers = [np.asarray(f[name][start:stop]) for name in names]
+        for name in names:
+            link = f.get(name, getlink=True)
+            if isinstance(link, h5py.ExternalLink):
+                raise DataFileError(f"{name} in {path} is a link to {link.filename}, not data of its own; "
+                                    f"copy the layers into one file")
+            if not isinstance(f[name], h5py.Dataset):
+                raise DataFileError(f"{name} in {path} is an HDF5 group, not a dataset of cell energies")
+            if not (np.issubdtype(f[name].dtype, np.integer) or np.issubdtype(f[name].dtype, np.floating)):
+                raise DataFileError(f"{name} in {path} holds {f[name].dtype} values, not real numbers")
+        # converted to float32 while reading: the published float64 files never sit in memory twice
+        layers = [f[name].astype(np.float32)[start:stop] for name in names]
         truth = {k: np.asarray(f[k][start:stop]) for k in f if not k.startswith("layer_") and
                  isinstance(f[k], h5py.Dataset) and f[k].ndim >= 1}
         attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
@@ -364,7 +395,10 @@ def _validated(path, layers, truth, attrs, detector, negative_cells="keep"):
     if n == 0:
         raise EmptyDatasetError(f"{path} holds no events")
     unit = attrs.get("units", "MeV")
-    if not isinstance(unit, str) or unit not in UNIT_TO_MEV:
+    if not isinstance(unit, str):
+        raise DataFileError(f"{path} gives its units attribute as {type(unit).__name__} {np.asarray(unit).tolist()!r}, "
+                            f"not one word; expected one of {', '.join(UNIT_TO_MEV)}")
+    if unit not in UNIT_TO_MEV:
         raise DataFileError(f"{path} gives cell energies in unknown units {unit!r}; expected one of {', '.join(UNIT_TO_MEV)}")
     checked = []
     for i, (layer, expected) in enumerate(zip(layers, detector.layer_shapes)):
@@ -377,7 +411,9 @@ def _validated(path, layers, truth, attrs, detector, negative_cells="keep"):
             raise DataFileError(f"{name} in {path} has cells {layer.shape[1:]} per event, expected {tuple(expected)} (phi x eta)")
         if not (np.issubdtype(layer.dtype, np.integer) or np.issubdtype(layer.dtype, np.floating)):
             raise DataFileError(f"{name} in {path} holds {layer.dtype} values, not real numbers")
-        layer = layer.astype(np.float32) * np.float32(UNIT_TO_MEV[unit])
+        layer = layer.astype(np.float32, copy=False)
+        if unit != "MeV":
+            layer *= np.float32(UNIT_TO_MEV[unit])
         bad = ~np.isfinite(layer)
         if bad.any():
             raise DataFileError(f"{name} in {path} has {int(bad.sum())} NaN or infinite cell energies "

@@ -22,7 +22,7 @@ def _h5(path, shapes=ATLAS_ECAL.layer_shapes, n=4, fill=1.0, skip=(), units=None
         for i, shape in enumerate(shapes):
             if i not in skip:
                 f[f"layer_{i}"] = np.full((n,) + tuple(shape), fill, np.float32)
-        if units:
+        if units is not None:
             f.attrs["units"] = units
     return path
 
@@ -68,6 +68,21 @@ def _two_shower_trees(tmp):
     return tmp / "f.root"
 
 
+def _odd_layer_2(kind):
+    """A shower file whose layer_2 is an HDF5 group, a link to another file, or complex."""
+    def make(tmp):
+        path = _h5(tmp / "f.h5", skip=(2,))
+        with h5py.File(path, "a") as f:
+            if kind == "group":
+                f.create_group("layer_2")
+            elif kind == "link":
+                f["layer_2"] = h5py.ExternalLink("elsewhere.h5", "layer_2")
+            else:
+                f["layer_2"] = np.ones((4, 16, 16), np.complex64)
+        return path
+    return make
+
+
 def _inspect(*extra):
     return lambda path: ["inspect", str(path), *extra]
 
@@ -97,6 +112,10 @@ CASES = {
     "negative energies, refused on request": (lambda t: _h5(t / "f.h5", fill=-1.0),
                                               _inspect("--negative-cells", "refuse"), "negative cell energies"),
     "unknown units": (lambda t: _h5(t / "f.h5", units="ADC"), _inspect(), "unknown units 'ADC'"),
+    "units given as an array": (lambda t: _h5(t / "f.h5", units=np.array([b"MeV", b"GeV"])), _inspect(), "units attribute as ndarray"),
+    "a layer that is an HDF5 group": (_odd_layer_2("group"), _inspect(), "is an HDF5 group, not a dataset"),
+    "a layer that links to another file": (_odd_layer_2("link"), _inspect(), "is a link to elsewhere.h5"),
+    "complex-valued cells": (_odd_layer_2("complex"), _inspect(), "holds complex64 values, not real numbers"),
     "no events": (lambda t: _h5(t / "f.h5", n=0), _inspect(), "holds no events"),
     "jagged layers of unequal length": (
         lambda t: _tree(t / "f.root", "showers", {f"layer_{i}": ak.Array([np.zeros(a * b), np.zeros(a * b - (i == 1))])

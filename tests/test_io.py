@@ -178,3 +178,24 @@ def test_cli_errors_are_one_sentence(tmp_path, args, message):
     assert message in result.stderr and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert list(tmp_path.iterdir()) == []  # nothing half-written
+
+
+def test_showers_read_in_chunks_equal_the_whole_file_and_float64_cells_are_kept_exactly(tmp_path):
+    import h5py
+
+    from analysis_lib.io import iterate_showers
+
+    rng = np.random.default_rng(0)
+    with h5py.File(tmp_path / "published.h5", "w") as f:  # the published dataset's float64 layout
+        for i, shape in enumerate(((4, 16), (4, 128), (16, 16), (16, 8))):
+            f[f"layer_{i}"] = rng.exponential(30.0, (25, *shape))
+        f["energy"] = rng.uniform(40, 250, (25, 1))
+    whole = read_showers(tmp_path / "published.h5")
+    with h5py.File(tmp_path / "published.h5") as f:
+        assert np.array_equal(whole.layers[1], f["layer_1"][:].astype(np.float32))
+    chunks = list(iterate_showers(tmp_path / "published.h5", step_events=10))
+    assert [len(c) for c in chunks] == [10, 10, 5]
+    for i in range(4):
+        assert np.array_equal(np.concatenate([c.layers[i] for c in chunks]), whole.layers[i])
+    assert np.array_equal(np.concatenate([c.truth["energy"] for c in chunks]), whole.truth["energy"])
+    assert [len(c) for c in iterate_showers(tmp_path / "published.h5", step_events=10, start=5, stop=22)] == [10, 7]
