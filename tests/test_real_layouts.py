@@ -109,7 +109,8 @@ def test_the_published_photon_jet_files_go_through_every_notebook(published, tmp
     for model in ("bdt", "cnn", "pfn"):
         stage = next(s for s in STAGES if s.id == f"photon_jets/{model}/axion1")
         _run_notebook(*_smoke_parameters(stage.id, tmp_path, **common, output_dir=str(results / model)), tmp_path)
-    compared = _run_notebook(*_smoke_parameters("photon_jets/compare/axion1", tmp_path, results_dir=str(results)),
+    compared = _run_notebook(*_smoke_parameters("photon_jets/compare/axion1", tmp_path, results_dir=str(results),
+                                                           output=str(results / "compare" / "headline.csv")),
                              tmp_path)
     _run_notebook(*_smoke_parameters("photon_jets/interpret/axion1", tmp_path, **common, results_dir=str(results)),
                   tmp_path)
@@ -323,7 +324,7 @@ def test_photon_id_ntuples_go_through_every_notebook(photon_id_ntuples, tmp_path
         mass, is_photon = np.asarray(f["m_llgamma_gev"]), np.asarray(f["is_photon"])
     with h5py.File(photon_id_ntuples / "radiative_z_jet.h5") as f:
         assert np.array_equal(mass[~is_photon], f["mll_gamma"][:])  # the events' own masses, in file order
-    assert (tmp_path / "photon_id" / "template_fit.csv").exists()
+    assert (tmp_path / "photon_id" / "template_fit" / "template_fit.csv").exists()
 
 
 def test_a_data_folder_override_never_reaches_a_simulation_that_writes_files():
