@@ -668,7 +668,28 @@ def save_model(model, path):
         raise DataFileError(f"Keras models are saved as .keras files, not {path.name}")
     with atomic_output(path) as tmp:
         model.save(tmp)
+        _make_reproducible(tmp)
     return path
+
+
+def _make_reproducible(archive):
+    """Rewrite a ``.keras`` zip so that the same model gives the same bytes: Keras stores
+    Python object ids (``shared_object_id``), the save time and file dates in it. Ids are
+    renumbered in order of appearance (loading only needs them consistent), the time dropped."""
+    import re
+    import zipfile
+
+    with zipfile.ZipFile(archive) as z:
+        members = {info.filename: z.read(info) for info in z.infolist()}
+    ids = {}
+    members["config.json"] = re.sub(rb'"shared_object_id": (\d+)', lambda m: b'"shared_object_id": %d' % ids.setdefault(
+        m.group(1), len(ids)), members["config.json"])
+    metadata = json.loads(members.get("metadata.json", b"{}"))
+    metadata.pop("date_saved", None)
+    members["metadata.json"] = json.dumps(metadata, sort_keys=True).encode()
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in members.items():
+            z.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), data, zipfile.ZIP_DEFLATED)
 
 
 def load_model(path, n_inputs=None):

@@ -555,29 +555,64 @@ class Pipeline:
                 pool = stack.enter_context(connect(self.scheduler, n_workers=self.jobs)).get_executor(pure=False)
             else:
                 pool = stack.enter_context(ThreadPoolExecutor(max_workers=self.jobs))
-            while len(results) < len(self.stages):
-                for stage in self.stages:
-                    if stage.id in results or stage.id in running:
-                        continue
-                    deps = self.deps[stage.id]
-                    bad = [d for d in deps if d in results and results[d].status in ("failed", "blocked")]
-                    if bad:
-                        results[stage.id] = StageResult(stage.id, "blocked", message=f"needs {bad[0]}, which did not finish")
-                        self.log(f"[blocked] {stage.id}: needs {bad[0]}, which did not finish")
-                    elif all(d in results for d in deps):
-                        running[stage.id] = pool.submit(self._run_stage, stage)
-                if not running:
-                    continue
-                finished, _ = wait(running.values(), return_when=FIRST_COMPLETED)
-                for sid, future in list(running.items()):
-                    if future in finished:
-                        results[sid] = future.result()
-                        del running[sid]
+            try:
+                self._schedule(pool, results, running)
+            except KeyboardInterrupt:  # Ctrl-C, or SIGTERM through the command line
+                self.log(f"[stopping] interrupted: stopping {', '.join(sorted(running)) or 'nothing running'}")
+                self._stop_kernels(running)
+                raise
         ordered = [results[s.id] for s in self.stages]
         for stage, result in zip(self.stages, ordered):
             if result.status in ("ran", "skipped"):
                 result.record = read_records(self.output_notebook(stage))
         return ordered
+
+    def _schedule(self, pool, results, running):
+        while len(results) < len(self.stages):
+            for stage in self.stages:
+                if stage.id in results or stage.id in running:
+                    continue
+                deps = self.deps[stage.id]
+                bad = [d for d in deps if d in results and results[d].status in ("failed", "blocked")]
+                if bad:
+                    results[stage.id] = StageResult(stage.id, "blocked", message=f"needs {bad[0]}, which did not finish")
+                    self.log(f"[blocked] {stage.id}: needs {bad[0]}, which did not finish")
+                elif all(d in results for d in deps):
+                    running[stage.id] = pool.submit(self._run_stage, stage)
+            if not running:
+                continue
+            finished, _ = wait(running.values(), return_when=FIRST_COMPLETED)
+            for sid, future in list(running.items()):
+                if future in finished:
+                    results[sid] = future.result()
+                    del running[sid]
+
+    def _stop_kernels(self, running, grace_s=10.0):
+        """Interrupt the running notebooks' kernels (their cells get KeyboardInterrupt, so
+        their atomic writes clean up), kill those still running after ``grace_s``, and
+        remove what a killed kernel left half-written in its stage's output folders."""
+        import signal
+
+        import psutil
+
+        from .io import remove_stale_partials
+
+        kernels = [p for p in psutil.Process().children(recursive=True) if "ipykernel_launcher" in _cmdline(p)]
+        for kernel in kernels:
+            with contextlib.suppress(psutil.Error):
+                kernel.send_signal(signal.SIGINT)
+        _, still_running = psutil.wait_procs(kernels, timeout=grace_s)
+        for kernel in still_running:
+            with contextlib.suppress(psutil.Error):
+                kernel.kill()
+        wait(running.values(), timeout=grace_s)  # the stages' threads see their kernels end
+        for stage in self.stages:
+            if stage.id not in running:
+                continue
+            for path in stage.paths("writes", self.data_dir):
+                folder = path if path.is_dir() else path.parent
+                for partial in (folder.rglob(".*.partial-*") if folder.is_dir() else ()):
+                    remove_stale_partials(partial.parent / _final_name(partial.name))
 
     def _run_stage(self, stage):
         start = time.perf_counter()
@@ -642,6 +677,19 @@ class Pipeline:
                     f"{getattr(error, 'ename', type(error).__name__)}: {getattr(error, 'evalue', error)} "
                     f"(executed copy: {failed_copy})")
         return f"{where}: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+
+
+def _cmdline(process):
+    try:
+        return " ".join(process.cmdline())
+    except Exception:  # noqa: BLE001 - a process that ended or is not ours
+        return ""
+
+
+def _final_name(partial_name):
+    """The file an atomic write's partial file ``.<stem>.partial-<pid><suffix>`` becomes."""
+    stem, rest = partial_name[1:].split(".partial-", 1)
+    return stem + rest.lstrip("0123456789")
 
 
 def _hide_default_parameters(path):

@@ -8,6 +8,7 @@ import textwrap
 import time
 
 import numpy as np
+import psutil
 import pytest
 
 from analysis_lib.io import read_showers
@@ -95,3 +96,43 @@ def test_killed_pipeline_resumes_after_the_last_finished_stage(tmp_path):
     assert {r.stage: r.status for r in pipeline.run()} == {"s/first": "skipped", "s/second": "ran"}
     assert (tmp_path / "data/b.txt").read_text() == "first second"
     assert not [p for p in tmp_path.rglob("*") if ".partial-" in p.name]
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_or_sigterm_stops_the_running_notebook_at_once_and_leaves_nothing_behind(tmp_path, stop):
+    """The running kernel is interrupted (its own session does not get the terminal's
+    Ctrl-C), its half-written output is removed, the command exits with status 130 within
+    seconds and says so, and the stage is not current afterwards."""
+    _notebook(tmp_path / "notebooks/s/slow.ipynb", 'out = "a.h5"\nstarted = "s.txt"\n', """
+        import time
+        from pathlib import Path
+        from analysis_lib.io import atomic_output
+        with atomic_output(Path(out)) as tmp:
+            tmp.write_bytes(b"half of a file")
+            Path(started).write_text("started")
+            for _ in range(1200):
+                time.sleep(0.1)
+    """)
+    (tmp_path / "stages.yml").write_text(textwrap.dedent("""
+        stages:
+          - id: s/slow
+            notebook: notebooks/s/slow.ipynb
+            writes: ["{data}/out/a.h5"]
+            parameters:
+              all: {out: "{data}/out/a.h5", started: "{data}/started.txt"}
+    """))
+    command = [sys.executable, "-m", "analysis_lib", "run", "--stages", str(tmp_path / "stages.yml"), "--profile",
+               "smoke", "--data-dir", str(tmp_path / "data"), "--book-dir", str(tmp_path / "book")]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for(lambda: (tmp_path / "data/started.txt").exists(), process)
+    assert list((tmp_path / "data/out").glob(".a.partial-*.h5"))
+    kernels = [p for p in psutil.Process(process.pid).children(recursive=True) if "ipykernel" in " ".join(p.cmdline())]
+    assert kernels
+    signalled = time.monotonic()
+    process.send_signal(stop)
+    _, error = process.communicate(timeout=60)
+    assert time.monotonic() - signalled < 30  # the notebook had two minutes left
+    assert process.returncode == 130 and "interrupted" in error and "Traceback" not in error
+    assert not [p for p in tmp_path.rglob("*") if ".partial-" in p.name]
+    assert not (tmp_path / "data/out/a.h5").exists() and not list((tmp_path / "book").rglob("*.json"))
+    assert not [k for k in kernels if k.is_running() and k.status() != psutil.STATUS_ZOMBIE]

@@ -199,3 +199,22 @@ def test_showers_read_in_chunks_equal_the_whole_file_and_float64_cells_are_kept_
         assert np.array_equal(np.concatenate([c.layers[i] for c in chunks]), whole.layers[i])
     assert np.array_equal(np.concatenate([c.truth["energy"] for c in chunks]), whole.truth["energy"])
     assert [len(c) for c in iterate_showers(tmp_path / "published.h5", step_events=10, start=5, stop=22)] == [10, 7]
+
+
+def test_the_same_weights_give_the_same_model_file_bytes(tmp_path):
+    """Keras stores object ids and the save time in a .keras file; the library's file does
+    not, so retraining to identical weights does not make every later stage rerun."""
+    import keras
+
+    from analysis_lib.io import load_model, save_model
+    from analysis_lib.models import cluster_regressor
+    from analysis_lib.training import set_seed
+
+    paths = []
+    for name in ("a", "b"):
+        keras.backend.clear_session()  # layer names restart, as in a fresh kernel
+        set_seed(3)
+        paths.append(save_model(cluster_regressor(25, 3), tmp_path / f"{name}.keras"))
+    assert paths[0].read_bytes() == paths[1].read_bytes()
+    x = np.linspace(0, 1, 50, dtype=np.float32).reshape(2, 25)
+    assert np.array_equal(load_model(paths[0]).predict(x, verbose=0), load_model(paths[1]).predict(x, verbose=0))
