@@ -5,6 +5,7 @@ one sentence on stderr and exit status 2; a failed pipeline stage exits 1.
 """
 
 import argparse
+import math
 import os
 import signal
 import sys
@@ -14,13 +15,51 @@ from pathlib import Path
 from .errors import AnalysisError
 
 
+#: What each detector's simulation takes from the command line, and its energy range (GeV).
+SIMULATION_OPTIONS = {"atlas-ecal": {"energy": (40.0, 250.0), "mass": True}, "shashlik": {"energy": (2.0, 200.0)},
+                      "ldmx-ecal": {"mass": True}, "lartpc": {}, "photon-id": {"process": True}}
+
+
+def _check_simulation_request(args):
+    """Everything of a ``simulate`` command that can be checked before the work starts."""
+    from .errors import ParameterError
+    from .io import check_replaceable, format_from_suffix
+    from .pipeline import check_range
+
+    takes = SIMULATION_OPTIONS[args.detector]
+    for option, value in (("energy", args.energy), ("mass", args.mass), ("process", args.process)):
+        if value is not None and option not in takes:
+            users = [d for d, t in SIMULATION_OPTIONS.items() if option in t]
+            raise ParameterError(f"{args.detector} takes no --{option} (only {' and '.join(users)} do)")
+    check_range("seed", args.seed, "--seed")
+    if args.energy is not None:
+        if len(args.energy) not in (1, 2):
+            raise ParameterError("--energy takes one value (a fixed energy) or two (a range LOW HIGH)")
+        check_range("energy_range_gev", list(args.energy) * 2 if len(args.energy) == 1 else list(args.energy), "--energy")
+    if args.mass is not None and not (math.isfinite(args.mass) and args.mass > 0):
+        raise ParameterError(f"--mass must be a finite mass above 0 GeV, got {args.mass}")
+    if args.scheduler == "local" and args.workers < 1:
+        raise ParameterError(f"--workers must be at least 1, got {args.workers}")
+    outs = [Path(p) for p in args.out]
+    repeated = {p for p in outs if outs.count(p) > 1}
+    if repeated:
+        raise ParameterError(f"--out {sorted(repeated)[0]} is given twice")
+    if args.detector == "ldmx-ecal" and len(outs) > 1:
+        raise ParameterError("ldmx-ecal writes its hits to one ROOT file: give one --out")
+    for out in outs:
+        check_replaceable(out)
+        format_from_suffix(out)
+
+
 def _simulate(args):
     from .detectors import simulate_to_files
 
-    if len(args.energy) not in (1, 2):
-        raise AnalysisError("--energy takes one value (a fixed energy) or two (a range LOW HIGH)")
-    energy = tuple(args.energy) if len(args.energy) == 2 else (args.energy[0], args.energy[0])
+    _check_simulation_request(args)
+    takes = SIMULATION_OPTIONS[args.detector]
     options = {} if args.mass is None else {"mass_gev": args.mass}
+    if "energy" in takes:
+        values = args.energy or takes["energy"]
+        options["energy_range_gev"] = (values[0], values[-1])
     if args.process:
         options["process"] = args.process
     if args.scheduler:
@@ -28,11 +67,10 @@ def _simulate(args):
 
         with connect(args.scheduler, args.workers) as client:
             paths = simulate_to_files(args.detector, args.particle, args.events, args.out, seed=args.seed,
-                                      progress=not args.quiet, mapper=ordered_map(client), energy_range_gev=energy,
-                                      **options)
+                                      progress=not args.quiet, mapper=ordered_map(client), **options)
     else:
         paths = simulate_to_files(args.detector, args.particle, args.events, args.out, seed=args.seed,
-                                  progress=not args.quiet, energy_range_gev=energy, **options)
+                                  progress=not args.quiet, **options)
     for path in paths:
         print(f"wrote {path}")
     return 0
@@ -146,8 +184,8 @@ def build_parser():
     sim.add_argument("--events", type=int, required=True)
     sim.add_argument("--seed", type=int, default=0)
     sim.add_argument("--out", action="append", required=True, help="output file (.h5 or .root); repeat for both")
-    sim.add_argument("--energy", type=float, nargs="+", default=[40.0, 250.0], metavar="GEV",
-                     help="fixed energy, or a range LOW HIGH (default 40 250)")
+    sim.add_argument("--energy", type=float, nargs="+", metavar="GEV",
+                     help="atlas-ecal, shashlik: fixed energy, or a range LOW HIGH (default 40 250; shashlik 2 200)")
     sim.add_argument("--mass", type=float, help="signal mass in GeV (default 1; ldmx-ecal: the A' mass, default 0.1)")
     sim.add_argument("--process", help="photon-id: photon_jet (default) or radiative_z")
     sim.add_argument("--scheduler", help="run the random streams on Dask: 'local' (a local cluster) or a scheduler "

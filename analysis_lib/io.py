@@ -33,6 +33,7 @@ Contents: ``atomic_output``, ``remove_stale_partials``, ``check_replaceable``,
 import contextlib
 import json
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -102,15 +103,61 @@ def atomic_output(path):
     is gone."""
     path = Path(path)
     check_replaceable(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise DataFileError(f"cannot write into {path.parent}: {error.strerror or error}") from None
     remove_stale_partials(path)
     tmp = path.with_name(f".{path.stem}.partial-{os.getpid()}{path.suffix}")
     try:
         yield tmp
         os.replace(tmp, path)
+    except OSError as error:  # disk full, quota, no permission: one sentence, nothing left behind
+        raise DataFileError(f"could not write {path}: {error.strerror or error}; nothing was written") from None
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+class _GuardedFile:
+    """A file for h5py's ``fileobj`` driver that keeps the first failed write (a full
+    disk, a quota) and discards what follows, so that HDF5 can still close the file:
+    through its own driver it crashes the interpreter at exit instead (rc 139)."""
+
+    def __init__(self, path):
+        self.raw, self.error = open(path, "w+b"), None
+
+    def write(self, data):
+        if self.error is None:
+            try:
+                return self.raw.write(data)
+            except OSError as error:
+                self.error = error
+        return memoryview(data).nbytes
+
+    def __getattr__(self, name):  # read, seek, tell, truncate, flush
+        return getattr(self.raw, name)
+
+    def close(self):
+        with contextlib.suppress(OSError):
+            self.raw.close()
+        if self.error is not None:
+            raise self.error
+
+
+@contextlib.contextmanager
+def _hdf5_for_writing(path):
+    """``h5py.File(path, "w")`` whose write errors come out as one OSError."""
+    import h5py
+
+    guard = _GuardedFile(path)
+    try:
+        with h5py.File(guard, "w") as f:
+            yield f, guard
+            if guard.error is not None:
+                raise guard.error
+    finally:
+        guard.close()
 
 
 def _alive(pid):
@@ -168,9 +215,8 @@ def format_from_suffix(path):
 # -- writing ----------------------------------------------------------------
 class _Hdf5Writer:
     def __init__(self, path, n_events, attrs):
-        import h5py
-
-        self.file = h5py.File(path, "w")
+        self.opened = _hdf5_for_writing(path)
+        self.file, self.guard = self.opened.__enter__()
         self.file.attrs.update({k: (json.dumps(v) if isinstance(v, (list, tuple, dict)) else v)
                                 for k, v in attrs.items()})
         self.n_events, self.cursor = n_events, 0
@@ -184,9 +230,11 @@ class _Hdf5Writer:
                                          compression="gzip", compression_opts=1, shuffle=True)
             self.file[key][self.cursor:self.cursor + n] = values
         self.cursor += n
+        if self.guard.error is not None:
+            raise self.guard.error
 
     def close(self):
-        self.file.close()
+        self.opened.__exit__(None, None, None)
 
 
 class _RootWriter:
@@ -232,8 +280,14 @@ def write_showers(chunks, paths, n_events, attrs, progress=True):
                 written += n
                 bar.update(n)
         finally:
+            closing = []  # every writer is closed, even after one failed; the first error is the one told
             for writer in writers:
-                writer.close()
+                try:
+                    writer.close()
+                except OSError as error:
+                    closing.append(error)
+            if closing and sys.exc_info()[0] is None:
+                raise closing[0]
         if written != n_events:
             raise DataFileError(f"expected {n_events} events but the source gave {written}")
     return paths
@@ -432,10 +486,8 @@ def _validated(path, layers, truth, attrs, detector, negative_cells="keep"):
 # -- model outputs ----------------------------------------------------------------
 def save_arrays(path, attrs=None, **arrays):
     """Write named arrays (and string/number attributes) to an HDF5 file, atomically."""
-    import h5py
-
     with atomic_output(path) as tmp:
-        with h5py.File(tmp, "w") as f:
+        with _hdf5_for_writing(tmp) as (f, _):
             for name, values in arrays.items():
                 f.create_dataset(name, data=np.asarray(values))
             f.attrs.update(dict(attrs or {}, written_by=WRITTEN_BY))
@@ -625,7 +677,9 @@ def iterate_hits(path, step_size=10000, truth=(), entry_start=None, entry_stop=N
     into deposited ones with ``sampling_fraction(z_mm)``, which such files need.
 
     Refuses, with one sentence, a file that is not ROOT, is truncated, has no hits it
-    recognises, lacks a branch, or whose hit branches differ in length in some event.
+    recognises, lacks a branch, whose hit branches differ in length in some event, or
+    with NaN or infinite hit values. Negative energies are kept (noise-subtracted
+    read-outs); an event with no positive deposit makes no image.
     """
     import awkward as ak
 
@@ -648,6 +702,11 @@ def iterate_hits(path, step_size=10000, truth=(), entry_start=None, entry_stop=N
                 if bad.size:
                     raise DataFileError(f"in {path}, event {start + bad[0]} has {counts['x'][bad[0]]} x values but "
                                         f"{counts[b][bad[0]]} {b} values: the hit branches must have equal lengths")
+            for b, v in values.items():
+                bad = ~np.isfinite(np.asarray(ak.flatten(v), dtype=np.float64))
+                if bad.any():
+                    event = start + int(np.searchsorted(np.cumsum(counts[b]), np.argmax(bad), side="right"))
+                    raise DataFileError(f"in {path}, the hits' {b} values hold NaN or infinity (first in event {event})")
             if layout.calibrated:
                 flat_z = np.asarray(ak.flatten(values["z"]), dtype=np.float64)
                 values["E"] = ak.unflatten(np.asarray(ak.flatten(values["E"])) * sampling_fraction(flat_z),
@@ -712,7 +771,11 @@ def load_model(path, n_inputs=None):
     try:
         model = keras.models.load_model(path, compile=False)
     except Exception as error:  # Keras raises many types for foreign files
-        reason = str(error).splitlines()[0][:120] if str(error) else type(error).__name__
+        if "Lambda" in str(error) and "safe_mode" in str(error):
+            raise DataFileError(f"{path} holds a Lambda layer, whose Python code Keras does not load from a file "
+                                f"(safe mode): rebuild the model from its builder and load the weights") from None
+        first = str(error).splitlines()[0] if str(error) else type(error).__name__
+        reason = first if len(first) <= 160 else first[:first.rfind(" ", 0, 160)] + " ..."
         raise DataFileError(f"{path} is not a Keras model this version can load ({reason})") from None
     if n_inputs is not None and len(model.inputs) != n_inputs:
         raise DataFileError(f"{path} is a model with {len(model.inputs)} input(s), this notebook needs {n_inputs}")

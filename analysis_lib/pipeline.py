@@ -9,15 +9,30 @@ stage per value, ``id/value``, with ``{task}`` substituted in its paths and
 parameters and its executed copy named ``<notebook>_<value>.ipynb``.
 
 A stage is skipped when the content hash of its notebook, its parameters, the
-files it reads and the library source is the one recorded after its last
-successful run and its outputs still exist. A failing stage stops only the
-stages that depend on it; the run goes on with the rest and exits non-zero.
+files it reads (``stage_inputs``: its declared reads and every path a parameter
+names, your own data folder included) and the library modules its notebook imports
+(``library_sources``) is the one recorded after its last successful run, and its
+outputs still exist. The record (a stamp) is removed when a stage starts and written
+atomically once all its outputs exist, so a stage stopped half-way is never current.
+A failing stage stops only the stages that depend on it; the run goes on with the rest
+and exits non-zero. Ctrl-C (or SIGTERM) interrupts the running kernels at once.
+
+Parameters are checked before anything runs: names and types against the notebooks'
+``parameters`` cells, values against ``PARAMETER_RANGES``, and an override never
+redirects where a stage writes.
+
+Contents: ``Stage``, ``load_stages``, ``dependencies``, ``select``, ``sweep``,
+``parse_value``, ``parse_overrides``, ``notebook_parameters``, ``PARAMETER_RANGES``,
+``check_range``, ``check_parameters``, ``stage_inputs``, ``library_sources``,
+``stage_hash``, ``record``, ``read_records``, ``StageResult``, ``Pipeline``,
+``results_table``, ``summary_table``, ``book_page``, ``default_root``.
 """
 
 import ast
 import contextlib
 import hashlib
 import json
+import math
 import os
 import threading
 import time
@@ -88,7 +103,15 @@ def load_stages(path):
     path = Path(path).resolve()
     if not path.is_file():
         raise PipelineError(f"no stage list at {path}")
-    spec = yaml.safe_load(path.read_text()) or {}
+    try:
+        spec = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark else ""
+        raise PipelineError(f"{path} is not valid YAML{where}: {getattr(error, 'problem', None) or error}") from None
+    if not isinstance(spec, dict) or not isinstance(spec.get("stages", []), list) or not all(
+            isinstance(e, dict) and "id" in e and "notebook" in e for e in spec.get("stages", [])):
+        raise PipelineError(f"{path} must hold 'stages:', a list of entries each with an id and a notebook")
     stages, seen = [], set()
     for entry in (e for raw in spec.get("stages", []) for e in _expand_matrix(raw)):
         stage = Stage(id=entry["id"], notebook=path.parent / entry["notebook"],
@@ -273,6 +296,66 @@ def _type_ok(default, value):
     return isinstance(value, type(default))
 
 
+def _whole(low):
+    def check(value):
+        return isinstance(value, int) and not isinstance(value, bool) and value >= low
+    return check, f"a whole number of at least {low}"
+
+
+def _positive(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+
+
+def _increasing(value):
+    return (len(value) >= 2 and all(isinstance(v, (int, float)) and math.isfinite(v) for v in value)
+            and all(a < b for a, b in zip(value, value[1:])))
+
+
+#: Ranges of the notebooks' parameters, checked before any stage runs (the types are
+#: checked against the notebooks' defaults). Names not listed follow the patterns of
+#: ``_range_of``: counts of events and epochs are whole numbers of at least 1.
+PARAMETER_RANGES = {
+    "seed": (lambda v: isinstance(v, int) and 0 <= v < 2**63, "a whole number from 0 to 2**63 - 1"),
+    "events_per_class": _whole(0), "n_iminuit": _whole(0), "patience": _whole(0), "event_index": _whole(0),
+    "learning_rate": (_positive, "a finite number above 0"),
+    "learning_rates": (lambda v: len(v) > 0 and all(len(p) == 2 and isinstance(p[0], int) and p[0] >= 1 and _positive(p[1])
+                                                    for p in v), "a non-empty list of [epochs, rate] pairs"),
+    "target_efficiency": (lambda v: 0 < v < 1, "a fraction between 0 and 1"),
+    "conversion_fraction": (lambda v: 0 <= v <= 1, "a fraction from 0 to 1"),
+    "energy_range_gev": (lambda v: len(v) == 2 and all(_positive(e) for e in v) and v[0] <= v[1],
+                         "two finite energies 0 < low <= high"),
+    "tolerance": (_positive, "a finite number above 0"), "huber_delta": (_positive, "a finite number above 0"),
+    "negative_cells": (lambda v: v in ("keep", "clip", "refuse"), "one of keep, clip, refuse"),
+}
+for _name in ("energies_gev", "scan_energies_gev", "masses_mev", "separation_mm"):
+    PARAMETER_RANGES[_name] = (lambda v: len(v) > 0 and all(_positive(e) for e in v), "a non-empty list of positive numbers")
+for _name in ("energy_bins_gev", "et_edges", "eta_edges"):
+    PARAMETER_RANGES[_name] = (_increasing, "at least two increasing bin edges")
+
+
+def _range_of(name):
+    if name in PARAMETER_RANGES:
+        return PARAMETER_RANGES[name]
+    if name.startswith("n_") or name.endswith(("_events", "epochs", "_steps", "_samples")) or name in (
+            "batch_size", "filters", "dense", "max_depth", "max_points", "image_size", "step_size", "depth"):
+        return _whole(1)
+    return None
+
+
+def check_range(name, value, label=None):
+    """Refuse a parameter value outside its range (``PARAMETER_RANGES``), in one sentence
+    naming it as ``label`` (default: parameter 'name')."""
+    rule = _range_of(name)
+    if rule is not None and value is not None:
+        test, what = rule
+        try:
+            fine = bool(test(value))
+        except (TypeError, ValueError):
+            fine = False
+        if not fine:
+            raise ParameterError(f"{label or f'parameter {name!r}'} must be {what}, got {value!r}")
+
+
 def _names_output(value, written):
     """Whether a parameter's value is one of a stage's outputs, or the folder a written
     file goes into (a simulation's ``data_dir``; an output folder nested in an input
@@ -312,6 +395,7 @@ def check_parameters(stages, profile, overrides, data_dir):
             if not _type_ok(defaults[name], value):
                 raise ParameterError(f"parameter {name!r} of {stage.id} must be {type(defaults[name]).__name__} "
                                      f"like its default {defaults[name]!r}, got {value!r}")
+            check_range(name, value)
         resolved[stage.id] = params
     if kept - used:
         raise ParameterError(f"parameter {sorted(kept - used)[0]!r} names where the selected stages write; overrides "
@@ -519,9 +603,20 @@ class Pipeline:
         self.data_dir = Path(data_dir or self.root / "data" / profile).resolve()
         self.book_dir = Path(book_dir or self.root / "book").resolve()
         self.state_dir = Path(state_dir or self.book_dir / ".pipeline" / profile).resolve()
-        self.jobs, self.force, self.log = max(1, int(jobs)), force, log
+        if not isinstance(jobs, int) or jobs < 1:
+            raise ParameterError(f"--jobs must be at least 1, got {jobs}")
+        self.jobs, self.force, self.log = jobs, force, log
         self.scheduler = scheduler  # None: threads here; "local" or an address: Dask workers (shared disk)
         self.parameters = check_parameters(stages, profile, overrides or {}, self.data_dir)
+        for name, folder in (("data", self.data_dir), ("book", self.book_dir)):
+            if folder.exists() and not folder.is_dir():
+                raise ParameterError(f"the {name} folder {folder} is a file")
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise ParameterError(f"cannot create the {name} folder {folder}: {error.strerror or error}") from None
+            if not os.access(folder, os.W_OK):
+                raise ParameterError(f"the {name} folder {folder} is not writable")
         self.deps = {sid: d & {s.id for s in stages} for sid, d in dependencies(stages, self.data_dir).items()}
 
     def output_notebook(self, stage):

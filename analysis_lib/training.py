@@ -54,6 +54,9 @@ def _compile_and_fit(model, compile_args, fit_args, strategy=None):
     import keras
     import tensorflow as tf
 
+    for name in ("epochs", "batch_size"):
+        if not (isinstance(fit_args[name], (int, np.integer)) and fit_args[name] >= 1):
+            raise ParameterError(f"{name} must be a whole number of at least 1, got {fit_args[name]!r}")
     strategy = strategy or distribution_strategy()
     if strategy is tf.distribute.get_strategy():
         model.compile(**{k: v() if k == "optimizer" else v for k, v in compile_args.items()})
@@ -79,6 +82,8 @@ def train_classifier(model, x_train, y_train, x_val, y_val, epochs=20, batch_siz
 
     if len(y_train) == 0 or len(y_val) == 0:
         raise EmptyDatasetError("training needs events in both the training and the validation set")
+    if len(schedule) == 0:
+        raise ParameterError("the learning-rate schedule needs at least one (epochs, rate) step")
     set_seed(seed)
     callbacks = [keras.callbacks.LearningRateScheduler(piecewise_schedule(schedule)),
                  keras.callbacks.EarlyStopping(patience=patience, restore_best_weights=True)]

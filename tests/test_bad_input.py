@@ -1,7 +1,9 @@
 """Every bad input of the README's table, one row a test: a one-sentence error and exit
 status 2 from the command line (or the library's own error class), never a traceback."""
 
+import contextlib
 import re
+import resource
 from pathlib import Path
 
 import awkward as ak
@@ -83,13 +85,50 @@ def _odd_layer_2(kind):
     return make
 
 
+def _root_attrs_list(tmp):
+    path = _tree(tmp / "f.root", "showers", {f"layer_{i}": ak.Array([np.zeros(a * b)])
+                                             for i, (a, b) in enumerate(ATLAS_ECAL.layer_shapes)})
+    with uproot.update(path) as f:
+        f["attrs"] = "[1, 2]"
+    return path
+
+
+def _lambda_model(tmp):
+    import keras
+
+    inputs = keras.Input((3,))
+    keras.Model(inputs, keras.layers.Lambda(lambda x: 2 * x)(inputs)).save(tmp / "m.keras")
+    return tmp / "m.keras"
+
+
+def _simulate(*extra, detector="atlas-ecal", particle="gamma"):
+    return lambda t: ["simulate", detector, "--particle", particle, "--events", "5", "--quiet",
+                      *[str(a).replace("TMP", str(t)) for a in extra]]
+
+
+@contextlib.contextmanager
+def _disk_full_after(n_bytes):
+    """Writes past ``n_bytes`` fail as on a full disk (the file-size limit; Python ignores SIGXFSZ)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (n_bytes, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+
+
 def _inspect(*extra):
     return lambda path: ["inspect", str(path), *extra]
 
 
-def _run(*parameters):
-    return lambda tmp: ["run", "--only", "photon_id/explore", "--data-dir", str(tmp / "data"), "--book-dir",
-                        str(tmp / "book"), *[a for p in parameters for a in ("-p", p)]]
+def _run(*parameters, only="photon_id/explore", extra=()):
+    return lambda tmp: ["run", "--only", only, "--data-dir", str(tmp / "data"), "--book-dir",
+                        str(tmp / "book"), *[a for p in parameters for a in ("-p", p)],
+                        *[str(a).replace("TMP", str(tmp)) for a in extra]]
+
+
+def _text(name, text):
+    return lambda tmp: (tmp / name).write_text(text) and tmp
 
 
 #: README row -> (make the input in a temporary folder, command line, words the error must hold)
@@ -134,7 +173,11 @@ CASES = {
         lambda t: _h5(t / "mine.h5").parent,
         lambda t: ["simulate", "atlas-ecal", "--particle", "gamma", "--events", "5", "--out", str(t / "mine.h5")],
         "was not written by this library"),
+    "ROOT attributes that are not a JSON object": (_root_attrs_list, _inspect(), "is not a JSON object"),
+    "hits with NaN energies": (lambda t: _tree(t / "h.root", "ecalHits", dict(HITS, E=ak.Array([[1.0, np.nan], [3.0]]))),
+                               _inspect("--detector", "ldmx-ecal"), "hold NaN or infinity (first in event 0)"),
     "model file from elsewhere": (_file("m.keras", b"PK\x03\x04 not a model"), _inspect(), "not a Keras model"),
+    "model with a Lambda layer": (_lambda_model, _inspect(), "holds a Lambda layer"),
     "corrupted ONNX model": (_file("m.onnx", b"\x08\x07garbage"), _inspect(), "not an ONNX model"),
     "unknown notebook parameter": (lambda t: t, _run("n_event=10"), "n_event"),
     "ill-typed notebook parameter": (lambda t: t, _run("n_train=many"), "n_train"),
@@ -143,15 +186,45 @@ CASES = {
                                                  "--out", str(t / "x.h5")], "unknown kind 'pion'"),
     "no events asked for": (lambda t: t, lambda t: ["simulate", "atlas-ecal", "--particle", "gamma", "--events", "0",
                                                     "--out", str(t / "x.h5")], "positive integer"),
+    "a seed out of range": (lambda t: t, _simulate("--seed", -1, "--out", "TMP/x.h5"), "--seed must be a whole number"),
+    "an energy that is not finite": (lambda t: t, _simulate("--energy", "inf", "--out", "TMP/x.h5"),
+                                     "--energy must be two finite energies"),
+    "an option the detector ignores": (lambda t: t, _simulate("--mass", 3, "--out", "TMP/x.h5", detector="shashlik"),
+                                       "shashlik takes no --mass"),
+    "output that is a folder": (lambda t: t, _simulate("--out", "TMP"), "is a folder, not a file name"),
+    "the same output twice": (lambda t: t, _simulate("--out", "TMP/x.h5", "--out", "TMP/x.h5"), "is given twice"),
+    "a second output for the LDMX hits": (lambda t: t, _simulate("--out", "TMP/a.root", "--out", "TMP/b.root",
+                                                                 detector="ldmx-ecal", particle="background"),
+                                          "give one --out"),
+    "an output folder that cannot be written": (lambda t: t, _simulate("--out", "/sys/analysis_lib_test/x.h5"),
+                                                "cannot write into /sys/analysis_lib_test"),
+    "a full disk while writing": (lambda t: t, _simulate("--out", "TMP/x.h5", "--out", "TMP/x.root", "--events", 3000),
+                                  "could not write", lambda: _disk_full_after(200_000)),
+    "no workers for a local cluster": (lambda t: t, _simulate("--out", "TMP/x.h5", "--scheduler", "local", "--workers", 0),
+                                       "--workers must be at least 1"),
+    "a parameter out of its range": (lambda t: t, _run("epochs=0", only="photon_id/hybrid_cnn"),
+                                     "'epochs' must be a whole number of at least 1"),
+    "an empty learning-rate schedule": (lambda t: t, _run("learning_rates=[]", only="photon_jets/cnn/axion1"),
+                                        "'learning_rates' must be a non-empty list"),
+    "no parallel jobs": (lambda t: t, _run(extra=("--jobs", 0)), "--jobs must be at least 1"),
+    "a data folder that is a file": (_text("f.txt", "x"), lambda t: ["run", "--only", "photon_id/explore", "--data-dir",
+                                                                     str(t / "f.txt")], "is a file"),
+    "a data folder that cannot be written": (lambda t: t, lambda t: ["run", "--only", "photon_id/explore", "--data-dir",
+                                                                     "/sys/analysis_lib_test", "--book-dir", str(t / "b")],
+                                             "cannot create the data folder"),
+    "a stage list that is not YAML": (_text("s.yml", "stages:\n  - id: [x\n"),
+                                      lambda t: ["run", "--stages", str(t / "s.yml")], "is not valid YAML (line 3)"),
 }
 
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_bad_input_gets_one_sentence_and_exit_status_2(case, tmp_path, capsys):
-    make, command, words = CASES[case]
+    make, command, words, *conditions = CASES[case]
     argv = command(make(tmp_path))
     before = {p for p in tmp_path.rglob("*")}
-    assert main(argv) == 2
+    with conditions[0]() if conditions else contextlib.nullcontext():
+        status = main(argv)
+    assert status == 2
     error = capsys.readouterr().err.strip()
     assert error.startswith("error: ") and len(error.splitlines()) == 1, error
     assert words in error and "Traceback" not in error
@@ -176,3 +249,17 @@ def test_the_readme_table_lists_exactly_these_cases():
     section = README.read_text().split("## Bad input", 1)[1].split("\n## ", 1)[0]
     rows = re.findall(r"^\| ([^|]+?) \|", section, flags=re.M)
     assert [r for r in rows if r not in ("input", "---")] == list(CASES)
+
+
+def test_training_refuses_no_epochs_no_batch_and_no_schedule_in_one_sentence():
+    """A notebook run by hand (papermill, JupyterLab) gets the sentence, not Keras's KeyError."""
+    import keras
+
+    from analysis_lib.training import train_classifier
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)])
+    x, y = np.zeros((4, 2), np.float32), np.array([0, 1, 0, 1])
+    for options, words in (({"epochs": 0}, "epochs must be"), ({"batch_size": 0}, "batch_size must be"),
+                           ({"schedule": ()}, "schedule needs at least one")):
+        with pytest.raises(AnalysisError, match=words):
+            train_classifier(model, x, y, x, y, **options)

@@ -319,3 +319,14 @@ def test_editing_one_module_reruns_only_the_stages_that_import_it(tmp_path, monk
         f.write("\n# an edit to the LArTPC simulation\n")
     changed = {s for s, h in _hashes(stages, tmp_path / "data").items() if h != after[s]}
     assert "lartpc/data" in changed and not changed & {"shashlik/one_photon", "detector/resolution", "ldmx/unseen_masses"}
+
+
+def test_every_notebook_default_and_profile_value_is_within_its_range(tmp_path):
+    from analysis_lib.pipeline import check_parameters, check_range, notebook_parameters
+
+    stages = _book_stages()
+    for stage in stages:
+        for name, value in notebook_parameters(stage.notebook).items():
+            check_range(name, value)
+    for profile in ("smoke", "book", "full"):
+        check_parameters(stages, profile, {}, tmp_path)

@@ -1,5 +1,7 @@
 """Fast, physics-based simulations of the studies' detectors, on one shower model."""
 
+import numpy as np
+
 from .atlas_ecal import ATLAS_ECAL, AtlasLikeEcal
 from .kinematics import PARTICLES
 from .lartpc import LARTPC, LarTpc
@@ -26,6 +28,8 @@ def simulate_to_files(detector, particle, n_events, out, seed=0, progress=True, 
 
     if detector not in DETECTORS:
         raise ParameterError(f"unknown detector {detector!r}; choose one of {', '.join(DETECTORS)}")
+    if not (isinstance(seed, (int, np.integer)) and 0 <= seed < 2**63):  # files store it as a 64-bit integer
+        raise ParameterError(f"the seed must be a whole number from 0 to 2**63 - 1, got {seed!r}")
     sim = DETECTORS[detector]
     if isinstance(sim, LdmxEcal):  # hits, not images: one ROOT tree, as LDMX writes them
         from ..io import write_hits

@@ -34,11 +34,11 @@ def check_signal_mass(particle, mass_gev):
 
 def check_event_request(n_events, energy_range_gev):
     """Refuse a number of events that is not a positive integer, or an energy range
-    that is not 0 < low <= high (GeV)."""
+    that is not 0 < low <= high (GeV, finite)."""
     if int(n_events) != n_events or n_events < 1:
         raise ParameterError(f"the number of events must be a positive integer, got {n_events!r}")
     low, high = energy_range_gev
-    if not 0 < low <= high:
+    if not (np.isfinite(low) and np.isfinite(high) and 0 < low <= high):
         raise ParameterError(f"the energy range must satisfy 0 < low <= high GeV, got {tuple(energy_range_gev)}")
 
 
