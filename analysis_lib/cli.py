@@ -52,7 +52,7 @@ def _check_simulation_request(args):
 
 
 def _simulate(args):
-    from .detectors import simulate_to_files
+    from .detectors import DETECTORS, simulate_to_files
 
     _check_simulation_request(args)
     takes = SIMULATION_OPTIONS[args.detector]
@@ -66,10 +66,10 @@ def _simulate(args):
         from .cluster import connect, ordered_map
 
         with connect(args.scheduler, args.workers) as client:
-            paths = simulate_to_files(args.detector, args.particle, args.events, args.out, seed=args.seed,
+            paths = simulate_to_files(DETECTORS[args.detector], args.particle, args.events, args.out, seed=args.seed,
                                       progress=not args.quiet, mapper=ordered_map(client), **options)
     else:
-        paths = simulate_to_files(args.detector, args.particle, args.events, args.out, seed=args.seed,
+        paths = simulate_to_files(DETECTORS[args.detector], args.particle, args.events, args.out, seed=args.seed,
                                   progress=not args.quiet, **options)
     for path in paths:
         print(f"wrote {path}")

@@ -19,7 +19,7 @@ from pathlib import Path
 import awkward as ak
 import numpy as np
 
-from analysis_lib.detectors import simulate_to_files
+from analysis_lib.detectors import LDMX_ECAL, simulate_to_files
 from analysis_lib.features import hit_images
 from analysis_lib.io import iterate_hits
 
@@ -55,7 +55,7 @@ def main():
     parser.add_argument("--loop-events", type=int, default=1000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
-        path = simulate_to_files("ldmx-ecal", "background", args.events, [Path(folder) / "b.root"], seed=1,
+        path = simulate_to_files(LDMX_ECAL, "background", args.events, [Path(folder) / "b.root"], seed=1,
                                  progress=False)[0]
         chunk = next(iterate_hits(path, step_size=args.loop_events))
         start = time.perf_counter()

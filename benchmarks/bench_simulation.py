@@ -81,10 +81,10 @@ def loop_rate(particle, n_events):
 
 MEMORY_SCRIPT = """
 import resource, sys, tracemalloc
-from analysis_lib.detectors import simulate_to_files
+from analysis_lib.detectors import ATLAS_ECAL, simulate_to_files
 import h5py, uproot, scipy.special  # imported before the baseline is taken
 tracemalloc.start()  # NumPy reports its buffers to tracemalloc
-simulate_to_files("atlas-ecal", "gamma", int(sys.argv[1]), [sys.argv[2]], seed=3, progress=False)
+simulate_to_files(ATLAS_ECAL, "gamma", int(sys.argv[1]), [sys.argv[2]], seed=3, progress=False)
 print(tracemalloc.get_traced_memory()[1], resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
 

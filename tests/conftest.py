@@ -9,7 +9,7 @@ from analysis_lib.io import ShowerSample
 def axion1_files(tmp_path_factory):
     """A small axion1 sample written as HDF5 and ROOT from one simulation."""
     folder = tmp_path_factory.mktemp("axion1")
-    paths = simulate_to_files("atlas-ecal", "axion1", 1200, [folder / "axion1.h5", folder / "axion1.root"],
+    paths = simulate_to_files(ATLAS_ECAL, "axion1", 1200, [folder / "axion1.h5", folder / "axion1.root"],
                               seed=5, progress=False)
     return {p.suffix: p for p in paths}
 

@@ -37,7 +37,7 @@ def _tree(path, name, branches):
 
 
 def _truncated(tmp, suffix):
-    path = simulate_to_files("atlas-ecal", "gamma", 40, [tmp / f"full{suffix}"], progress=False)[0]
+    path = simulate_to_files(ATLAS_ECAL, "gamma", 40, [tmp / f"full{suffix}"], progress=False)[0]
     data = path.read_bytes()
     (tmp / f"cut{suffix}").write_bytes(data[: len(data) // 3])
     return tmp / f"cut{suffix}"

@@ -6,7 +6,7 @@ import pytest
 
 from analysis_lib.cluster import connect, map_streams, ordered_map
 from analysis_lib.datasets import hits_to_images
-from analysis_lib.detectors import simulate_to_files
+from analysis_lib.detectors import DETECTORS, LDMX_ECAL, simulate_to_files
 from analysis_lib.errors import ParameterError
 
 
@@ -26,8 +26,8 @@ def test_ordered_map_keeps_the_order(client):
 
 @pytest.mark.parametrize("detector,particle", [("atlas-ecal", "axion1"), ("photon-id", "jet")])
 def test_simulation_on_the_cluster_writes_the_same_file(client, tmp_path, detector, particle):
-    local = simulate_to_files(detector, particle, 2300, [tmp_path / "here.h5"], seed=8, progress=False)[0]
-    remote = simulate_to_files(detector, particle, 2300, [tmp_path / "there.h5"], seed=8, progress=False,
+    local = simulate_to_files(DETECTORS[detector], particle, 2300, [tmp_path / "here.h5"], seed=8, progress=False)[0]
+    remote = simulate_to_files(DETECTORS[detector], particle, 2300, [tmp_path / "there.h5"], seed=8, progress=False,
                                mapper=ordered_map(client))[0]
     with h5py.File(local) as a, h5py.File(remote) as b:
         assert sorted(a) == sorted(b)
@@ -36,7 +36,7 @@ def test_simulation_on_the_cluster_writes_the_same_file(client, tmp_path, detect
 
 
 def test_hits_to_images_on_the_cluster_gives_the_same_images(client, tmp_path):
-    path = simulate_to_files("ldmx-ecal", "background", 1200, [tmp_path / "b.root"], seed=2, progress=False)[0]
+    path = simulate_to_files(LDMX_ECAL, "background", 1200, [tmp_path / "b.root"], seed=2, progress=False)[0]
     formats = {"xyz": {"kind": "xyz", "size": 12}, "z_split": {"kind": "z_split", "size": 12, "depth": 6}}
     here, n_here = hits_to_images(path, formats, step_size=500)
     there, n_there = hits_to_images(path, formats, step_size=300, mapper=ordered_map(client))

@@ -37,9 +37,9 @@ def test_partial_reads(axion1_files):
 
 
 def test_same_seed_gives_identical_files_and_other_seeds_differ(tmp_path):
-    a = simulate_to_files("atlas-ecal", "pi0", 1500, [tmp_path / "a.h5"], seed=9, progress=False)[0]
-    b = simulate_to_files("atlas-ecal", "pi0", 1500, [tmp_path / "b.h5"], seed=9, progress=False)[0]
-    c = simulate_to_files("atlas-ecal", "pi0", 1500, [tmp_path / "c.h5"], seed=10, progress=False)[0]
+    a = simulate_to_files(ATLAS_ECAL, "pi0", 1500, [tmp_path / "a.h5"], seed=9, progress=False)[0]
+    b = simulate_to_files(ATLAS_ECAL, "pi0", 1500, [tmp_path / "b.h5"], seed=9, progress=False)[0]
+    c = simulate_to_files(ATLAS_ECAL, "pi0", 1500, [tmp_path / "c.h5"], seed=10, progress=False)[0]
     sa, sb, sc = read_showers(a), read_showers(b), read_showers(c)
     assert all(np.array_equal(x, y) for x, y in zip(sa.layers, sb.layers))
     assert np.array_equal(sa.truth["photon_energy_gev"], sb.truth["photon_energy_gev"])

@@ -86,7 +86,7 @@ def test_simulation_refuses_bad_requests():
 
 
 def test_hit_files_round_trip(tmp_path):
-    path = simulate_to_files("ldmx-ecal", "signal", 1200, [tmp_path / "s.root"], seed=4, progress=False,
+    path = simulate_to_files(LDMX_ECAL, "signal", 1200, [tmp_path / "s.root"], seed=4, progress=False,
                              mass_gev=0.05)[0]
     events = list(LDMX_ECAL.simulate("signal", 1200, seed=4, mass_mev=50.0))
     chunks = list(iterate_hits(path, step_size=500, truth=("eventNumber", "mass_mev")))
@@ -122,7 +122,7 @@ def test_reader_refuses_bad_hit_files(tmp_path):
 
 
 def test_a_truncated_hit_file_is_reported(tmp_path):
-    path = simulate_to_files("ldmx-ecal", "background", 400, [tmp_path / "b.root"], seed=5, progress=False)[0]
+    path = simulate_to_files(LDMX_ECAL, "background", 400, [tmp_path / "b.root"], seed=5, progress=False)[0]
     data = path.read_bytes()
     (tmp_path / "cut.root").write_bytes(data[: len(data) // 2])
     with pytest.raises(DataFileError, match="truncated or corrupted"):

@@ -97,7 +97,7 @@ def test_cnn_inputs_are_normalised_and_bad_samples_are_refused(photons):
 
 
 def test_reader_refuses_a_file_of_another_geometry(tmp_path):
-    path = simulate_to_files("photon-id", "photon", 20, [tmp_path / "p.h5"], progress=False)[0]
+    path = simulate_to_files(PHOTON_ID_ECAL, "photon", 20, [tmp_path / "p.h5"], progress=False)[0]
     assert len(read_showers(path, detector=PHOTON_ID_ECAL)) == 20
     with pytest.raises(DataFileError, match="expected"):
         read_showers(path)  # the photon-jet geometry: 4 x 16 presampler, 4 x 128 strips, ...

@@ -318,7 +318,8 @@ def test_editing_one_module_reruns_only_the_stages_that_import_it(tmp_path, monk
     with open(library / "detectors" / "lartpc.py", "a") as f:
         f.write("\n# an edit to the LArTPC simulation\n")
     changed = {s for s, h in _hashes(stages, tmp_path / "data").items() if h != after[s]}
-    assert "lartpc/data" in changed and not changed & {"shashlik/one_photon", "detector/resolution", "ldmx/unseen_masses"}
+    assert "lartpc/data" in changed and not changed & {"shashlik/simulate", "shashlik/one_photon", "detector/simulate",
+                                                       "detector/resolution", "ldmx/simulate", "ldmx/unseen_masses"}
 
 
 def test_every_notebook_default_and_profile_value_is_within_its_range(tmp_path):

@@ -60,7 +60,7 @@ def test_lednev_fit_refuses_an_empty_cluster():
 
 
 def test_shashlik_files_round_trip_and_response(tmp_path):
-    path = simulate_to_files("shashlik", "gamma", 600, [tmp_path / "g.h5"], seed=2, progress=False,
+    path = simulate_to_files(SHASHLIK_ECAL, "gamma", 600, [tmp_path / "g.h5"], seed=2, progress=False,
                              energy_range_gev=(20.0, 20.0))[0]
     sample = read_showers(path, detector=SHASHLIK_ECAL)
     assert sample.layers[0].shape == (600, 25, 49)
@@ -68,7 +68,7 @@ def test_shashlik_files_round_trip_and_response(tmp_path):
     assert 0.95 < np.median(response) < 1.0
     # sigma/E = 7 %/sqrt(E) (+) 1 % (+) leakage: about 2 % at 20 GeV
     assert 0.015 < np.std(response) < 0.03
-    again = read_showers(simulate_to_files("shashlik", "gamma", 600, [tmp_path / "h.h5"], seed=2, progress=False,
+    again = read_showers(simulate_to_files(SHASHLIK_ECAL, "gamma", 600, [tmp_path / "h.h5"], seed=2, progress=False,
                                            energy_range_gev=(20.0, 20.0))[0], detector=SHASHLIK_ECAL)
     assert np.array_equal(sample.layers[0], again.layers[0])
 

@@ -17,6 +17,7 @@ term, Gaussian electronic noise, and a one-sided zero suppression at
 """
 
 from dataclasses import dataclass, field, replace
+from typing import ClassVar
 
 import numpy as np
 
@@ -70,6 +71,8 @@ class AngularLayer:
 class AtlasLikeEcal:
     """The detector: stack, layers, resolution terms and zero suppression."""
 
+    name: ClassVar[str] = "atlas-ecal"  # as the command line calls it
+    yields: ClassVar[str] = "images"
     stack: SamplingStack = SamplingStack(LEAD, 1.0, LIQUID_ARGON, 3.2533)
     layers: tuple = (
         AngularLayer("presampler", 4, 16, 1464.148, 1500.0, noise_mev=25.0),

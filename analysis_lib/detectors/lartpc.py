@@ -24,6 +24,7 @@ per-wire noise, and is zero-suppressed below three times the noise. Charges are 
 """
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -42,6 +43,8 @@ PION_INTERACTION_MM = 840.0
 
 @dataclass(frozen=True)
 class LarTpc:
+    name: ClassVar[str] = "lartpc"
+    yields: ClassVar[str] = "images"
     n_wires: int = 240
     n_ticks: int = 146
     wire_pitch_mm: float = 4.0

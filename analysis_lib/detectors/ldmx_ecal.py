@@ -27,6 +27,7 @@ Events are hits: jagged x, y, z (mm) and E (MeV) per event.
 """
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 
@@ -48,6 +49,8 @@ MIP_DEDX_MEV_PER_MM = {"W": 2.21, "Si": 0.3876}  # PDG minimum ionisation, dE/dx
 
 @dataclass(frozen=True)
 class LdmxEcal:
+    name: ClassVar[str] = "ldmx-ecal"
+    yields: ClassVar[str] = "hits"  # jagged (x, y, z, E) per event, not images
     tungsten_mm: tuple = TUNGSTEN_MM
     silicon_mm: float = 0.5
     front_z_mm: float = 240.0

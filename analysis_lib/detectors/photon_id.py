@@ -34,6 +34,7 @@ softer process.
 """
 
 from dataclasses import dataclass, field, replace
+from typing import ClassVar
 
 import numpy as np
 
@@ -91,6 +92,8 @@ def breit_wigner(rng, n, mass, width, low, high):
 class PhotonIdEcal:
     """The photon-ID cluster simulation (see the module docstring)."""
 
+    name: ClassVar[str] = "photon-id"
+    yields: ClassVar[str] = "images"
     ecal: AtlasLikeEcal = AtlasLikeEcal(layers=PHOTON_ID_LAYERS)
     interaction_length_x0: float = 21.0  # lambda_I / X0 of 1 mm Pb + 3.25 mm LAr
     mip_gev_per_x0: float = 0.012

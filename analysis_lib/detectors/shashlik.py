@@ -12,6 +12,7 @@ Files use the ATLAS-ECAL layout with a single layer ``layer_0`` of shape
 """
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 
@@ -49,6 +50,8 @@ class CellLayer:
 
 @dataclass(frozen=True)
 class ShashlikEcal:
+    name: ClassVar[str] = "shashlik"
+    yields: ClassVar[str] = "images"
     stack: SamplingStack = SamplingStack(LEAD, 0.8, POLYSTYRENE, 1.5)
     layers: tuple = (CellLayer("shashlik", 25, 49, 38.3, noise_mev=5.0),)
     depth_x0: float = 22.0
