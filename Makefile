@@ -1,7 +1,8 @@
 # The two commands of the README:
 #   make book   install, simulate, run every notebook, render the HTML book
 #   make test   install, run the test suite
-PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
+# the newest supported Python found (3.11 to 3.13), else python3
+PYTHON ?= $(shell command -v python3.13 || command -v python3.12 || command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed

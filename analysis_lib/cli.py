@@ -63,7 +63,7 @@ def _simulate(args):
     if args.process:
         options["process"] = args.process
     if args.scheduler:
-        from .cluster import connect, ordered_map
+        from .dask_workers import connect, ordered_map
 
         with connect(args.scheduler, args.workers) as client:
             paths = simulate_to_files(DETECTORS[args.detector], args.particle, args.events, args.out, seed=args.seed,

@@ -1,8 +1,21 @@
-"""Explanations of trained models: SHAP values and latent-space correlations.
+"""Explanations of trained models: SHAP values, latent-space correlations and gradient
+maps of image classifiers, with the randomisation test of those maps.
 
 SHAP's promise is additivity: for every event, the attributions of all inputs add up
 to the model output minus its average over the background sample. The tests check it.
+Gradient maps: Grad-CAM and saliency / SmoothGrad from tf-keras-vis; integrated
+gradients, guided backpropagation, guided Grad-CAM and rectified gradients written
+here (tf-keras-vis has none of them). A map that survives the randomisation of the
+network's weights shows the image, not the decision (Adebayo et al. 2018).
+
+Contents: ``import_shap``, ``tree_shap``, ``deep_shap``, ``gradient_shap``, ``latent_correlations``,
+``grad_cam``, ``saliency``, ``rank_correlation``, ``logit_model``,
+``integrated_gradients``, ``guided_backprop``, ``guided_grad_cam``,
+``rectified_gradients``, ``randomised_copy``.
 """
+
+import contextlib
+import warnings
 
 import numpy as np
 
@@ -13,8 +26,7 @@ def tree_shap(model, features):
     Returns (values (events, features, classes), expected value per class), with
     values.sum(axis=1) + expected == model.predict(features, output_margin=True).
     """
-    import shap
-
+    shap = import_shap()
     explainer = shap.TreeExplainer(model)
     values = np.asarray(explainer.shap_values(features))
     if values.ndim == 2:  # binary model: one output
@@ -27,19 +39,19 @@ def deep_shap(model, background, inputs):
 
     Returns (values shaped like ``inputs`` plus a class axis, expected value per class).
     """
-    import shap
-
-    explainer = shap.DeepExplainer(model, background)
-    values = explainer.shap_values(inputs, check_additivity=False)
+    shap = import_shap()
+    with _quiet_shap():
+        explainer = shap.DeepExplainer(model, background)
+        values = explainer.shap_values(inputs, check_additivity=False)
     return np.asarray(values), np.atleast_1d(np.asarray(explainer.expected_value))
 
 
 def gradient_shap(model, background, inputs, n_samples=50, seed=0):
     """Expected-gradients SHAP of a Keras model (one array per model input)."""
-    import shap
-
+    shap = import_shap()
     explainer = shap.GradientExplainer(model, background, local_smoothing=0)
-    return explainer.shap_values(inputs, nsamples=n_samples, rseed=seed)
+    with _quiet_shap():
+        return explainer.shap_values(inputs, nsamples=n_samples, rseed=seed)
 
 
 def latent_correlations(latent, variables):
@@ -71,6 +83,35 @@ def _score(class_index):
     return CategoricalScore(list(np.atleast_1d(class_index)))
 
 
+@contextlib.contextmanager
+def _quiet_shap():
+    # shap warns that TensorFlow > 2.4 runs eagerly (its DeepExplainer handles that; the
+    # tests check additivity), and its tqdm.auto bars want ipywidgets, which the book lacks
+    from tqdm import TqdmWarning
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Your TensorFlow version is newer than 2.4.0", category=UserWarning)
+        warnings.filterwarnings("ignore", category=TqdmWarning)
+        yield
+
+
+def import_shap():
+    """The shap module, imported without the warning its progress bars give where
+    ipywidgets is missing (the book renders no widgets)."""
+    with _quiet_shap():
+        import shap
+    return shap
+
+
+@contextlib.contextmanager
+def _quiet_keras_inputs():
+    # tf-keras-vis calls a one-input model with a list of one array; Keras 3 warns that the
+    # structure differs, though it unpacks it to the same call
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The structure of `inputs` doesn't match", category=UserWarning)
+        yield
+
+
 def grad_cam(model, images, class_index, layer_name):
     """Grad-CAM (tf-keras-vis): ReLU of the feature maps of ``layer_name`` weighted by
     their mean gradient of the class logit, upsampled to the image, scaled to [0, 1]."""
@@ -78,7 +119,8 @@ def grad_cam(model, images, class_index, layer_name):
 
     # tf-keras-vis's ReplaceToLinear needs Model.output_names, gone in Keras 3: strip softmax here
     cam = Gradcam(logit_model(model), clone=False)
-    return np.asarray(cam(_score(class_index), images, penultimate_layer=layer_name))
+    with _quiet_keras_inputs():
+        return np.asarray(cam(_score(class_index), images, penultimate_layer=layer_name))
 
 
 def saliency(model, images, class_index, smooth_samples=0, smooth_noise=0.2):
@@ -88,7 +130,20 @@ def saliency(model, images, class_index, smooth_samples=0, smooth_noise=0.2):
     from tf_keras_vis.saliency import Saliency
 
     method = Saliency(logit_model(model), clone=False)
-    return np.asarray(method(_score(class_index), images, smooth_samples=smooth_samples, smooth_noise=smooth_noise))
+    with _quiet_keras_inputs():
+        return np.asarray(method(_score(class_index), images, smooth_samples=smooth_samples, smooth_noise=smooth_noise))
+
+
+def rank_correlation(map_a, map_b):
+    """Spearman rank correlation of |map_a| and |map_b|, the similarity of the
+    randomisation test (Adebayo et al. 2018); NaN where either map is constant (a map
+    that is zero everywhere ranks nothing)."""
+    from scipy.stats import spearmanr
+
+    a, b = np.abs(np.asarray(map_a)).ravel(), np.abs(np.asarray(map_b)).ravel()
+    if np.ptp(a) == 0 or np.ptp(b) == 0:
+        return np.nan
+    return float(spearmanr(a, b)[0])
 
 
 def logit_model(model, hidden_relu=None):

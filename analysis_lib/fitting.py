@@ -1,5 +1,19 @@
-"""Fits with iminuit: Gaussian cores of response distributions and the
-calorimeter resolution function sigma/E = a/sqrt(E) (+) b/E (+) c."""
+"""Fits with iminuit (and one vectorised least-squares fit), three kinds:
+
+* response and resolution: Gaussian cores of response distributions
+  (``fit_gaussian_core``, ``core_widths_in_bins``, ``resolution_table``) and the
+  calorimeter resolution sigma/E = a/sqrt(E) (+) b/E (+) c (``resolution_model``,
+  ``fit_resolution``), with ``FitResult``;
+* the Lednev shower fit of shashlik clusters: the cell integral of the shower profile
+  (``LEDNEV_A``, ``LEDNEV_B_MM``, ``lednev_widths``, ``lednev_corner``, ``lednev_cells``),
+  its chi2 weighted by the detector's ``CellNoise``, minimised per cluster with iminuit
+  (``fit_lednev`` -> ``LednevFit``) or for all clusters at once (``fit_lednev_batch``),
+  its per-cell pulls (``lednev_pulls``) and the inclination correction of the fitted
+  positions (``InclinationCorrection``);
+* template fits of a mass peak: a signal template over a Bernstein background
+  (``bernstein_cdf``, ``fit_signal_yield`` -> ``YieldFit``) and an efficiency from
+  independent pass and fail fits (``template_efficiency``).
+"""
 
 from dataclasses import dataclass
 
@@ -141,11 +155,30 @@ def _seeds(cells_gev, cell_x, cell_y, n_photons):
     return [(total / 2, cx + step[0], cy + step[1]), (total / 2, cx - step[0], cy - step[1])]
 
 
-def fit_lednev(cells_gev, cell_x_mm, cell_y_mm, cell_mm, radiation_length_mm, n_photons=1,
-               stochastic=0.07, noise_gev=0.005, constant=0.01):
+@dataclass(frozen=True)
+class CellNoise:
+    """Variance of one cell's energy, sigma^2 = a^2 E + b^2 + c^2 E^2 (E in GeV): the
+    weights of the Lednev chi2. Take it from the calorimeter the clusters come from
+    (``CellNoise.of(detector)``), so a change of the detector changes the fit too."""
+
+    stochastic: float  # a, GeV^1/2
+    noise_gev: float  # b, per cell
+    constant: float  # c
+
+    @classmethod
+    def of(cls, detector):
+        """The noise model of a cell calorimeter with ``sampling_term``, ``constant_term``
+        and one layer of cells with ``noise_mev``."""
+        return cls(detector.sampling_term, detector.layers[0].noise_mev / 1000.0, detector.constant_term)
+
+    def variance(self, cells_gev):
+        return self.stochastic**2 * np.clip(cells_gev, 0, None) + self.noise_gev**2 + (self.constant * cells_gev) ** 2
+
+
+def fit_lednev(cells_gev, cell_x_mm, cell_y_mm, cell_mm, radiation_length_mm, n_photons=1, *, noise):
     """Fit ``n_photons`` Lednev showers to one cluster (arrays of cell energies and centres).
 
-    chi2 = sum_cells (E_i - sum_k E_k F_ik)^2 / sigma_i^2, sigma_i^2 = a^2 E_i + b^2 + c^2 E_i^2.
+    chi2 = sum_cells (E_i - sum_k E_k F_ik)^2 / sigma_i^2, sigma_i^2 from ``noise`` (a ``CellNoise``).
     """
     from iminuit import Minuit
 
@@ -154,7 +187,7 @@ def fit_lednev(cells_gev, cell_x_mm, cell_y_mm, cell_mm, radiation_length_mm, n_
     if not np.isfinite(cells_gev).all() or cells_gev.sum() <= 0:
         raise EmptyDatasetError("a Lednev fit needs a cluster with positive, finite energy")
     widths = lednev_widths(radiation_length_mm)
-    variance = stochastic**2 * np.clip(cells_gev, 0, None) + noise_gev**2 + (constant * cells_gev) ** 2
+    variance = noise.variance(cells_gev)
 
     def chi2(*p):
         model = sum(p[3 * k] * lednev_cells(p[3 * k + 1], p[3 * k + 2], cell_x, cell_y, cell_mm, widths)
@@ -216,7 +249,7 @@ def _batch_seeds(cells, cell_x, cell_y, n_photons, spread=1.0):
 
 
 def fit_lednev_batch(clusters_gev, cell_x_mm, cell_y_mm, cell_mm, radiation_length_mm, n_photons=1,
-                     iterations=50, stochastic=0.07, noise_gev=0.005, constant=0.01):
+                     iterations=50, *, noise):
     """The chi2 of ``fit_lednev`` minimised for many clusters at once (Levenberg-Marquardt
     with the analytic gradient of the cell integral, one damping factor per cluster).
 
@@ -229,7 +262,7 @@ def fit_lednev_batch(clusters_gev, cell_x_mm, cell_y_mm, cell_mm, radiation_leng
     if len(cells) == 0 or not np.isfinite(cells).all() or (cells.sum(axis=1) <= 0).any():
         raise EmptyDatasetError("a Lednev fit needs clusters with positive, finite energy")
     widths = lednev_widths(radiation_length_mm)
-    sigma = np.sqrt(stochastic**2 * np.clip(cells, 0, None) + noise_gev**2 + (constant * cells) ** 2)
+    sigma = np.sqrt(noise.variance(cells))
 
     def residuals_and_jacobian(p, index=slice(None)):
         f, fx, fy = _lednev_cells_and_gradient(p[..., 1, None], p[..., 2, None], cell_x, cell_y, cell_mm, widths)
@@ -287,8 +320,7 @@ def _levenberg_marquardt(residuals_and_jacobian, params, iterations, tolerance=1
     return params, chi2
 
 
-def lednev_pulls(clusters_gev, photons, cell_x_mm, cell_y_mm, cell_mm, radiation_length_mm,
-                 stochastic=0.07, noise_gev=0.005, constant=0.01):
+def lednev_pulls(clusters_gev, photons, cell_x_mm, cell_y_mm, cell_mm, radiation_length_mm, *, noise):
     """(E_cell - model_cell) / sigma_cell of fitted ``photons`` (clusters, photons, [x, y, E]),
     (clusters, cells): where the shower function misses the cluster."""
     cells = np.asarray(clusters_gev, float).reshape(len(clusters_gev), -1)
@@ -296,7 +328,7 @@ def lednev_pulls(clusters_gev, photons, cell_x_mm, cell_y_mm, cell_mm, radiation
     widths = lednev_widths(radiation_length_mm)
     model = sum(photons[:, k, 2, None] * lednev_cells(photons[:, k, 0, None], photons[:, k, 1, None], cell_x, cell_y,
                                                       cell_mm, widths) for k in range(photons.shape[1]))
-    sigma = np.sqrt(stochastic**2 * np.clip(cells, 0, None) + noise_gev**2 + (constant * cells) ** 2)
+    sigma = np.sqrt(noise.variance(cells))
     return (cells - model) / sigma
 
 

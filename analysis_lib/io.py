@@ -23,7 +23,7 @@ run never leaves a half-written file under the final name. A data file (HDF5, RO
 already at the target is replaced only if this library wrote it (``check_replaceable``).
 
 Contents: ``atomic_output``, ``remove_stale_partials``, ``check_replaceable``,
-``written_by_this_library``, ``file_format``; ``write_showers``, ``ShowerSample``,
+``written_by_this_library``, ``missing_file``, ``file_format``; ``write_showers``, ``ShowerSample``,
 ``read_showers``, ``iterate_showers``; ``save_arrays``, ``load_arrays``, ``save_residuals``,
 ``load_residuals``; ``HitLayout``, ``find_hits``, ``write_hits``, ``count_hit_events``,
 ``iterate_hits``; ``save_model``, ``load_model``, ``save_table``, ``load_table``,
@@ -34,6 +34,7 @@ import contextlib
 import json
 import os
 import sys
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -187,11 +188,31 @@ def remove_stale_partials(path):
     return removed
 
 
+#: The study of each folder of the project's data folder, for "run this to make it".
+DATA_FOLDER_STUDY = {"atlas_ecal": "detector"}
+
+
+def missing_file(path):
+    """The error for a file that is not there: for a file of the project's own data
+    folder, with the command that makes it (a notebook opened before ``make book``)."""
+    path = Path(path)
+    hint = ""
+    try:
+        profile, folder = path.resolve().relative_to(PROJECT_DATA_DIR).parts[:2]
+        study = DATA_FOLDER_STUDY.get(folder, folder)
+        if profile in ("smoke", "book", "full"):  # the pipeline's profiles
+            hint = (f"; the pipeline makes it: python -m analysis_lib run --profile {profile} --only {study}"
+                    f"{' (or make book)' if profile == 'book' else ''}")
+    except ValueError:  # not in the project's data folder, or not deep enough to tell
+        pass
+    return DataFileError(f"no such file: {path}{hint}")
+
+
 def file_format(path):
     """'hdf5' or 'root' from the file's first bytes (extensions can lie)."""
     path = Path(path)
     if not path.is_file():
-        raise DataFileError(f"no such file: {path}")
+        raise missing_file(path)
     with open(path, "rb") as handle:
         head = handle.read(8)
     if not head:
@@ -255,6 +276,12 @@ class _RootWriter:
         self.file.close()
 
 
+def _bars_off(progress):
+    """No progress bar when not asked for, or where TQDM_DISABLE is set (the pipeline
+    sets it: in a book page a bar would print as a block of text)."""
+    return not progress or os.environ.get("TQDM_DISABLE", "").lower() in ("1", "true", "yes")
+
+
 def write_showers(chunks, paths, n_events, attrs, progress=True):
     """Write an iterable of chunks (dicts of equal-length arrays) to each of ``paths``.
 
@@ -269,7 +296,7 @@ def write_showers(chunks, paths, n_events, attrs, progress=True):
         tmps = [stack.enter_context(atomic_output(p)) for p in paths]
         writers = [(_Hdf5Writer if kind == "hdf5" else _RootWriter)(tmp, n_events, attrs)
                    for kind, tmp in zip(kinds, tmps)]
-        bar = stack.enter_context(tqdm(total=n_events, unit="event", disable=not progress,
+        bar = stack.enter_context(tqdm(total=n_events, unit="event", disable=_bars_off(progress),
                                        desc=", ".join(p.name for p in paths), mininterval=2))
         written = 0
         try:
@@ -645,7 +672,7 @@ def write_hits(chunks, path, n_events, attrs=None, progress=True):
     if format_from_suffix(path) != "root":
         raise DataFileError(f"hits are written to ROOT files: {path} should end in .root")
     with atomic_output(path) as tmp:
-        with uproot.recreate(tmp) as file, tqdm(total=n_events, unit="event", disable=not progress, desc=path.name,
+        with uproot.recreate(tmp) as file, tqdm(total=n_events, unit="event", disable=_bars_off(progress), desc=path.name,
                                                 mininterval=2) as bar:
             file["attrs"] = json.dumps(dict(attrs or {}, units="mm, MeV", n_events=int(n_events),
                                             written_by=WRITTEN_BY))
@@ -761,7 +788,7 @@ def load_model(path, n_inputs=None):
 
     path = Path(path)
     if not path.is_file():
-        raise DataFileError(f"no such file: {path}")
+        raise missing_file(path)
     if path.suffix != ".keras":
         raise DataFileError(f"{path} is not a .keras model file (this library saves no pickle, HDF5 or SavedModel)")
     import zipfile
@@ -795,7 +822,7 @@ def load_table(path, required=()):
 
     path = Path(path)
     if not path.is_file():
-        raise DataFileError(f"no such file: {path}")
+        raise missing_file(path)
     try:
         table = pd.read_csv(path)
     except Exception as error:
@@ -813,7 +840,9 @@ def export_onnx(model, path):
         raise DataFileError(f"ONNX models are saved as .onnx files, not {path.name}")
     # the exporter refuses a model that has never been called (a freshly loaded one)
     model([np.zeros((1,) + tuple(i.shape[1:]), np.float32) for i in model.inputs])
-    with atomic_output(path) as tmp:
+    with atomic_output(path) as tmp, warnings.catch_warnings():
+        # tf2onnx touches np.object, which NumPy 2 warns about; the exported model is checked against Keras
+        warnings.filterwarnings("ignore", message=".*np.object", category=FutureWarning)
         model.export(str(tmp), format="onnx", verbose=False)
     return path
 
@@ -827,7 +856,7 @@ class OnnxModel:
 
         path = Path(path)
         if not path.is_file():
-            raise DataFileError(f"no such file: {path}")
+            raise missing_file(path)
         try:
             self.session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         except Exception as error:

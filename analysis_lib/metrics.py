@@ -1,4 +1,10 @@
-"""Classifier performance: scores, ROC curves, working points, confusion matrices."""
+"""Classifier performance: scores, ROC curves, working points, confusion matrices.
+
+Contents: ``WORKING_POINTS``, ``signal_score``, ``WorkingPoint``, ``round_to_error``,
+``working_point``, ``roc_curve``, ``auc``, ``confusion_matrix``, ``efficiency_in_bins``,
+``match_photons``, ``photon_residuals``, ``ThresholdSummary``, ``best_threshold``,
+``id_comparison_in_bins``.
+"""
 
 from dataclasses import dataclass
 
@@ -41,7 +47,17 @@ class WorkingPoint:
     def __str__(self):
         if np.isnan(self.rejection):
             return "N/A" if self.n_background_pass else f"N/A (> {self.n_background})"
-        return f"{self.rejection:.4g} ± {self.rejection_error:.2g}"
+        return round_to_error(self.rejection, self.rejection_error)
+
+
+def round_to_error(value, error, digits=2):
+    """``"value ± error"``, the error to ``digits`` significant figures and the value to
+    the same decimal place (464.9 ± 131 -> "460 ± 130"); no error: the value to 4 figures."""
+    if not (np.isfinite(error) and error > 0):
+        return f"{value:.4g}"
+    place = int(np.floor(np.log10(error))) - (digits - 1)
+    decimals = max(-place, 0)
+    return f"{round(value, -place):.{decimals}f} ± {round(error, -place):.{decimals}f}"
 
 
 def working_point(signal_scores, background_scores, target, tolerance=0.01):

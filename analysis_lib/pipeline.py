@@ -24,7 +24,7 @@ redirects where a stage writes.
 Contents: ``Stage``, ``load_stages``, ``dependencies``, ``select``, ``sweep``,
 ``parse_value``, ``parse_overrides``, ``notebook_parameters``, ``PARAMETER_RANGES``,
 ``check_range``, ``check_parameters``, ``stage_inputs``, ``library_sources``,
-``stage_hash``, ``record``, ``read_records``, ``StageResult``, ``Pipeline``,
+``stage_hash``, ``StageResult``, ``Pipeline``,
 ``results_table``, ``summary_table``, ``book_page``, ``default_root``.
 """
 
@@ -44,6 +44,7 @@ import yaml
 
 from .errors import ParameterError, PipelineError
 from .io import atomic_output
+from .reporting import read_records
 
 PROFILES = ("smoke", "book", "full")
 LIBRARY_DIR = Path(__file__).resolve().parent
@@ -558,32 +559,6 @@ def stage_hash(stage, parameters, data_dir, root=None):
 
 
 # -- running -------------------------------------------------------------------
-RECORD_MIME = "application/vnd.analysis-lib.record+json"
-
-
-def record(**values):
-    """Show a notebook's headline numbers and hand them to the pipeline, which gathers
-    them from the executed notebooks of all stages (a sweep's too) into one table."""
-    import numpy as np
-    from IPython.display import display
-
-    values = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in values.items()}
-    text = ", ".join(f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}" for k, v in values.items())
-    display({RECORD_MIME: values, "text/plain": f"recorded: {text}"}, raw=True)
-
-
-def read_records(notebook_path):
-    """The values ``record`` displayed in an executed notebook, merged in cell order."""
-    import nbformat
-
-    values = {}
-    if Path(notebook_path).exists():
-        for cell in nbformat.read(str(notebook_path), as_version=4).cells:
-            for output in cell.get("outputs", []):
-                values.update(output.get("data", {}).get(RECORD_MIME, {}))
-    return values
-
-
 @dataclass
 class StageResult:
     stage: str
@@ -641,11 +616,12 @@ class Pipeline:
         results, running = {}, {}
         self.data_dir.mkdir(parents=True, exist_ok=True)
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # kernels inherit it: no C++ log lines on the terminal
+        os.environ.setdefault("TQDM_DISABLE", "1")  # progress bars would print as text blocks in the book's pages
         with contextlib.ExitStack() as stack:
             # papermill changes the process's folder for each notebook; from threads the restores can interleave
             stack.callback(os.chdir, os.getcwd())
             if self.scheduler:
-                from .cluster import connect
+                from .dask_workers import connect
 
                 pool = stack.enter_context(connect(self.scheduler, n_workers=self.jobs)).get_executor(pure=False)
             else:
@@ -756,7 +732,7 @@ class Pipeline:
                     failed_copy.parent.mkdir(parents=True, exist_ok=True)
                     tmp.replace(failed_copy)
                 raise
-            _hide_default_parameters(tmp)
+            _finish_page(tmp, stage, {f"{self.root}/": "", str(self.data_dir): f"data/{self.profile}"})
         if failed_copy.exists():
             failed_copy.unlink()
 
@@ -787,9 +763,16 @@ def _final_name(partial_name):
     return stem + rest.lstrip("0123456789")
 
 
-def _hide_default_parameters(path):
-    """In the executed copy, drop the notebook's defaults from the rendered page:
-    papermill's injected cell right after it shows the values really used."""
+#: What TensorFlow prints to the process's stderr when it starts, before any log setting applies.
+TENSORFLOW_STARTUP_LINES = ("All log messages before absl::InitializeLog() is called", "oneDNN custom operations are on")
+
+
+def _finish_page(path, stage, shown_paths):
+    """Make an executed copy a page of the book: the notebook's defaults are dropped
+    (papermill's injected cell right after them shows the values really used), the
+    machine's own folders in that cell are written as the reader knows them
+    (``shown_paths``: {absolute prefix: shown as}), TensorFlow's start-up lines are
+    dropped, and the title of a matrix or sweep variant says which one it is."""
     import nbformat
 
     notebook = nbformat.read(str(path), as_version=4)
@@ -797,6 +780,30 @@ def _hide_default_parameters(path):
         tags = cell.metadata.setdefault("tags", [])
         if "parameters" in tags and "remove-cell" not in tags:
             tags.append("remove-cell")
+        if "injected-parameters" in tags:
+            for prefix, shown in shown_paths.items():
+                cell.source = cell.source.replace(prefix, shown)
+        if cell.cell_type == "code":  # TensorFlow's start-up lines: below Python, no setting but oneDNN off silences them
+            for output in cell.outputs:
+                if output.output_type == "stream" and output.name == "stderr":
+                    output.text = "".join(line for line in output.text.splitlines(keepends=True)
+                                          if not any(m in line for m in TENSORFLOW_STARTUP_LINES))
+            cell.outputs = [o for o in cell.outputs if not (o.output_type == "stream" and not o.text)]
+    code = [c for c in notebook.cells if c.cell_type == "code" and not {"parameters", "injected-parameters"} & set(
+        c.metadata.get("tags", []))]
+    if code and all("remove-input" in c.metadata.get("tags", []) for c in code):  # a page of results only
+        for cell in notebook.cells:
+            if "injected-parameters" in cell.metadata.get("tags", []):
+                cell.metadata["tags"].append("remove-cell")
+    if "papermill" in notebook.metadata:  # not shown, but a published file either
+        text = json.dumps(notebook.metadata["papermill"])
+        for prefix, shown in shown_paths.items():
+            text = text.replace(json.dumps(prefix)[1:-1], json.dumps(shown)[1:-1])
+        notebook.metadata["papermill"] = json.loads(text)
+    heading = next((c for c in notebook.cells if c.cell_type == "markdown" and c.source.startswith("# ")), None)
+    if stage.variant and heading is not None:
+        first, _, rest = heading.source.partition("\n")
+        heading.source = f"{first}: {stage.variant}" + (f"\n{rest}" if rest else "")
     nbformat.write(notebook, str(path))
 
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from analysis_lib.detectors import SHASHLIK_ECAL
 from analysis_lib.features import cell_clusters, cluster_cell_offsets, cluster_inputs, photon_targets
-from analysis_lib.fitting import fit_lednev, fit_lednev_batch
+from analysis_lib.fitting import CellNoise, fit_lednev, fit_lednev_batch
 from analysis_lib.models import cluster_regressor, lednev_refiner
 from analysis_lib.training import set_seed
 
@@ -36,6 +36,7 @@ def main():
     parser.add_argument("--iminuit-clusters", type=int, default=100)
     args = parser.parse_args()
     layer, x0 = SHASHLIK_ECAL.layer, SHASHLIK_ECAL.stack.radiation_length_mm
+    noise = CellNoise.of(SHASHLIK_ECAL)
     set_seed(0)
     for particle, size, n_photons in (("gamma", 5, 1), ("diphoton", 9, 2)):
         chunks = list(SHASHLIK_ECAL.simulate(particle, args.clusters, seed=1))
@@ -43,9 +44,9 @@ def main():
         clusters, cx, cy = cell_clusters(image, layer, size)
         x, y = cluster_cell_offsets(size, layer.cell_mm)
         subset = clusters[: args.iminuit_clusters]
-        iminuit = rate(lambda: [fit_lednev(c, x, y, layer.cell_mm, x0, n_photons) for c in subset], len(subset))
+        iminuit = rate(lambda: [fit_lednev(c, x, y, layer.cell_mm, x0, n_photons, noise=noise) for c in subset], len(subset))
         fitted = []
-        batch = rate(lambda: fitted.append(fit_lednev_batch(clusters, x, y, layer.cell_mm, x0, n_photons)[0]), len(clusters))
+        batch = rate(lambda: fitted.append(fit_lednev_batch(clusters, x, y, layer.cell_mm, x0, n_photons, noise=noise)[0]), len(clusters))
         inputs = cluster_inputs(clusters, cx, cy)
         mlp = cluster_regressor(inputs.shape[1], 3 * n_photons)
         seeded = lednev_refiner(inputs.shape[1], n_photons)

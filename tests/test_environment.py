@@ -21,7 +21,7 @@ def test_environment_yml_matches_pyproject():
     conda = yaml.safe_load((ROOT / "environment.yml").read_text())["dependencies"]
     pip = next(d["pip"] for d in conda if isinstance(d, dict))
     assert {_normalise(r) for r in pip} == wanted
-    assert "python=3.11" in conda
+    assert "python>=3.11,<3.14" in conda and project["requires-python"] == ">=3.11,<3.14"
 
 
 def test_book_renders_executed_notebooks_without_re_executing_them():

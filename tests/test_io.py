@@ -218,3 +218,14 @@ def test_the_same_weights_give_the_same_model_file_bytes(tmp_path):
     assert paths[0].read_bytes() == paths[1].read_bytes()
     x = np.linspace(0, 1, 50, dtype=np.float32).reshape(2, 25)
     assert np.array_equal(load_model(paths[0]).predict(x, verbose=0), load_model(paths[1]).predict(x, verbose=0))
+
+
+def test_a_missing_file_of_the_books_data_says_which_command_makes_it():
+    from analysis_lib.io import PROJECT_DATA_DIR
+
+    with pytest.raises(DataFileError, match=r"run --profile book --only detector \(or make book\)"):
+        read_showers(PROJECT_DATA_DIR / "book" / "atlas_ecal" / "no_such_particle_40-250GeV.h5")
+    with pytest.raises(DataFileError, match=r"run --profile smoke --only photon_id$"):
+        read_showers(PROJECT_DATA_DIR / "smoke" / "photon_id" / "no_such_process_photon.h5")
+    with pytest.raises(DataFileError, match=r"^no such file: [^;]*$"):
+        read_showers("/nowhere/gamma.h5")

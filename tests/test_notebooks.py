@@ -167,3 +167,24 @@ def test_the_published_book_in_a_headless_browser(rendered_book):
         elif fragment and target in anchors and fragment not in anchors[target]:
             problems.append(f"{name}: link {href} points to a missing anchor")
     assert not problems, "\n".join(problems[:30])
+
+
+def test_published_pages_are_clean(smoke_run):
+    """What a reader of the book sees: no stderr warnings, no folder of the machine that
+    built it, a title naming each task or variant, and the results page without code."""
+    pipeline, _ = smoke_run
+    machine = (str(ROOT), str(pipeline.data_dir.parent))
+    titles = {}
+    for stage in STAGES:
+        notebook = nbformat.read(pipeline.output_notebook(stage), as_version=4)
+        shown = [c for c in notebook.cells if "remove-cell" not in c.metadata.get("tags", [])]
+        for cell in shown:
+            outputs = [o for o in cell.get("outputs", [])]
+            assert not [o for o in outputs if o.get("name") == "stderr"], (stage.id, outputs)
+            text = cell.source + json.dumps(outputs)
+            assert not any(folder in text for folder in machine), (stage.id, cell.source[:80])
+        assert not any(folder in json.dumps(notebook.metadata) for folder in machine), stage.id
+        titles[stage.id] = next(c.source.splitlines()[0] for c in notebook.cells if c.cell_type == "markdown")
+        if stage.id == "results/results":
+            assert all("remove-input" in c.metadata.get("tags", []) for c in shown if c.cell_type == "code")
+    assert len(set(titles.values())) == len(titles), "two pages share a title"

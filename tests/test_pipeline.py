@@ -213,7 +213,7 @@ def test_a_sweep_runs_variants_side_by_side_and_gathers_what_they_record(project
 
     _notebook(project / "notebooks/s/make.ipynb", 'out = "x.txt"\nn = 3\nfail = False\n', """
         from pathlib import Path
-        from analysis_lib.pipeline import record
+        from analysis_lib.reporting import record
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         Path(out).write_text(" ".join(str(i) for i in range(n)))
         record(total=sum(range(n)), n_squared=float(n * n))

@@ -6,12 +6,13 @@ from scipy import integrate
 
 from analysis_lib.detectors import SHASHLIK_ECAL, simulate_to_files
 from analysis_lib.errors import EmptyDatasetError, ParameterError
-from analysis_lib.fitting import LEDNEV_A, fit_lednev, lednev_cells, lednev_widths
+from analysis_lib.fitting import LEDNEV_A, CellNoise, fit_lednev, lednev_cells, lednev_widths
 from analysis_lib.io import read_showers
 
 X0 = SHASHLIK_ECAL.stack.radiation_length_mm
 WIDTHS = lednev_widths(X0)
 CELL = SHASHLIK_ECAL.layer.cell_mm
+NOISE = CellNoise.of(SHASHLIK_ECAL)
 
 
 def _grid(n, pitch=CELL):
@@ -44,7 +45,7 @@ def test_lednev_cell_matches_numerical_integration_of_the_density():
 def test_lednev_fit_recovers_truth_on_noiseless_clusters(truth):
     x, y = _grid(5 if len(truth) == 1 else 9)
     cells = sum(e * lednev_cells(px, py, x, y, CELL, WIDTHS) for e, px, py in truth)
-    fit = fit_lednev(cells, x, y, CELL, X0, n_photons=len(truth))
+    fit = fit_lednev(cells, x, y, CELL, X0, n_photons=len(truth), noise=NOISE)
     order = np.argsort(fit.x_mm)
     expected = np.array(sorted(truth, key=lambda t: t[1]))
     assert fit.valid
@@ -56,7 +57,7 @@ def test_lednev_fit_recovers_truth_on_noiseless_clusters(truth):
 def test_lednev_fit_refuses_an_empty_cluster():
     x, y = _grid(5)
     with pytest.raises(EmptyDatasetError):
-        fit_lednev(np.zeros((5, 5)), x, y, CELL, X0)
+        fit_lednev(np.zeros((5, 5)), x, y, CELL, X0, noise=NOISE)
 
 
 def test_shashlik_files_round_trip_and_response(tmp_path):
@@ -159,10 +160,10 @@ def test_batch_lednev_fit_agrees_with_iminuit_and_recovers_truth():
     rng = np.random.default_rng(8)
     px, py = rng.uniform(-CELL / 2, CELL / 2, (2, 40))
     clusters, x, y = _noisy_clusters(40, [(40.0, px, py)], 5, seed=9)
-    photons, chi2 = fit_lednev_batch(clusters, x, y, CELL, X0, n_photons=1)
+    photons, chi2 = fit_lednev_batch(clusters, x, y, CELL, X0, n_photons=1, noise=NOISE)
     assert photons.shape == (40, 1, 3)
     for i in range(5):
-        reference = fit_lednev(clusters[i], x, y, CELL, X0, 1)
+        reference = fit_lednev(clusters[i], x, y, CELL, X0, 1, noise=NOISE)
         assert photons[i, 0, 0] == pytest.approx(reference.x_mm[0], abs=0.01)
         assert photons[i, 0, 2] == pytest.approx(reference.energy_gev[0], rel=1e-3)
         assert chi2[i] == pytest.approx(reference.chi2, abs=1e-3)
@@ -176,7 +177,7 @@ def test_batch_lednev_fit_separates_two_noiseless_photons():
     truth = [(30.0, np.array([-30.0, 5.0]), np.array([10.0, 0.0])), (20.0, np.array([40.0, 60.0]), np.array([-15.0, 30.0]))]
     x, y = _grid(9)
     clusters = sum(e * lednev_cells(px[:, None, None], py[:, None, None], x, y, CELL, WIDTHS) for e, px, py in truth)
-    photons, chi2 = fit_lednev_batch(clusters, x, y, CELL, X0, n_photons=2)
+    photons, chi2 = fit_lednev_batch(clusters, x, y, CELL, X0, n_photons=2, noise=NOISE)
     for event in range(2):
         found = photons[event][np.argsort(photons[event, :, 0])]
         assert np.allclose(found[:, 0], [truth[0][1][event], truth[1][1][event]], atol=0.05)
@@ -225,7 +226,7 @@ def test_single_photon_position_resolution_is_realistic():
     chunk = next(SHASHLIK_ECAL.simulate("gamma", 1000, seed=4, energy_range_gev=(5.0, 5.0)))
     clusters, cx, cy = cell_clusters(chunk["layer_0"] / 1000.0, SHASHLIK_ECAL.layer, 5)
     x, y = cluster_cell_offsets(5, CELL)
-    photons, _ = fit_lednev_batch(clusters, x, y, CELL, X0)
+    photons, _ = fit_lednev_batch(clusters, x, y, CELL, X0, noise=NOISE)
     photons[..., 0] += cx[:, None]
     photons[..., 1] += cy[:, None]
     truth = np.stack([chunk["photon_x_mm"], chunk["photon_y_mm"], chunk["photon_energy_gev"]], axis=-1)
@@ -286,3 +287,13 @@ def test_region_images_carry_coordinates():
     assert inputs[0, 3, 40, 2] == pytest.approx((3.5 - 12.5) * CELL / 1000, rel=1e-6)
     with pytest.raises(EmptyDatasetError):
         region_images(np.zeros((2, 25, 49)), SHASHLIK_ECAL.layer)
+
+
+def test_the_lednev_fit_weights_cells_with_the_fitted_detectors_own_noise():
+    from dataclasses import replace
+
+    noisier = replace(SHASHLIK_ECAL, sampling_term=0.14)
+    assert CellNoise.of(SHASHLIK_ECAL) == CellNoise(0.07, 0.005, 0.01)
+    assert CellNoise.of(noisier).stochastic == 0.14
+    cells = np.array([0.0, 1.0, 4.0])
+    assert np.all(CellNoise.of(noisier).variance(cells)[1:] > CellNoise.of(SHASHLIK_ECAL).variance(cells)[1:])

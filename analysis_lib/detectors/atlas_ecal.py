@@ -21,7 +21,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from ..cluster import map_streams
+from ..dask_workers import map_streams
 from ..errors import ParameterError
 from .kinematics import (PARTICLES, SIGNAL_MIN_MASS_GEV, angles_from_momentum, check_event_request,
                          check_signal_mass, direction_from_angles, final_state)
@@ -178,7 +178,7 @@ class AtlasLikeEcal:
 
     def simulate(self, particle, n_events, seed=0, mapper=None, **options):
         """Check the request, then return an iterator of chunks (dicts of arrays) of up to
-        EVENTS_PER_STREAM events, computed by ``mapper`` (see ``analysis_lib.cluster``)."""
+        EVENTS_PER_STREAM events, computed by ``mapper`` (see ``analysis_lib.dask_workers``)."""
         check_simulation_request(particle, n_events, options.get("energy_range_gev", (40.0, 250.0)),
                                  options.get("mass_gev", 1.0))
         return map_streams(lambda n, stream: self.simulate_stream(particle, n, seed, stream, **options), n_events,

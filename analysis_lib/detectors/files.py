@@ -15,7 +15,7 @@ from ..errors import ParameterError
 def simulate_to_files(detector, particle, n_events, out, seed=0, progress=True, mapper=None, **options):
     """Simulate ``n_events`` of ``particle`` in ``detector`` (e.g. ``ATLAS_ECAL``) and
     write them to each path of ``out`` (HDF5 and/or ROOT by suffix; one ROOT file for
-    hits). ``mapper`` runs the random streams (``analysis_lib.cluster.ordered_map`` for
+    hits). ``mapper`` runs the random streams (``analysis_lib.dask_workers.ordered_map`` for
     a Dask cluster); the files are the same whichever runs them. Returns the paths."""
     from ..io import write_hits, write_showers
 

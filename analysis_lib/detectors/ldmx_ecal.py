@@ -31,7 +31,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from ..cluster import map_streams
+from ..dask_workers import map_streams
 from ..errors import ParameterError
 from .kinematics import check_event_request
 from .materials import SILICON, TUNGSTEN, SamplingStack

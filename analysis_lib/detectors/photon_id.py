@@ -38,7 +38,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from ..cluster import map_streams
+from ..dask_workers import map_streams
 from ..errors import ParameterError
 from .atlas_ecal import EVENTS_PER_STREAM, AngularLayer, AtlasLikeEcal
 from .kinematics import PI0_MASS_GEV, angles_from_momentum, direction_from_angles, final_state

@@ -16,7 +16,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from ..cluster import map_streams
+from ..dask_workers import map_streams
 from ..errors import ParameterError
 from .materials import LEAD, POLYSTYRENE, SamplingStack
 from .kinematics import check_event_request

@@ -6,6 +6,8 @@ file). Every such function takes a ``mapper``: the builtin ``map`` runs the chun
 after the other in this process; ``ordered_map(client)`` sends them to the workers of a
 cluster, a few at a time, and yields the results in chunk order, so files come out
 identical to a single-process run with the same seed.
+
+Contents: ``connect``, ``ordered_map``, ``map_streams``.
 """
 
 import contextlib
