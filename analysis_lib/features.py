@@ -141,8 +141,8 @@ def shower_shapes(sample, detector):
     """
     if len(sample) == 0:
         raise EmptyDatasetError("cannot compute shower shapes of an empty sample")
-    strips = sample.layers[1].astype(np.float64) / 1000.0
-    middle = sample.layers[2].astype(np.float64) / 1000.0
+    strips = sample.layers[detector.layer_index("strips")].astype(np.float64) / 1000.0
+    middle = sample.layers[detector.layer_index("middle")].astype(np.float64) / 1000.0
     total = sample.total_energy_gev()
     profile = strip_profile(strips)
     i_max, e_max1, e_max2, e_min = strip_maxima(profile)
@@ -156,7 +156,7 @@ def shower_shapes(sample, detector):
     e37 = _window(middle, i_phi, i_eta, 3, 1).sum(axis=(1, 2))  # 7 phi x 3 eta
     e33 = _window(middle, i_phi, i_eta, 1, 1).sum(axis=(1, 2))
     w35 = _window(middle, i_phi, i_eta, 2, 1)  # 5 phi x 3 eta
-    eta_pitch = detector.layers[2].cell_size_rad[1]
+    eta_pitch = detector.layer_named("middle").cell_size_rad[1]
     eta = np.arange(-1, 2)[None, None, :] * eta_pitch
     w_sum = w35.sum(axis=(1, 2))
     mean_eta = (w35 * eta).sum(axis=(1, 2)) / np.maximum(w_sum, 1e-12)
@@ -185,8 +185,8 @@ def physics_variables(sample, detector):
     layer_e = sample.layer_energy_gev()
     total = layer_e.sum(axis=1)
     index = np.arange(layer_e.shape[1])[None, :]
-    middle = sample.layers[2].astype(np.float64) / 1000.0
-    layer = detector.layers[2]
+    middle = sample.layers[detector.layer_index("middle")].astype(np.float64) / 1000.0
+    layer = detector.layer_named("middle")
     phi = _centres(layer.phi_edges_rad)[None, :, None]
     eta = _centres(layer.eta_edges_rad)[None, None, :]
     e2 = np.maximum(middle.sum(axis=(1, 2)), 1e-12)

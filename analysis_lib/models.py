@@ -5,7 +5,8 @@ import keras
 from keras import layers, ops
 
 
-def photon_jet_cnn(layer_shapes, n_classes=3, reproduce_back_layer_bug=False, filters=(32, 16), dense=(64, 32)):
+def photon_jet_cnn(layer_shapes, n_classes=3, reproduce_back_layer_bug=False, filters=(32, 16), dense=(64, 32),
+                   layer_names=("presampler", "strips", "middle", "back")):
     """One convolutional branch per calorimeter layer, merged into a dense head (logits out).
 
     ``reproduce_back_layer_bug`` rebuilds the original study's network, whose head
@@ -21,7 +22,7 @@ def photon_jet_cnn(layer_shapes, n_classes=3, reproduce_back_layer_bug=False, fi
         inputs.append(inp)
         branches.append(layers.Flatten()(x))
     if reproduce_back_layer_bug:
-        branches[3] = branches[2]
+        branches[layer_names.index("back")] = branches[layer_names.index("middle")]
     x = layers.Concatenate()(branches)
     for width in dense:
         x = layers.Dense(width, activation="relu")(x)

@@ -197,3 +197,18 @@ def test_command_line_simulates_hits(tmp_path, capsys):
     assert len(chunk["E"]) == 50 and np.all(chunk["mass_mev"].to_numpy() == 10.0)
     assert main(["simulate", "ldmx-ecal", "--particle", "muon", "--events", "5", "--out", str(tmp_path / "m.root")]) == 2
     assert "'signal' or 'background'" in capsys.readouterr().err
+
+
+def test_the_named_trigger_agrees_with_the_simulations_own_selection():
+    """Every simulated event passed the trigger; the same function on untriggered events
+    (a real file's) rejects those with more than 1.5 GeV in the first 20 layers."""
+    import awkward as ak
+
+    from analysis_lib.detectors import LDMX_ECAL
+
+    chunk = next(LDMX_ECAL.simulate("background", 300, seed=3))
+    assert LDMX_ECAL.passes_trigger(chunk["z"], chunk["E"]).all()
+    z_front = LDMX_ECAL.layer_z_mm[0]
+    deposit_mev = 1000.0 * 2.0 * LDMX_ECAL.sampling_fraction[0]  # 2 GeV reconstructed in layer 0
+    hot = LDMX_ECAL.passes_trigger(ak.Array([[z_front], [z_front]]), ak.Array([[deposit_mev], [deposit_mev / 4]]))
+    assert hot.tolist() == [False, True]

@@ -101,6 +101,15 @@ class AtlasLikeEcal:
     def layer_shapes(self):
         return tuple(layer.shape for layer in self.layers)
 
+    def layer_index(self, name):
+        """Position of the layer called ``name`` (presampler, strips, middle, back)."""
+        if name not in self.layer_names:
+            raise ParameterError(f"no layer {name!r}; the layers are {', '.join(self.layer_names)}")
+        return self.layer_names.index(name)
+
+    def layer_named(self, name):
+        return self.layers[self.layer_index(name)]
+
     def ideal(self):
         """The same detector with sampling fluctuations only: no noise, no constant term."""
         return replace(self, constant_term=0.0, layers=tuple(replace(layer, noise_mev=0.0) for layer in self.layers))

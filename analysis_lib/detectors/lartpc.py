@@ -64,10 +64,6 @@ class LarTpc:
         return ("collection",)
 
     @property
-    def layers(self):  # the shower-file reader checks one layer of this shape
-        return (self,)
-
-    @property
     def shape(self):
         return (self.n_wires, self.n_ticks)
 

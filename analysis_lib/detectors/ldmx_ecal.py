@@ -20,8 +20,9 @@ leaves in the tungsten in front of a layer is sampled by that layer with the
 minimum-ionising sampling fraction, and spread laterally with the GFlash two-
 component profile over the 19 nearest pads (each pad as the square of equal area).
 Then sampling fluctuations (Gamma, 20 %/sqrt(E)), noise and a readout threshold.
-The trigger of the original (under 1.5 GeV reconstructed in the first 20 layers)
-is applied by re-drawing rejected events.
+The trigger of the original (under 1.5 GeV reconstructed in the first 20 layers,
+``LdmxEcal.passes_trigger``, which also takes a real file's hits) is applied by
+re-drawing rejected events.
 
 Events are hits: jagged x, y, z (mm) and E (MeV) per event.
 """
@@ -92,12 +93,31 @@ class LdmxEcal:
         si = MIP_DEDX_MEV_PER_MM["Si"] * self.silicon_mm
         return si / (si + MIP_DEDX_MEV_PER_MM["W"] * np.asarray(self.tungsten_mm))
 
+    def layer_at(self, z_mm):
+        """Index of the layer nearest to each ``z_mm``."""
+        edges = (self.layer_z_mm[1:] + self.layer_z_mm[:-1]) / 2
+        return np.searchsorted(edges, np.asarray(z_mm, dtype=np.float64))
+
     def sampling_fraction_at(self, z_mm):
         """The sampling fraction of the layer nearest to each ``z_mm``: turns calibrated hit
         energies (ldmx-sw's EcalRecHits) back into energies deposited in the silicon."""
-        z = np.asarray(z_mm, dtype=np.float64)
-        edges = (self.layer_z_mm[1:] + self.layer_z_mm[:-1]) / 2
-        return self.sampling_fraction[np.searchsorted(edges, z)]
+        return self.sampling_fraction[self.layer_at(z_mm)]
+
+    def passes_trigger(self, z_mm, energy_mev):
+        """The original study's trigger on events of hits (jagged, awkward or lists of
+        arrays; z in mm, deposited E in MeV): under ``trigger_gev`` reconstructed
+        (deposits over the sampling fraction) in the first ``trigger_layers`` layers.
+        The simulation keeps only events that pass; apply it to a real file's events."""
+        import awkward as ak
+
+        z, energy = ak.Array(z_mm), ak.Array(energy_mev)
+        counts = np.asarray(ak.num(energy))
+        flat_z, flat_e = np.asarray(ak.flatten(z), np.float64), np.asarray(ak.flatten(energy), np.float64)
+        front = self.layer_at(flat_z) < self.trigger_layers
+        event = np.repeat(np.arange(len(counts)), counts)
+        reconstructed = np.bincount(event[front], flat_e[front] / self.sampling_fraction_at(flat_z[front]),
+                                    minlength=len(counts)) / 1000.0
+        return reconstructed < self.trigger_gev
 
     # -- pads ---------------------------------------------------------------------
     def pad_centres(self, x_mm, y_mm, layer):

@@ -109,6 +109,12 @@ class PhotonIdEcal:
     def layer_shapes(self):
         return self.ecal.layer_shapes
 
+    def layer_index(self, name):
+        return self.ecal.layer_index(name)
+
+    def layer_named(self, name):
+        return self.ecal.layer_named(name)
+
     @staticmethod
     def upstream_x0(abs_eta):
         """Dead material in front of the presampler (X0) at |eta|."""
