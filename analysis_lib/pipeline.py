@@ -21,7 +21,7 @@ Parameters are checked before anything runs: names and types against the noteboo
 ``parameters`` cells, values against ``PARAMETER_RANGES``, and an override never
 redirects where a stage writes.
 
-Contents: ``Stage``, ``load_stages``, ``dependencies``, ``select``, ``sweep``,
+Contents: ``Stage``, ``load_stages``, ``headline_files``, ``dependencies``, ``select``, ``sweep``,
 ``parse_value``, ``parse_overrides``, ``notebook_parameters``, ``PARAMETER_RANGES``,
 ``check_range``, ``check_parameters``, ``stage_inputs``, ``library_sources``,
 ``stage_hash``, ``StageResult``, ``Pipeline``,
@@ -62,6 +62,7 @@ class Stage:
     reads: list = field(default_factory=list)
     writes: list = field(default_factory=list)
     variant: str = ""  # the matrix value, for stages expanded from a matrix
+    headlines: list = field(default_factory=list)  # the tables of its results the results page shows
 
     @property
     def study(self):
@@ -118,7 +119,7 @@ def load_stages(path):
         stage = Stage(id=entry["id"], notebook=path.parent / entry["notebook"],
                       parameters=entry.get("parameters", {}) or {},
                       reads=entry.get("reads", []) or [], writes=entry.get("writes", []) or [],
-                      variant=entry.get("variant", ""))
+                      variant=entry.get("variant", ""), headlines=entry.get("headlines", []) or [])
         if stage.id in seen:
             raise PipelineError(f"stage {stage.id!r} appears twice in {path}")
         unknown = set(stage.parameters) - set(PROFILES) - {"all"}
@@ -128,8 +129,18 @@ def load_stages(path):
             raise PipelineError(f"stage {stage.id!r} names a missing notebook {stage.notebook}")
         seen.add(stage.id)
         stages.append(stage)
+    every_headline = [h for stage in stages for h in stage.headlines]
+    for stage in stages:
+        if "{headlines}" in stage.reads:  # the results page: every stage's headline tables
+            stage.reads = [r for r in stage.reads if r != "{headlines}"] + every_headline
     _ordered(stages, dependencies(stages))  # refuses cycles early
     return stages
+
+
+def headline_files(stages, data_dir):
+    """{stage id: [its headline tables]} of the stages that declare ``headlines`` in the
+    stage list, with ``{data}`` made ``data_dir``: where the results page finds them."""
+    return {stage.id: stage.paths("headlines", data_dir) for stage in stages if stage.headlines}
 
 
 def _expand_matrix(entry):
@@ -155,7 +166,8 @@ def _expand_matrix(entry):
         parameters = fill(entry.get("parameters", {}) or {}, v)
         parameters["all"] = {**parameters.get("all", {}), name: v}
         expanded.append({**entry, "id": f"{entry['id']}/{v}", "variant": str(v), "parameters": parameters,
-                         "reads": fill(entry.get("reads", []), v), "writes": fill(entry.get("writes", []), v)})
+                         "reads": fill(entry.get("reads", []), v), "writes": fill(entry.get("writes", []), v),
+                         "headlines": fill(entry.get("headlines", []), v)})
     return expanded
 
 
@@ -732,7 +744,8 @@ class Pipeline:
                     failed_copy.parent.mkdir(parents=True, exist_ok=True)
                     tmp.replace(failed_copy)
                 raise
-            _finish_page(tmp, stage, {f"{self.root}/": "", str(self.data_dir): f"data/{self.profile}"})
+            _finish_page(tmp, stage, {f"{self.root}/": "", str(self.data_dir): f"data/{self.profile}",
+                                      str(self.book_dir): "book"})
         if failed_copy.exists():
             failed_copy.unlink()
 

@@ -331,3 +331,15 @@ def test_every_notebook_default_and_profile_value_is_within_its_range(tmp_path):
             check_range(name, value)
     for profile in ("smoke", "book", "full"):
         check_parameters(stages, profile, {}, tmp_path)
+
+
+def test_the_results_page_reads_every_headline_declared_once_in_the_stage_list():
+    from analysis_lib.pipeline import dependencies, headline_files
+
+    stages = _book_stages()
+    headlines = headline_files(stages, "/d")
+    assert {s.split("/")[0] for s in headlines} == {"photon_jets", "photon_id", "shashlik", "ldmx", "lartpc"}
+    for stage in stages:
+        for path in headlines.get(stage.id, []):  # a stage's headline is one of its own outputs
+            assert any(path == w or w in path.parents for w in stage.paths("writes", "/d")), (stage.id, path)
+    assert dependencies(stages)["results/results"] == set(headlines)
