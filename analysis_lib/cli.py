@@ -120,7 +120,7 @@ def _inspect(args):
         return _inspect_model(path)
     detector = DETECTORS[args.detector]
     if isinstance(detector, LdmxEcal):
-        from .datasets import ldmx_hits
+        from .studies.ldmx import ldmx_hits
         from .io import find_hits
 
         layout = find_hits(path, args.hits)

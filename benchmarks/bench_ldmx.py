@@ -1,6 +1,6 @@
 """Dark-photon study: hits-to-images conversion speed and memory.
 
-1. Speed: ``features.hit_images`` (vectorised over a chunk with numpy.bincount)
+1. Speed: ``studies.ldmx.hit_images`` (vectorised over a chunk with numpy.bincount)
    against the original's way, a Python loop over events and hits that puts each hit
    on its nearest grid point one at a time, on the same events, as a ratio.
 2. Memory: peak Python-heap allocation (tracemalloc) of reading a hit file larger
@@ -20,7 +20,7 @@ import awkward as ak
 import numpy as np
 
 from analysis_lib.detectors import LDMX_ECAL, simulate_to_files
-from analysis_lib.features import hit_images
+from analysis_lib.studies.ldmx import hit_images
 from analysis_lib.io import iterate_hits
 
 

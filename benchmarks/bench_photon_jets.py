@@ -2,7 +2,7 @@
 
 1. Training throughput (events per second, one epoch after a warm-up epoch) of the
    four-branch CNN and of the Particle Flow Network, on simulated events.
-2. Point-cloud construction: the vectorised ``features.point_clouds`` against a
+2. Point-cloud construction: the vectorised ``studies.photon_jets.point_clouds`` against a
    straightforward per-event Python loop over the cells, in the same run, as a ratio.
 
 Usage: python benchmarks/bench_photon_jets.py [--events N]
@@ -14,9 +14,10 @@ import time
 import numpy as np
 
 from analysis_lib.detectors import ATLAS_ECAL
-from analysis_lib.features import POINT_FEATURES, log_scaled_images, point_clouds
+from analysis_lib.features import log_scaled_images
+from analysis_lib.studies.photon_jets import point_clouds, POINT_FEATURES
 from analysis_lib.io import ShowerSample
-from analysis_lib.models import particle_flow_network, photon_jet_cnn
+from analysis_lib.studies.photon_jets import particle_flow_network, photon_jet_cnn
 from analysis_lib.training import set_seed, train_classifier
 
 

@@ -2,7 +2,7 @@
 
 On simulated one- and two-photon clusters (5x5 and 9x9), in the same run:
 
-* the iminuit Lednev fit, one cluster at a time (``fitting.fit_lednev``);
+* the iminuit Lednev fit, one cluster at a time (``studies.shashlik.fit_lednev``);
 * the vectorised Levenberg-Marquardt Lednev fit on all clusters (``fit_lednev_batch``);
 * inference of the MLP and of the Lednev-seeded network (untrained weights: the cost
   does not depend on them), batch 1024.
@@ -18,9 +18,9 @@ import time
 import numpy as np
 
 from analysis_lib.detectors import SHASHLIK_ECAL
-from analysis_lib.features import cell_clusters, cluster_cell_offsets, cluster_inputs, photon_targets
-from analysis_lib.fitting import CellNoise, fit_lednev, fit_lednev_batch
-from analysis_lib.models import cluster_regressor, lednev_refiner
+from analysis_lib.studies.shashlik import cell_clusters, cluster_cell_offsets, cluster_inputs, photon_targets
+from analysis_lib.studies.shashlik import CellNoise, fit_lednev, fit_lednev_batch
+from analysis_lib.studies.shashlik import cluster_regressor, lednev_refiner
 from analysis_lib.training import set_seed
 
 

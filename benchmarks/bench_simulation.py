@@ -13,7 +13,6 @@ Usage: python benchmarks/bench_simulation.py [--events N] [--loop-events N] [--m
 import argparse
 import math
 import random
-import resource
 import subprocess
 import sys
 import tempfile

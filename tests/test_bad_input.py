@@ -232,7 +232,7 @@ def test_bad_input_gets_one_sentence_and_exit_status_2(case, tmp_path, capsys):
 
 
 def test_library_refuses_an_empty_histogram_and_an_empty_sample():
-    from analysis_lib.features import hybrid_cnn_inputs
+    from analysis_lib.studies.photon_id import hybrid_cnn_inputs
     from analysis_lib.fitting import fit_signal_yield
     from analysis_lib.io import ShowerSample
 

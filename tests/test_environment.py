@@ -36,3 +36,23 @@ def test_table_of_contents_lists_every_stage_and_only_those():
     expected = {f"book/{book_page(s, ROOT).with_suffix('')}" for s in load_stages(ROOT / "stages.yml")}
     assert chapters == expected
     assert (ROOT / f"{toc['root']}.md").exists()
+
+
+def test_the_library_has_no_import_cycles():
+    """Following every import, function bodies included, as the pipeline's hash does
+    (a package's re-exported name counts as the module that defines it)."""
+    from analysis_lib.pipeline import LIBRARY_DIR, _imports, _parse, _targets
+
+    graph = {}
+    for file in LIBRARY_DIR.rglob("*.py"):
+        parts = list(file.relative_to(LIBRARY_DIR.parent).with_suffix("").parts)
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        graph[name] = set().union(*[_targets(m, n) for m, n in _imports(_parse(file), name, file.name == "__init__.py")]
+                                  or [set()]) - {name}
+    assert "analysis_lib.studies.shashlik" in graph and graph["analysis_lib.io"]
+    for start in graph:
+        reachable, frontier = set(), set(graph[start])
+        while frontier:
+            reachable |= frontier
+            frontier = set().union(*(graph.get(m, set()) for m in frontier)) - reachable
+        assert start not in reachable, f"{start} imports itself through {sorted(graph[start] & reachable)}"

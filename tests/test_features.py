@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from analysis_lib.detectors import ATLAS_ECAL
-from analysis_lib.features import physics_variables, point_clouds, shower_shapes, strip_maxima
+from analysis_lib.features import physics_variables, shower_shapes, strip_maxima
+from analysis_lib.studies.photon_jets import point_clouds
 from analysis_lib.io import ShowerSample
 
 

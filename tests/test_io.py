@@ -207,7 +207,7 @@ def test_the_same_weights_give_the_same_model_file_bytes(tmp_path):
     import keras
 
     from analysis_lib.io import load_model, save_model
-    from analysis_lib.models import cluster_regressor
+    from analysis_lib.studies.shashlik import cluster_regressor
     from analysis_lib.training import set_seed
 
     paths = []

@@ -54,7 +54,7 @@ def test_every_class_simulates_and_bad_requests_are_refused():
 
 
 def test_scaled_images_and_empty_images():
-    from analysis_lib.features import scaled_images
+    from analysis_lib.studies.lartpc import scaled_images
 
     images = np.zeros((2, 4, 3), np.float32)
     images[0, 1, 1], images[1, 2, 0] = 2.0, 0.5
@@ -65,7 +65,7 @@ def test_scaled_images_and_empty_images():
 
 
 def test_the_published_network_has_the_big_dense_head():
-    from analysis_lib.models import lartpc_cnn, lartpc_original_cnn
+    from analysis_lib.studies.lartpc import lartpc_cnn, lartpc_original_cnn
 
     original = lartpc_original_cnn((240, 146, 1))
     # 28 x 16 x 64 = 28672 flattened features after three valid 3x3 convolutions and pools
@@ -81,8 +81,8 @@ def test_the_small_cnn_learns_tracks_from_showers():
     Threshold: measured 0.94-1.00 over seeds 0-4, each with the default oneDNN kernels
     (AVX-512), ONEDNN_MAX_CPU_ISA=AVX2 and TF_ENABLE_ONEDNN_OPTS=0 (15 runs); one test
     event is 1 %, so 0.85 leaves 9 points below the worst run and stays far above 0.5."""
-    from analysis_lib.features import scaled_images
-    from analysis_lib.models import lartpc_cnn
+    from analysis_lib.studies.lartpc import scaled_images
+    from analysis_lib.studies.lartpc import lartpc_cnn
     from analysis_lib.training import set_seed, train_classifier
 
     muons, electrons = (LARTPC.simulate_stream(250, 5, 0, p) for p in ("muon", "electron"))

@@ -7,8 +7,8 @@ import uproot
 
 from analysis_lib.detectors import LDMX_ECAL, simulate_to_files
 from analysis_lib.errors import DataFileError, ParameterError
-from analysis_lib.features import hit_images
-from analysis_lib.io import iterate_hits, write_hits
+from analysis_lib.studies.ldmx import hit_images
+from analysis_lib.io import iterate_hits
 
 
 def test_geometry_matches_the_reference():
@@ -157,7 +157,7 @@ def test_best_threshold_minimises_misclassification():
 
 
 def test_background_mass_hypotheses_come_from_the_training_masses():
-    from analysis_lib.datasets import background_mass_hypotheses
+    from analysis_lib.studies.ldmx import background_mass_hypotheses
 
     is_signal = np.array([True, False] * 500)
     masses = np.where(is_signal, 0.05, 0.0)
@@ -167,7 +167,7 @@ def test_background_mass_hypotheses_come_from_the_training_masses():
 
 
 def test_convnets_have_the_original_shapes():
-    from analysis_lib.models import dark_photon_convnet
+    from analysis_lib.studies.ldmx import dark_photon_convnet
 
     plain = dark_photon_convnet((20, 20, 3))
     assert plain.get_layer(index=-2).input.shape[-1] == 1600  # 5 x 5 x 64 before the 500-unit layer

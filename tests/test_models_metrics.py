@@ -9,7 +9,8 @@ from analysis_lib.detectors import ATLAS_ECAL
 from analysis_lib.errors import EmptyDatasetError, ParameterError
 from analysis_lib.explain import deep_shap, latent_correlations, tree_shap
 from analysis_lib.metrics import confusion_matrix, efficiency_in_bins, signal_score, working_point
-from analysis_lib.models import particle_flow_network, photon_jet_cnn, submodel
+from analysis_lib.models import submodel
+from analysis_lib.studies.photon_jets import particle_flow_network, photon_jet_cnn
 from analysis_lib.training import predict_logits, set_seed, split_indices, train_classifier
 
 

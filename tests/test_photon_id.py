@@ -7,7 +7,7 @@ from analysis_lib import metrics
 from analysis_lib.detectors import PHOTON_ID_ECAL, simulate_to_files
 from analysis_lib.detectors.photon_id import CRACK, Z_MASS_GEV
 from analysis_lib.errors import DataFileError, EmptyDatasetError, ParameterError
-from analysis_lib.features import PHOTON_ID_VARIABLES, hybrid_cnn_inputs, photon_id_variables
+from analysis_lib.studies.photon_id import hybrid_cnn_inputs, PHOTON_ID_VARIABLES, photon_id_variables
 from analysis_lib.io import OnnxModel, ShowerSample, export_onnx, read_showers, save_arrays
 
 
@@ -109,7 +109,7 @@ def test_reader_refuses_a_file_of_another_geometry(tmp_path):
 
 @pytest.fixture(scope="module")
 def trained(photons, jets):
-    from analysis_lib.models import hybrid_photon_cnn
+    from analysis_lib.studies.photon_id import hybrid_photon_cnn
     from analysis_lib.training import set_seed, train_classifier
 
     more_photons, more_jets = _sample("photon", 1500, seed=4), _sample("jet", 1500, seed=4)

@@ -123,7 +123,7 @@ def test_the_published_photon_jet_files_go_through_every_notebook(published, tmp
 
 
 def test_published_files_without_truth_and_as_root_trees(published, tmp_path):
-    from analysis_lib.datasets import photon_jet_task
+    from analysis_lib.studies.photon_jets import photon_jet_task
 
     data = photon_jet_task(published, "axion1", "40-250GeV_100k", 100)
     assert set(data.sample.truth) == {"energy_gev", "overflow_mev"}
@@ -207,7 +207,7 @@ def _ldmx_sw_file(path, events, n_pass="v12"):
     rec = ak.zip({"xpos_": jag["x"], "ypos_": jag["y"], "zpos_": jag["z"], "energy_": calibrated})
     sim = ak.zip({"x_": jag["x"], "y_": jag["y"], "z_": jag["z"], "edep_": jag["E"]})
     with uproot.recreate(path) as f:
-        f.mktree("LDMX_Events", {f"EcalSimHits_sim": sim.type, f"EcalRecHits_{n_pass}": rec.type},
+        f.mktree("LDMX_Events", {"EcalSimHits_sim": sim.type, f"EcalRecHits_{n_pass}": rec.type},
                  field_name=lambda outer, inner: f"{outer}.{inner}", counter_name=lambda c: f"n{c}")
         f["LDMX_Events"].extend({"EcalSimHits_sim": sim, f"EcalRecHits_{n_pass}": rec})
     return path
@@ -226,7 +226,7 @@ def ldmx_sw_folder(tmp_path_factory):
 
 
 def test_ldmx_sw_files_give_the_same_images_as_the_studys_ntuples(ldmx_sw_folder):
-    from analysis_lib.datasets import hits_to_images
+    from analysis_lib.studies.ldmx import hits_to_images
 
     path = ldmx_sw_folder / "background.root"
     layout = find_hits(path)
@@ -295,7 +295,7 @@ def photon_id_ntuples(tmp_path_factory):
 
 
 def test_photon_id_truth_takes_ntuple_names_or_refuses_in_one_sentence(photon_id_ntuples):
-    from analysis_lib.datasets import photon_id_sample
+    from analysis_lib.studies.photon_id import photon_id_sample
     from analysis_lib.errors import ParameterError
 
     data = photon_id_sample(photon_id_ntuples, "radiative_z", truth_names={"m_llgamma_gev": "mll_gamma"})

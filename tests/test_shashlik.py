@@ -6,7 +6,7 @@ from scipy import integrate
 
 from analysis_lib.detectors import SHASHLIK_ECAL, simulate_to_files
 from analysis_lib.errors import EmptyDatasetError, ParameterError
-from analysis_lib.fitting import LEDNEV_A, CellNoise, fit_lednev, lednev_cells, lednev_widths
+from analysis_lib.studies.shashlik import CellNoise, fit_lednev, LEDNEV_A, lednev_cells, lednev_widths
 from analysis_lib.io import read_showers
 
 X0 = SHASHLIK_ECAL.stack.radiation_length_mm
@@ -112,7 +112,7 @@ def test_permutation_invariant_loss_is_symmetric_under_swapping_the_photons():
 
 
 def test_cell_clusters_are_centred_on_the_hottest_cell():
-    from analysis_lib.features import cell_clusters
+    from analysis_lib.studies.shashlik import cell_clusters
 
     image = np.zeros((2, 25, 49), np.float32)
     image[0, 12, 30] = 5.0
@@ -137,7 +137,7 @@ def test_core_widths_in_bins_leave_sparse_bins_empty():
 
 
 def test_lednev_gradient_matches_finite_differences():
-    from analysis_lib.fitting import _lednev_cells_and_gradient
+    from analysis_lib.studies.shashlik import _lednev_cells_and_gradient
 
     x, y = _grid(5)
     cells, d_dx, d_dy = _lednev_cells_and_gradient(7.0, -11.0, x, y, CELL, WIDTHS)
@@ -155,7 +155,7 @@ def _noisy_clusters(n, truth_photons, size, seed):
 
 
 def test_batch_lednev_fit_agrees_with_iminuit_and_recovers_truth():
-    from analysis_lib.fitting import fit_lednev_batch
+    from analysis_lib.studies.shashlik import fit_lednev_batch
 
     rng = np.random.default_rng(8)
     px, py = rng.uniform(-CELL / 2, CELL / 2, (2, 40))
@@ -172,7 +172,7 @@ def test_batch_lednev_fit_agrees_with_iminuit_and_recovers_truth():
 
 
 def test_batch_lednev_fit_separates_two_noiseless_photons():
-    from analysis_lib.fitting import fit_lednev_batch
+    from analysis_lib.studies.shashlik import fit_lednev_batch
 
     truth = [(30.0, np.array([-30.0, 5.0]), np.array([10.0, 0.0])), (20.0, np.array([40.0, 60.0]), np.array([-15.0, 30.0]))]
     x, y = _grid(9)
@@ -186,7 +186,7 @@ def test_batch_lednev_fit_separates_two_noiseless_photons():
 
 
 def test_inclination_correction_recovers_the_shower_depth():
-    from analysis_lib.fitting import InclinationCorrection
+    from analysis_lib.studies.shashlik import InclinationCorrection
 
     rng = np.random.default_rng(5)
     truth = np.stack([rng.uniform(-900, 900, 500), rng.uniform(-450, 450, 500), rng.uniform(5, 100, 500)], -1)[:, None]
@@ -220,8 +220,9 @@ def test_single_photon_position_resolution_is_realistic():
     """Lednev fit on simulated 5 GeV photons from the target, after the inclination
     correction: GAMS/COMPASS quote ~6 mm/sqrt(E) (+) 0.5 mm, 2.7 mm at 5 GeV. Without the
     showers' own lateral fluctuations the simulation would give about 1.1 mm."""
-    from analysis_lib.features import cell_clusters, cluster_cell_offsets
-    from analysis_lib.fitting import InclinationCorrection, fit_gaussian_core, fit_lednev_batch
+    from analysis_lib.studies.shashlik import cell_clusters, cluster_cell_offsets
+    from analysis_lib.fitting import fit_gaussian_core
+    from analysis_lib.studies.shashlik import fit_lednev_batch, InclinationCorrection
 
     chunk = next(SHASHLIK_ECAL.simulate("gamma", 1000, seed=4, energy_range_gev=(5.0, 5.0)))
     clusters, cx, cy = cell_clusters(chunk["layer_0"] / 1000.0, SHASHLIK_ECAL.layer, 5)
@@ -249,7 +250,7 @@ def test_huber_permutation_invariant_loss_grows_linearly_far_out():
 
 
 def test_photon_targets_round_trip_and_matching():
-    from analysis_lib.features import photon_targets, photons_from_targets
+    from analysis_lib.studies.shashlik import photon_targets, photons_from_targets
     from analysis_lib.metrics import match_photons, photon_residuals
 
     rng = np.random.default_rng(2)
@@ -277,7 +278,7 @@ def test_residual_files_round_trip_and_refuse_other_files(tmp_path):
 
 
 def test_region_images_carry_coordinates():
-    from analysis_lib.features import region_images
+    from analysis_lib.studies.shashlik import region_images
 
     image = np.zeros((1, 25, 49))
     image[0, 3, 40] = 2.0

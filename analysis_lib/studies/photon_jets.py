@@ -1,0 +1,174 @@
+"""The photon-jet study (arXiv 2401.15690): photons and pi0s against three photon-jet
+signals, h2 -> pi0 pi0 (scalar1), a -> gamma gamma (axion1) and a -> 3 pi0 (axion2), in
+the ATLAS-like ECAL, with a BDT on shower shapes (``features.shower_shapes``), a CNN on
+the four layers and a Particle Flow Network on the cells as points.
+
+Contents: the samples: ``PHOTON_JET_TASKS``, ``PHOTON_JET_CLASSES``, ``PHOTON_JET_TRUTH``
+(the truth names of the layouts it reads), ``photon_jet_truth``, ``photon_jet_file``,
+``photon_jet_task``; the PFN's inputs: ``POINT_FEATURES``, ``point_clouds``; the
+networks: ``photon_jet_cnn``, ``particle_flow_network``.
+"""
+
+from pathlib import Path
+
+import keras
+import numpy as np
+from keras import layers
+
+from ..datasets import LabelledSample, h5_or_root
+from ..errors import EmptyDatasetError, ParameterError
+from ..features import bin_centres
+from ..io import ShowerSample, read_showers
+from ..models import MaskedSum
+from ..training import split_indices
+
+
+# -- the samples -----------------------------------------------------------------------
+#: Photon-jet tasks: the signal of each, against photons and pi0s.
+PHOTON_JET_TASKS = {"scalar1": "h2 -> pi0 pi0", "axion1": "a -> gamma gamma", "axion2": "a -> 3 pi0"}
+
+
+PHOTON_JET_CLASSES = ("gamma", "pi0", "signal")
+
+
+#: The photon-jet study's files: ``<particle>_<energy_tag>.h5`` (or ``.root``), four layers
+#: (4x16, 4x128, 16x16, 16x8 cells, phi x eta, MeV). Truth it uses, all optional, under
+#: its names in the files it knows: this library's simulation and the published dataset
+#: of arXiv 2401.15690 (``{gamma,pi0,scalar1,axion1,axion2}_40-250GeV_100k.h5``, float64,
+#: no ``units`` attribute, ``energy`` (N, 1) in GeV, ``overflow`` (N, 4) in MeV).
+PHOTON_JET_TRUTH = {"energy_gev": ("energy_gev", "energy"), "overflow_mev": ("overflow",)}
+
+
+def photon_jet_truth(sample):
+    """The study's truth from a sample read from any known layout: {name: array}, only
+    what the file holds (the efficiency-against-energy figure needs ``energy_gev``)."""
+    found = {}
+    for name, aliases in PHOTON_JET_TRUTH.items():
+        key = next((k for k in aliases if k in sample.truth), None)
+        if key is not None:  # the published files store the energy as (N, 1)
+            values = sample.truth[key]
+            found[name] = values[:, 0] if values.ndim == 2 and values.shape[1] == 1 else values
+    return found
+
+
+def photon_jet_file(data_dir, particle, energy_tag):
+    """``<particle>_<energy_tag>.h5`` in ``data_dir``, or ``.root`` where only that exists."""
+    return h5_or_root(Path(data_dir) / f"{particle}_{energy_tag}")
+
+
+def photon_jet_task(data_dir, task, energy_tag="40-250GeV", events_per_class=None, seed=0,
+                    fractions=(0.56, 0.14, 0.3), negative_cells="keep"):
+    """gamma (label 0), pi0 (1) and the task's signal (2), split 56/14/30 into
+    train / validation / test (70/30 as the original, with a fifth of the
+    training part held out for early stopping). Reads only ``events_per_class`` events
+    of each file; truth as ``photon_jet_truth`` finds it."""
+    if task not in PHOTON_JET_TASKS:
+        raise ParameterError(f"unknown photon-jet task {task!r}; choose one of {', '.join(PHOTON_JET_TASKS)}")
+    parts = [read_showers(photon_jet_file(data_dir, name, energy_tag), stop=events_per_class,
+                          negative_cells=negative_cells) for name in ("gamma", "pi0", task)]
+    labels = np.concatenate([np.full(len(p), i) for i, p in enumerate(parts)])
+    truths = [photon_jet_truth(p) for p in parts]
+    common = set(truths[0]).intersection(*truths[1:])  # real data may carry no truth
+    truth = {k: np.concatenate([t[k] for t in truths]) for k in sorted(common)}
+    sample = ShowerSample([np.concatenate([p.layers[i] for p in parts]) for i in range(len(parts[0].layers))],
+                          truth, {"task": task})
+    train, validation, test = split_indices(len(labels), fractions, seed)
+    return LabelledSample(sample, labels, PHOTON_JET_CLASSES, train, validation, test)
+
+
+#: Per point: phi and eta offsets from its layer's energy centre in units of the layer's cell
+#: pitch (squashed by x / (1 + |x| / 8) so far noise cells stay bounded), energy
+#: fraction of the event, log10(E / MeV) / 4, then a one-hot layer tag (4 layers).
+POINT_FEATURES = ("d_phi", "d_eta", "energy_fraction", "log_energy", "layer_0", "layer_1", "layer_2", "layer_3")
+
+
+def _cell_table(detector):
+    """Static per-cell (phi, eta, phi pitch, eta pitch, layer one-hot) of all layers' flattened cells."""
+    rows = []
+    for index, layer in enumerate(detector.layers):
+        phi, eta = np.meshgrid(bin_centres(layer.phi_edges_rad), bin_centres(layer.eta_edges_rad), indexing="ij")
+        one_hot = np.zeros((phi.size, len(detector.layers)))
+        one_hot[:, index] = 1.0
+        pitch = np.broadcast_to(layer.cell_size_rad, (phi.size, 2))
+        rows.append(np.column_stack([phi.ravel(), eta.ravel(), pitch, one_hot]))
+    return np.concatenate(rows)
+
+
+def point_clouds(sample, detector, max_points=128):
+    """(events, max_points, 8) clouds of the cells with energy, hottest first, zero-padded.
+
+    Coordinates are offsets from the energy-weighted centre of the point's own layer,
+    in that layer's cell pitches: a two-strip separation is a difference of two,
+    whatever the impact point, and the fine strip structure is measured from the
+    strips' own centre, not from the coarser middle cells. Cells are zero-suppressed
+    by the readout, so "with energy" means above noise; events with more cells keep
+    the most energetic. Negative cells (noise-subtracted read-outs) are no points, and
+    do not pull the layer centres.
+    """
+    if len(sample) == 0:
+        raise EmptyDatasetError("cannot build point clouds of an empty sample")
+    energy = np.concatenate([layer.reshape(len(layer), -1) for layer in sample.layers], axis=1).astype(np.float32)
+    order = np.argsort(-energy, axis=1, kind="stable")[:, :max_points]
+    top = np.take_along_axis(energy, order, axis=1)
+    mask = top > 0
+    total = np.maximum(energy.sum(axis=1, keepdims=True), 1e-6)
+    table = _cell_table(detector)  # (cells, 8): phi, eta, pitches, one-hot
+    # Energy-weighted centre of each layer, broadcast to its cells: (events, cells).
+    centres = []
+    for index, layer in enumerate(detector.layers):
+        image = np.clip(sample.layers[index], 0.0, None).astype(np.float64)
+        w = np.maximum(image.sum(axis=(1, 2)), 1e-9)
+        phi0 = (image.sum(axis=2) * bin_centres(layer.phi_edges_rad)).sum(axis=1) / w
+        eta0 = (image.sum(axis=1) * bin_centres(layer.eta_edges_rad)).sum(axis=1) / w
+        centres.append(np.repeat(np.stack([phi0, eta0], -1)[:, None, :], layer.n_phi * layer.n_eta, axis=1))
+    centre = np.take_along_axis(np.concatenate(centres, axis=1), order[..., None], axis=1)
+    cells = table[order]
+    offsets = (cells[..., :2] - centre) / cells[..., 2:4]
+    offsets = offsets / (1.0 + np.abs(offsets) / 8.0)
+    clouds = np.concatenate([offsets, (top / total)[..., None], (np.log10(np.maximum(top, 1.0)) / 4.0)[..., None],
+                             cells[..., 4:]], axis=-1)
+    return np.where(mask[..., None], clouds, 0.0).astype(np.float32)
+
+
+# -- the networks ----------------------------------------------------------------------
+def photon_jet_cnn(layer_shapes, n_classes=3, reproduce_back_layer_bug=False, filters=(32, 16), dense=(64, 32),
+                   layer_names=("presampler", "strips", "middle", "back")):
+    """One convolutional branch per calorimeter layer, merged into a dense head (logits out).
+
+    ``reproduce_back_layer_bug`` rebuilds the original study's network, whose head
+    reads the middle-layer branch twice and never the back layer.
+    """
+    inputs, branches = [], []
+    for index, (n_phi, n_eta) in enumerate(layer_shapes):
+        x = inp = keras.Input((n_phi, n_eta, 1), name=f"layer_{index}")
+        for n_filters in filters:
+            x = layers.Conv2D(n_filters, 3, padding="same", activation="relu")(x)
+            pool = (2 if x.shape[1] >= 4 else 1, 2 if x.shape[2] >= 4 else 1)
+            x = layers.MaxPooling2D(pool)(x)
+        inputs.append(inp)
+        branches.append(layers.Flatten()(x))
+    if reproduce_back_layer_bug:
+        branches[layer_names.index("back")] = branches[layer_names.index("middle")]
+    x = layers.Concatenate()(branches)
+    for width in dense:
+        x = layers.Dense(width, activation="relu")(x)
+    return keras.Model(inputs, layers.Dense(n_classes, name="logits")(x), name="photon_jet_cnn")
+
+
+def particle_flow_network(max_points, n_features, n_classes=3, phi_sizes=(128, 128, 64), f_sizes=(128, 64),
+                          energy_weighted=None):
+    """Deep Sets / PFN: F(sum_i Phi(p_i)) over the points of a cloud (logits out).
+
+    Phi acts on each point alone (Dense on the last axis); the masked sum makes the
+    output invariant under permutations of the points and blind to zero padding.
+    The summed vector is the latent space (layer ``latent``).
+    """
+    points = keras.Input((max_points, n_features), name="points")
+    x = points
+    for width in phi_sizes:
+        x = layers.Dense(width, activation="relu")(x)
+    latent = MaskedSum(energy_weighted, name="latent")(x, points)
+    y = latent
+    for width in f_sizes:
+        y = layers.Dense(width, activation="relu")(y)
+    return keras.Model(points, layers.Dense(n_classes, name="logits")(y), name="particle_flow_network")
