@@ -32,6 +32,12 @@ def _kill_group(process):
     process.wait()
 
 
+def _run_command(project):
+    """The pipeline on a project's own stage list, as a user types it."""
+    return [sys.executable, "-m", "analysis_lib", "run", "--stages", str(project / "stages.yml"), "--profile",
+            "smoke", "--data-dir", str(project / "data"), "--book-dir", str(project / "book")]
+
+
 def _simulate(out, events):
     return [sys.executable, "-m", "analysis_lib", "simulate", "atlas-ecal", "--particle", "gamma", "--events",
             str(events), "--seed", "3", "--out", str(out), "--quiet"]
@@ -82,8 +88,7 @@ def test_killed_pipeline_resumes_after_the_last_finished_stage(tmp_path):
             parameters:
               all: {src: "{data}/a.txt", started: "{data}/started.txt", out: "{data}/b.txt"}
     """))
-    command = [sys.executable, "-m", "analysis_lib", "run", "--stages", str(tmp_path / "stages.yml"), "--profile",
-               "smoke", "--data-dir", str(tmp_path / "data"), "--book-dir", str(tmp_path / "book")]
+    command = _run_command(tmp_path)
     process = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _wait_for(lambda: (tmp_path / "data/started.txt").exists(), process)
     _kill_group(process)
@@ -121,8 +126,7 @@ def test_ctrl_c_or_sigterm_stops_the_running_notebook_at_once_and_leaves_nothing
             parameters:
               all: {out: "{data}/out/a.h5", started: "{data}/started.txt"}
     """))
-    command = [sys.executable, "-m", "analysis_lib", "run", "--stages", str(tmp_path / "stages.yml"), "--profile",
-               "smoke", "--data-dir", str(tmp_path / "data"), "--book-dir", str(tmp_path / "book")]
+    command = _run_command(tmp_path)
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     _wait_for(lambda: (tmp_path / "data/started.txt").exists(), process)
     assert list((tmp_path / "data/out").glob(".a.partial-*.h5"))
