@@ -92,7 +92,8 @@ def _quiet_shap():
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Your TensorFlow version is newer than 2.4.0", category=UserWarning)
         warnings.filterwarnings("ignore", category=TqdmWarning)
-        yield
+        with _quiet_keras_inputs():  # shap too calls one-input models with a list
+            yield
 
 
 def import_shap():
