@@ -183,7 +183,7 @@ CASES = {
     "ill-typed notebook parameter": (lambda t: t, _run("n_train=many"), "n_train"),
     "unknown stage": (lambda t: t, lambda t: ["run", "--only", "photon_idd", "--data-dir", str(t / "d")], "photon_idd"),
     "unknown particle": (lambda t: t, lambda t: ["simulate", "photon-id", "--particle", "pion", "--events", "5",
-                                                 "--out", str(t / "x.h5")], "unknown kind 'pion'"),
+                                                 "--out", str(t / "x.h5")], "unknown particle 'pion'"),
     "no events asked for": (lambda t: t, lambda t: ["simulate", "atlas-ecal", "--particle", "gamma", "--events", "0",
                                                     "--out", str(t / "x.h5")], "positive integer"),
     "a seed out of range": (lambda t: t, _simulate("--seed", -1, "--out", "TMP/x.h5"), "--seed must be a whole number"),

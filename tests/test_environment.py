@@ -56,3 +56,17 @@ def test_the_library_has_no_import_cycles():
             reachable |= frontier
             frontier = set().union(*(graph.get(m, set()) for m in frontier)) - reachable
         assert start not in reachable, f"{start} imports itself through {sorted(graph[start] & reachable)}"
+
+
+def test_every_detector_follows_one_protocol():
+    import inspect
+
+    from analysis_lib.detectors import DETECTORS
+
+    for name, detector in DETECTORS.items():
+        assert detector.name == name and detector.yields in ("images", "hits")
+        parameters = inspect.signature(detector.simulate).parameters
+        assert list(parameters)[:2] == ["particle", "n_events"], name
+        assert parameters["seed"].kind is parameters["mapper"].kind is inspect.Parameter.KEYWORD_ONLY, name
+        if detector.yields == "images":
+            assert len(detector.layer_names) == len(detector.layer_shapes), name

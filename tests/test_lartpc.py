@@ -13,7 +13,7 @@ from analysis_lib.errors import EmptyDatasetError, ParameterError
 def _events(particle, n=150, momentum_gev=1.0, seed=2, **changes):
     tpc = dataclasses.replace(LARTPC, momentum_range_gev=(momentum_gev, momentum_gev), noise_mev=0.0,
                               coherent_noise_mev=0.0, **changes)
-    return tpc.simulate_stream(n, seed, 0, particle)
+    return tpc.simulate_stream(particle, n, seed, 0)
 
 
 def test_a_muon_is_a_minimum_ionising_track():
@@ -85,7 +85,7 @@ def test_the_small_cnn_learns_tracks_from_showers():
     from analysis_lib.studies.lartpc import lartpc_cnn
     from analysis_lib.training import set_seed, train_classifier
 
-    muons, electrons = (LARTPC.simulate_stream(250, 5, 0, p) for p in ("muon", "electron"))
+    muons, electrons = (LARTPC.simulate_stream(p, 250, 5, 0) for p in ("muon", "electron"))
     images = scaled_images(np.concatenate([muons["layer_0"], electrons["layer_0"]]))
     labels = np.repeat([0, 1], 250)
     order = np.random.default_rng(0).permutation(500)

@@ -37,7 +37,7 @@ def test_points_go_to_the_nearest_hexagonal_pad():
 
 
 def _events(kind, n, mass_mev=100.0, seed=3):
-    return LDMX_ECAL.simulate_stream(n, seed, 0, kind, mass_mev)
+    return LDMX_ECAL.simulate_stream(kind, n, seed, 0, mass_mev)
 
 
 def _reconstructed(events, max_layer=None):

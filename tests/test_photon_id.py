@@ -73,7 +73,7 @@ def test_same_seed_same_events_and_bad_requests():
     a, b = _sample("jet", 50, seed=9), _sample("jet", 50, seed=9)
     np.testing.assert_array_equal(a.layers[1], b.layers[1])
     assert not np.array_equal(a.layers[1], _sample("jet", 50, seed=10).layers[1])
-    with pytest.raises(ParameterError, match="unknown kind"):
+    with pytest.raises(ParameterError, match="unknown particle"):
         next(PHOTON_ID_ECAL.simulate("pion", 10))
     with pytest.raises(ParameterError, match="unknown process"):
         next(PHOTON_ID_ECAL.simulate("photon", 10, process="ttbar"))

@@ -185,7 +185,7 @@ class AtlasLikeEcal:
         })
         return event
 
-    def simulate(self, particle, n_events, seed=0, mapper=None, **options):
+    def simulate(self, particle, n_events, *, seed=0, mapper=None, **options):
         """Check the request, then return an iterator of chunks (dicts of arrays) of up to
         EVENTS_PER_STREAM events, computed by ``mapper`` (see ``analysis_lib.dask_workers``)."""
         check_simulation_request(particle, n_events, options.get("energy_range_gev", (40.0, 250.0)),

@@ -171,7 +171,7 @@ class LarTpc:
                "phi": rng.uniform(0, 2 * np.pi, to_pions.size), "E": np.full(to_pions.size, 246.0)}
         return out, _pi0_photons(pi0, rng), (np.array([], int), np.array([]), np.array([]), np.array([]))
 
-    def simulate_stream(self, n_events, seed, stream, particle):
+    def simulate_stream(self, particle, n_events, seed, stream):
         rng = np.random.default_rng([seed, stream])
         momentum = rng.uniform(*self.momentum_range_gev, n_events) * 1000.0
         y0 = self.n_ticks * self.tick_mm / 2 + rng.normal(0, 80.0, n_events)
@@ -210,11 +210,11 @@ class LarTpc:
         threshold = 3 * np.hypot(self.noise_mev, self.coherent_noise_mev)  # region-of-interest finding
         return np.where(image > threshold, image, 0.0).astype(np.float32)
 
-    def simulate(self, particle, n_events, seed=0, mapper=None, **options):
+    def simulate(self, particle, n_events, *, seed=0, mapper=None, **options):
         if particle not in CLASSES:
             raise ParameterError(f"the LArTPC simulation makes {', '.join(CLASSES)}, not {particle!r}")
         check_event_request(n_events, self.momentum_range_gev)
-        return map_streams(lambda n, stream: self.simulate_stream(n, seed, stream, particle), n_events,
+        return map_streams(lambda n, stream: self.simulate_stream(particle, n, seed, stream), n_events,
                            EVENTS_PER_STREAM, mapper)
 
 

@@ -303,15 +303,15 @@ class LdmxEcal:
         hits = self.readout(event, layer, x, y, deposit, n, rng)
         return hits, truth
 
-    def simulate_stream(self, n_events, seed, stream, kind="signal", mass_mev=100.0):
-        """``n_events`` triggered events (kind "signal" with an A' of ``mass_mev``, or
+    def simulate_stream(self, particle, n_events, seed, stream, mass_mev=100.0):
+        """``n_events`` triggered events (``particle`` "signal" with an A' of ``mass_mev``, or
         "background"), as jagged hits: dict with "eventNumber", "x", "y", "z", "E"
         (lists of arrays, one per event) and truth arrays."""
         rng = np.random.default_rng([seed, stream])
         kept_hits, kept_truth, n_kept, n_tried = [], [], 0, 0
         while n_kept < n_events:
             batch = max(2 * (n_events - n_kept), 64)
-            hits, truth = self._generate(batch, kind, mass_mev, rng)
+            hits, truth = self._generate(batch, particle, mass_mev, rng)
             passed = self.reconstructed_energy_gev(hits, batch, self.trigger_layers) < self.trigger_gev
             selected = np.flatnonzero(passed)[: n_events - n_kept]
             kept_hits.append(_split_events(hits, selected))
@@ -319,20 +319,20 @@ class LdmxEcal:
             n_kept += selected.size
             n_tried += batch
             if n_tried > 200 * n_events:
-                raise ParameterError(f"almost no {kind} events pass the trigger; check the detector settings")
+                raise ParameterError(f"almost no {particle} events pass the trigger; check the detector settings")
         out = {key: [a for part in kept_hits for a in part[key]] for key in ("x", "y", "z", "E")}
         out.update({k: np.concatenate([t[k] for t in kept_truth]) for k in kept_truth[0]})
         out["eventNumber"] = stream * EVENTS_PER_STREAM + np.arange(n_events)
-        out["mass_mev"] = np.full(n_events, mass_mev if kind == "signal" else 0.0)
+        out["mass_mev"] = np.full(n_events, mass_mev if particle == "signal" else 0.0)
         return out
 
-    def simulate(self, kind, n_events, seed=0, mass_mev=100.0, mapper=None):
-        if kind not in ("signal", "background"):
-            raise ParameterError(f"the LDMX simulation makes 'signal' or 'background' events, not {kind!r}")
-        if kind == "signal" and not 0 < mass_mev < 1000 * self.beam_energy_gev:
+    def simulate(self, particle, n_events, *, seed=0, mapper=None, mass_mev=100.0):
+        if particle not in ("signal", "background"):
+            raise ParameterError(f"the LDMX simulation makes 'signal' or 'background' events, not {particle!r}")
+        if particle == "signal" and not 0 < mass_mev < 1000 * self.beam_energy_gev:
             raise ParameterError(f"the A' mass must be between 0 and {1000 * self.beam_energy_gev:g} MeV, got {mass_mev}")
         check_event_request(n_events, (self.beam_energy_gev, self.beam_energy_gev))
-        return map_streams(lambda n, stream: self.simulate_stream(n, seed, stream, kind, mass_mev), n_events,
+        return map_streams(lambda n, stream: self.simulate_stream(particle, n, seed, stream, mass_mev), n_events,
                            EVENTS_PER_STREAM, mapper)
 
 

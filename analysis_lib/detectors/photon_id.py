@@ -120,29 +120,29 @@ class PhotonIdEcal:
         """Dead material in front of the presampler (X0) at |eta|."""
         return 0.5 + 0.8 * np.asarray(abs_eta)
 
-    def simulate(self, kind, n_events, seed=0, process="photon_jet", conversion_fraction=0.0, mapper=None):
+    def simulate(self, particle, n_events, *, seed=0, mapper=None, process="photon_jet", conversion_fraction=0.0):
         """Check the request, then return an iterator of chunks (dicts of arrays)."""
-        if kind not in KINDS:
-            raise ParameterError(f"unknown kind {kind!r}; choose one of {', '.join(KINDS)}")
+        if particle not in KINDS:
+            raise ParameterError(f"unknown particle {particle!r}; choose one of {', '.join(KINDS)}")
         if process not in PROCESSES:
             raise ParameterError(f"unknown process {process!r}; choose one of {', '.join(PROCESSES)}")
         if not 0.0 <= conversion_fraction <= 1.0:
             raise ParameterError(f"conversion_fraction must be in [0, 1], got {conversion_fraction}")
         if not isinstance(n_events, (int, np.integer)) or n_events < 1:
             raise ParameterError(f"the number of events must be a positive integer, got {n_events!r}")
-        return map_streams(lambda n, stream: self.simulate_stream(kind, n, seed, stream, process, conversion_fraction),
+        return map_streams(lambda n, stream: self.simulate_stream(particle, n, seed, stream, process, conversion_fraction),
                            n_events, EVENTS_PER_STREAM, mapper)
 
-    def simulate_stream(self, kind, n_events, seed, stream, process="photon_jet", conversion_fraction=0.0):
-        # kind and process enter the stream, so photons and jets of one seed are independent
-        rng = np.random.default_rng([seed, stream, KINDS.index(kind), list(PROCESSES).index(process)])
+    def simulate_stream(self, particle, n_events, seed, stream, process="photon_jet", conversion_fraction=0.0):
+        # the particle and the process enter the stream, so photons and jets of one seed are independent
+        rng = np.random.default_rng([seed, stream, KINDS.index(particle), list(PROCESSES).index(process)])
         spec = PROCESSES[process]
-        et = power_law(rng, n_events, *spec.et_range_gev, spec.photon_index if kind == "photon" else spec.jet_index)
+        et = power_law(rng, n_events, *spec.et_range_gev, spec.photon_index if particle == "photon" else spec.jet_index)
         abs_eta = _abs_eta_outside_crack(rng, n_events)
         energy = et * np.cosh(abs_eta)
         # the candidate points within half a middle cell of the cluster centre
         axis_x, axis_y = rng.uniform(-0.0125, 0.0125, (2, n_events))
-        if kind == "photon":
+        if particle == "photon":
             particles, converted = self._photons(energy, et, axis_x, axis_y, conversion_fraction, rng)
             leading = np.ones(n_events)
         else:
@@ -151,11 +151,11 @@ class PhotonIdEcal:
         layers, hadronic = self._response(particles, n_events, self.upstream_x0(abs_eta), rng)
         event = {f"layer_{i}": layer for i, layer in enumerate(layers)}
         event.update({
-            "et_gev": et, "abs_eta": abs_eta, "energy_gev": energy, "is_photon": np.full(n_events, kind == "photon"),
+            "et_gev": et, "abs_eta": abs_eta, "energy_gev": energy, "is_photon": np.full(n_events, particle == "photon"),
             "hadronic_energy_gev": hadronic, "leading_fraction": leading, "converted": converted,
         })
         if process == "radiative_z":
-            event["m_llgamma_gev"] = (self._fsr_mass(rng, n_events) if kind == "photon"
+            event["m_llgamma_gev"] = (self._fsr_mass(rng, n_events) if particle == "photon"
                                       else self._zjets_mass(rng, et, abs_eta))
         return event
 

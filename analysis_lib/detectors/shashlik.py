@@ -105,11 +105,12 @@ class ShashlikEcal:
         return digitise_cells(image_gev, self.sampling_term, calibration, self.layer.noise_mev,
                               self.zero_suppression_sigma, rng)
 
-    def simulate_stream(self, n_events, seed, stream, n_photons=1, energy_range_gev=(2.0, 200.0),
+    def simulate_stream(self, particle, n_events, seed, stream, energy_range_gev=(2.0, 200.0),
                         separation_mm=(40.0, 120.0), margin_cells=5, inclined=True):
-        """``n_photons`` (1 or 2) photons per event. The first lands uniformly on the
-        region, ``margin_cells`` from its edges; the second at a distance uniform in
-        ``separation_mm`` in a random direction from the first."""
+        """One photon per event ("gamma") or two ("diphoton"). The first lands uniformly
+        on the region, ``margin_cells`` from its edges; the second at a distance uniform
+        in ``separation_mm`` in a random direction from the first."""
+        n_photons = 2 if particle == "diphoton" else 1
         rng = np.random.default_rng([seed, stream])
         layer = self.layer
         half_x = layer.n_x / 2 * layer.cell_mm - margin_cells * layer.cell_mm
@@ -131,14 +132,13 @@ class ShashlikEcal:
                 "photon_theta_y_rad": np.arctan(y / self.target_distance_mm) * inclined,
                 "energy_gev": energy.sum(axis=1)}
 
-    def simulate(self, particle, n_events, seed=0, mapper=None, **options):
+    def simulate(self, particle, n_events, *, seed=0, mapper=None, **options):
         """``particle`` is "gamma" (one photon) or "diphoton" (two overlapping photons)."""
         if particle not in ("gamma", "diphoton"):
             raise ParameterError(f"the shashlik simulation makes 'gamma' or 'diphoton' events, not {particle!r}")
         check_event_request(n_events, options.get("energy_range_gev", (2.0, 200.0)))
         options = {k: v for k, v in options.items() if k != "mass_gev"}
-        n_photons = 2 if particle == "diphoton" else 1
-        return map_streams(lambda n, stream: self.simulate_stream(n, seed, stream, n_photons, **options), n_events,
+        return map_streams(lambda n, stream: self.simulate_stream(particle, n, seed, stream, **options), n_events,
                            EVENTS_PER_STREAM, mapper)
 
 
