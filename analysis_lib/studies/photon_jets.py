@@ -6,7 +6,8 @@ the four layers and a Particle Flow Network on the cells as points.
 Contents: the samples: ``PHOTON_JET_TASKS``, ``PHOTON_JET_CLASSES``, ``PHOTON_JET_TRUTH``
 (the truth names of the layouts it reads), ``photon_jet_truth``, ``photon_jet_file``,
 ``photon_jet_task``; the PFN's inputs: ``POINT_FEATURES``, ``point_clouds``; the
-networks: ``photon_jet_cnn``, ``particle_flow_network``.
+networks: ``photon_jet_cnn``, ``particle_flow_network``; the original's numbers:
+``PUBLISHED_REJECTION``, ``PUBLISHED_TEST_BACKGROUND``, ``published_rejections``.
 """
 
 from pathlib import Path
@@ -172,3 +173,35 @@ def particle_flow_network(max_points, n_features, n_classes=3, phi_sizes=(128, 1
     for width in f_sizes:
         y = layers.Dense(width, activation="relu")(y)
     return keras.Model(points, layers.Dense(n_classes, name="logits")(y), name="particle_flow_network")
+
+
+# -- the original's numbers ------------------------------------------------------------
+#: Table 2 of arXiv 2401.15690 as the original's evaluation notebook printed it
+#: (``final_evaluate/ROC_all.ipynb``, not checked against the paper's text): background
+#: rejection at 90, 95, 99 and 99.5 % signal efficiency; None where it printed N/A.
+PUBLISHED_REJECTION = {
+    "scalar1": {"BDT": (144, 41, 5, 3), "CNN": (19968, 14976, 327, 39), "PFN": (2406, 1399, 802, 573)},
+    "axion1": {"BDT": (188, 58, 7, 4), "CNN": (19944, 3324, 20, 11), "PFN": (None, None, 1200, 484)},
+    "axion2": {"BDT": (253, 90, 10, 5), "CNN": (None, 59885, 1619, 166), "PFN": (None, None, 1253, 676)},
+}
+#: Background events (photons and pi0s) in the original's test samples: 30 % of 100k of each.
+PUBLISHED_TEST_BACKGROUND = 60000
+
+
+def published_rejections(task, working_points=(0.90, 0.95, 0.99, 0.995)):
+    """The original's rejections for ``task``, {model: {"RejNN": text}}: each with its
+    binomial error and the number of background events it rests on, n = N_b / R of
+    ``PUBLISHED_TEST_BACKGROUND`` (sigma_R = R / sqrt(n)), or "N/A" as printed."""
+    from ..metrics import round_to_error
+
+    table = {}
+    for model, values in PUBLISHED_REJECTION[task].items():
+        row = {}
+        for target, rejection in zip(working_points, values):
+            if rejection is None:
+                row[f"Rej{100 * target:g}"] = "N/A"
+                continue
+            n_pass = PUBLISHED_TEST_BACKGROUND / rejection
+            row[f"Rej{100 * target:g}"] = f"{round_to_error(rejection, rejection / np.sqrt(n_pass))} ({n_pass:.0f} events)"
+        table[model] = row
+    return table

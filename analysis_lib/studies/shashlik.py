@@ -12,7 +12,7 @@ Contents: the clusters: ``cell_clusters``, ``cluster_cell_offsets``, ``cluster_i
 ``LEDNEV_X0_MM``, ``lednev_widths``, ``lednev_corner``, ``lednev_cells``, ``LednevFit``,
 ``CellNoise``, ``fit_lednev`` (iminuit, one cluster), ``fit_lednev_batch``
 (Levenberg-Marquardt, all clusters at once), ``lednev_pulls``,
-``InclinationCorrection``.
+``InclinationCorrection``; the original's numbers: ``PUBLISHED_RESOLUTION``.
 """
 
 from dataclasses import dataclass
@@ -413,3 +413,9 @@ class InclinationCorrection:
         corrected[..., :2] -= self.depth_mm * corrected[..., :2] / self.target_distance_mm
         corrected[..., 2] *= self.energy_scale
         return corrected
+
+
+# -- the original's numbers ------------------------------------------------------------
+#: The original study's region CNN on two photons (COMPASS ECAL2 shashlik clusters, its
+#: README): sigma_x, sigma_y in mm and sigma_E/E in %; its aim was 2.5 mm and 2.5 %.
+PUBLISHED_RESOLUTION = {"sigma_x [mm]": 4.2, "sigma_y [mm]": 3.3, "sigma_E/E [%]": 3.5}
