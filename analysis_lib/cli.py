@@ -15,9 +15,9 @@ from pathlib import Path
 from .errors import AnalysisError
 
 
-#: What each detector's simulation takes from the command line, and its energy range (GeV).
-SIMULATION_OPTIONS = {"atlas-ecal": {"energy": (40.0, 250.0), "mass": True}, "shashlik": {"energy": (2.0, 200.0)},
-                      "ldmx-ecal": {"mass": True}, "lartpc": {}, "photon-id": {"process": True}}
+#: The options of ``simulate`` each detector takes (its own defaults apply when not given).
+SIMULATION_OPTIONS = {"atlas-ecal": {"energy", "mass"}, "shashlik": {"energy"}, "ldmx-ecal": {"mass"}, "lartpc": set(),
+                      "photon-id": {"process"}}
 
 
 def _check_simulation_request(args):
@@ -55,11 +55,9 @@ def _simulate(args):
     from .detectors import DETECTORS, simulate_to_files
 
     _check_simulation_request(args)
-    takes = SIMULATION_OPTIONS[args.detector]
     options = {} if args.mass is None else {"mass_gev": args.mass}
-    if "energy" in takes:
-        values = args.energy or takes["energy"]
-        options["energy_range_gev"] = (values[0], values[-1])
+    if args.energy:
+        options["energy_range_gev"] = (args.energy[0], args.energy[-1])
     if args.process:
         options["process"] = args.process
     if args.scheduler:

@@ -23,7 +23,7 @@ redirects where a stage writes.
 
 Contents: ``Stage``, ``load_stages``, ``headline_files``, ``dependencies``, ``select``, ``sweep``,
 ``parse_value``, ``parse_overrides``, ``notebook_parameters``, ``PARAMETER_RANGES``,
-``check_range``, ``check_parameters``, ``stage_inputs``, ``library_sources``,
+``check_range``, ``check_parameters``, ``stage_inputs``, ``module_dependencies``, ``library_sources``,
 ``stage_hash``, ``StageResult``, ``Pipeline``,
 ``results_table``, ``summary_table``, ``book_page``, ``default_root``.
 """
@@ -498,9 +498,6 @@ def _parse(file):
     return ast.parse(file.read_text(), str(file))
 
 
-_PARSING = threading.Lock()  # ast.parse is not thread-safe in CPython 3.11 (gh-106905); stages hash in threads
-
-
 def _targets(module, names):
     """The modules ``from module import names`` makes a result depend on: a name that is
     a submodule or that a package re-exports from one counts as that submodule only."""
@@ -519,6 +516,17 @@ def _targets(module, names):
         else:
             found.add(reexports.get(name, module))
     return found
+
+
+def module_dependencies(module):
+    """The library modules that ``module`` (a dotted name) imports, function bodies
+    included, each as ``_targets`` resolves it: the edges of the library's import graph."""
+    file = _module_file(module)
+    imported = [_targets(m, n) for m, n in _imports(_parse(file), module, file.name == "__init__.py")]
+    return set().union(*imported) - {module}
+
+
+_PARSING = threading.Lock()  # ast.parse is not thread-safe in CPython 3.11 (gh-106905); stages hash in threads
 
 
 def library_sources(notebook):
@@ -543,9 +551,7 @@ def _library_sources(notebook):
     while pending:
         module = pending.pop()
         done.add(module)
-        file = _module_file(module)
-        for imported, names in _imports(_parse(file), module, file.name == "__init__.py"):
-            pending |= _targets(imported, names) - done
+        pending |= module_dependencies(module) - done
     files = set()
     for module in done:
         parts = module.split(".")
@@ -626,7 +632,6 @@ class Pipeline:
     def run(self):
         """Run everything; returns the list of StageResult in stage order."""
         results, running = {}, {}
-        self.data_dir.mkdir(parents=True, exist_ok=True)
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # kernels inherit it: no C++ log lines on the terminal
         os.environ.setdefault("TQDM_DISABLE", "1")  # progress bars would print as text blocks in the book's pages
         with contextlib.ExitStack() as stack:
@@ -678,7 +683,7 @@ class Pipeline:
 
         import psutil
 
-        from .io import remove_stale_partials
+        from .io import remove_stale_partials_under
 
         kernels = [p for p in psutil.Process().children(recursive=True) if "ipykernel_launcher" in _cmdline(p)]
         for kernel in kernels:
@@ -693,9 +698,7 @@ class Pipeline:
             if stage.id not in running:
                 continue
             for path in stage.paths("writes", self.data_dir):
-                folder = path if path.is_dir() else path.parent
-                for partial in (folder.rglob(".*.partial-*") if folder.is_dir() else ()):
-                    remove_stale_partials(partial.parent / _final_name(partial.name))
+                remove_stale_partials_under(path if path.is_dir() else path.parent)
 
     def _run_stage(self, stage):
         start = time.perf_counter()
@@ -768,12 +771,6 @@ def _cmdline(process):
         return " ".join(process.cmdline())
     except Exception:  # noqa: BLE001 - a process that ended or is not ours
         return ""
-
-
-def _final_name(partial_name):
-    """The file an atomic write's partial file ``.<stem>.partial-<pid><suffix>`` becomes."""
-    stem, rest = partial_name[1:].split(".partial-", 1)
-    return stem + rest.lstrip("0123456789")
 
 
 #: What TensorFlow prints to the process's stderr when it starts, before any log setting applies.

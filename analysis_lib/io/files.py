@@ -8,7 +8,7 @@ target is replaced only if this library wrote it (``check_replaceable``).
 
 Contents: ``WRITTEN_BY``, ``PROJECT_DATA_DIR``, ``DATA_SUFFIXES``,
 ``written_by_this_library``, ``check_replaceable``, ``atomic_output``,
-``hdf5_for_writing``, ``remove_stale_partials``, ``missing_file``, ``file_format``,
+``hdf5_for_writing``, ``remove_stale_partials``, ``remove_stale_partials_under``, ``missing_file``, ``file_format``,
 ``format_from_suffix``, ``progress_disabled``; ROOT: ``TREE_CLASSES``, ``RNTUPLE_CLASS``,
 ``root_trees``, ``describe_root_objects``, ``open_root``.
 """
@@ -156,10 +156,21 @@ def _alive(pid):
 def remove_stale_partials(path):
     """Delete the partial files of ``path`` left by writers that no longer run; returns them."""
     path = Path(path)
+    return _remove_dead(path.parent.glob(f".{path.stem}.partial-*{path.suffix}"))
+
+
+def remove_stale_partials_under(folder):
+    """The same for every partial file anywhere under ``folder`` (a stage's outputs)."""
+    folder = Path(folder)
+    return _remove_dead(folder.rglob(".*.partial-*")) if folder.is_dir() else []
+
+
+def _remove_dead(partials):
     removed = []
-    for partial in path.parent.glob(f".{path.stem}.partial-*{path.suffix}"):
-        pid = partial.name[len(f".{path.stem}.partial-"):len(partial.name) - len(path.suffix)]
-        if pid.isdigit() and not _alive(int(pid)):
+    for partial in partials:
+        pid = partial.name.split(".partial-", 1)[1]
+        pid = pid[:len(pid) - len(pid.lstrip("0123456789"))]  # .<stem>.partial-<pid><suffix>
+        if pid and not _alive(int(pid)):
             if partial.is_dir():
                 import shutil
 
