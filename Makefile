@@ -1,8 +1,11 @@
 # The two commands of the README:
 #   make book   install, simulate, run every notebook, render the HTML book
 #   make test   install, run the test suite
-# the newest supported Python found (3.11 to 3.13), else python3
-PYTHON ?= $(shell command -v python3.13 || command -v python3.12 || command -v python3.11 || command -v python3)
+# the newest supported Python that runs (3.11 to 3.13), else python3; "runs",
+# because a pyenv shim for a version that is installed but not selected exists
+# on PATH and only fails when called
+PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
+	$$p -c "" >/dev/null 2>&1 && command -v $$p && break; done)
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
