@@ -339,6 +339,9 @@ PARAMETER_RANGES = {
                          "two finite energies 0 < low <= high"),
     "tolerance": (_positive, "a finite number above 0"), "huber_delta": (_positive, "a finite number above 0"),
     "negative_cells": (lambda v: v in ("keep", "clip", "refuse"), "one of keep, clip, refuse"),
+    "ladder_events_per_class": _whole(10), "gbdt_iterations": _whole(1),
+    "size_curve_events_per_class": (lambda v: len(v) > 0 and all(isinstance(n, int) and n >= 10 for n in v),
+                                    "a non-empty list of whole numbers of at least 10"),
 }
 for _name in ("energies_gev", "scan_energies_gev", "masses_mev", "separation_mm"):
     PARAMETER_RANGES[_name] = (lambda v: len(v) > 0 and all(_positive(e) for e in v), "a non-empty list of positive numbers")

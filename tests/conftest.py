@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from analysis_lib.detectors import ATLAS_ECAL, simulate_to_files
-from analysis_lib.io import ShowerSample
+from analysis_lib.detectors import simulate_sample as simulate_in_memory
 
 
 @pytest.fixture(scope="session")
@@ -16,7 +16,4 @@ def axion1_files(tmp_path_factory):
 
 def simulate_sample(particle, n_events, seed, detector=ATLAS_ECAL, **options):
     """Simulate in memory into a ShowerSample (with truth)."""
-    chunks = list(detector.simulate(particle, n_events, seed=seed, **options))
-    layers = [np.concatenate([c[f"layer_{i}"] for c in chunks]) for i in range(len(detector.layers))]
-    truth = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0] if not k.startswith("layer_")}
-    return ShowerSample(layers, truth)
+    return simulate_in_memory(detector, particle, n_events, seed=seed, **options)

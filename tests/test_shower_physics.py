@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from scipy import integrate
 
-from analysis_lib.detectors import ATLAS_ECAL
+from analysis_lib.detectors import ATLAS_ECAL, Readout
+from analysis_lib.errors import ParameterError
 from analysis_lib.detectors.shower import (cell_fractions, make_showers, mean_longitudinal_profile,
                                            profile_peak_x0, radial_containment)
 from analysis_lib.features import cluster_energy_gev
@@ -126,9 +127,61 @@ def test_response_is_linear_and_nearly_complete():
     assert means[0] == pytest.approx(means[1], abs=0.015)
 
 
-def test_no_cell_is_negative_and_zero_suppression_applies():
+def test_zero_suppression_is_symmetric_and_keeps_negative_cells():
     sample = simulate_sample("pi0", 300, seed=1)
+    negatives = 0
     for layer, geometry in zip(sample.layers, ATLAS_ECAL.layers):
-        assert layer.min() >= 0
-        kept = layer[layer > 0]
-        assert kept.min() >= ATLAS_ECAL.zero_suppression_sigma * geometry.noise_mev
+        kept = layer[layer != 0]
+        assert np.abs(kept).min() >= ATLAS_ECAL.zero_suppression_sigma * geometry.noise_mev
+        negatives += int((layer < 0).sum())
+    # P(noise < -2 sigma) = 2.3 % of the ~400k empty cells
+    assert negatives > 1000
+
+
+def _image_sum_over_energy(detector, energy, n=600):
+    sample = simulate_sample("gamma", n, seed=int(energy), detector=detector, energy_range_gev=(energy, energy))
+    return float(np.mean(sample.total_energy_gev()) / energy)
+
+
+def test_whole_image_sum_is_linear_from_10_to_250_gev():
+    # One-sided suppression kept every upward noise fluctuation: +5 % at 10 GeV, -2 % at
+    # 150 GeV. Symmetric suppression only loses the soft cells of the shower's edge.
+    book = [_image_sum_over_energy(ATLAS_ECAL, e) for e in (10.0, 40.0, 250.0)]
+    assert all(0.94 < r < 0.985 for r in book)
+    assert max(book) - min(book) < 0.03
+    # Noise without suppression averages out: the sum equals the noise-free one within
+    # the statistics of 2000 events (noise of the 960 cells, 0.66 GeV; sampling term).
+    no_suppression = ATLAS_ECAL.with_readout(zero_suppression=False)
+    noise_free = ATLAS_ECAL.with_readout(noise=False)
+    for energy in (10.0, 250.0):
+        error = np.hypot(0.66 / energy, 0.1 / np.sqrt(energy)) / np.sqrt(2000)
+        assert _image_sum_over_energy(no_suppression, energy, 2000) == pytest.approx(
+            _image_sum_over_energy(noise_free, energy, 2000), abs=4 * error)
+
+
+def test_spot_fluctuations_keep_the_total_and_give_the_gflash_cell_variance():
+    from analysis_lib.detectors.shower import spot_count, spot_fluctuations
+
+    rng = np.random.default_rng(3)
+    mean = [np.full((4000, 2, 3), 0.5), np.full((4000, 4), 2.0)[:, :, None]]  # GeV per cell, 11 GeV in all
+    spotted = spot_fluctuations(mean, ATLAS_ECAL.stack, rng)
+    totals = sum(image.sum(axis=tuple(range(1, image.ndim))) for image in spotted)
+    assert np.allclose(totals, 11.0)
+    e_spot = 11.0 / np.round(spot_count(ATLAS_ECAL.stack, 11.0))
+    cell = spotted[1][:, 0, 0]  # multinomial: var = E_spot E_cell (1 - E_cell / E_total)
+    assert cell.var() == pytest.approx(e_spot * 2.0 * (1 - 2.0 / 11.0), rel=0.1)
+    assert cell.mean() == pytest.approx(2.0, rel=0.01)
+
+
+def test_published_readout_is_the_mean_deposit_with_its_spots():
+    published = ATLAS_ECAL.with_readout(Readout.published())
+    smooth = ATLAS_ECAL.with_readout(Readout.published(), spots=False)
+    a, b = (simulate_sample("gamma", 200, seed=4, detector=d, energy_range_gev=(50.0, 50.0)) for d in (published, smooth))
+    assert np.allclose(a.total_energy_gev(), b.total_energy_gev(), rtol=1e-4)  # spots keep each event's total
+    assert all((layer >= 0).all() for layer in a.layers)
+    assert not np.allclose(a.layers[2], b.layers[2])
+
+
+def test_an_unknown_readout_effect_is_refused_in_one_sentence():
+    with pytest.raises(ParameterError, match="no readout effect pile_up"):
+        ATLAS_ECAL.with_readout(pile_up=True)

@@ -12,8 +12,15 @@ angles atan(x/z) ("phi") and atan(y/z) ("eta") over +-0.2 rad:
 
 Cell energies are calibrated (total deposited energy, in MeV). Each cell gets a
 sampling fluctuation (Gamma with variance a^2 E_cell), a per-event constant
-term, Gaussian electronic noise, and a one-sided zero suppression at
-``zero_suppression_sigma`` times the noise, so no stored cell is negative.
+term, Gaussian electronic noise, and a symmetric zero suppression at
+``zero_suppression_sigma`` times the noise (|E| below it is zero, negative cells
+beyond it are kept, as real read-outs store them). ``AtlasLikeEcal.readout`` says
+which of these effects apply (``shower.Readout``); ``with_readout`` switches them
+one at a time, and ``Readout.published()`` is the digitisation of the published
+photon-jet files.
+
+Contents: ``AngularLayer``, ``AtlasLikeEcal``, ``check_simulation_request``,
+``ATLAS_ECAL`` (the detector with the book's readout), ``EVENTS_PER_STREAM``.
 """
 
 from dataclasses import dataclass, field, replace
@@ -26,7 +33,7 @@ from ..errors import ParameterError
 from .kinematics import (PARTICLES, SIGNAL_MIN_MASS_GEV, angles_from_momentum, check_event_request,
                          check_signal_mass, direction_from_angles, final_state)
 from .materials import LEAD, LIQUID_ARGON, SamplingStack
-from .shower import GFlashParameters, digitise_cells, make_showers, slice_cell_energies
+from .shower import GFlashParameters, Readout, digitise_cells, make_showers, slice_cell_energies, spot_fluctuations
 
 #: Events per independent random stream: a file's content depends on the seed
 #: only, never on how the work is chunked or parallelised.
@@ -84,6 +91,7 @@ class AtlasLikeEcal:
     constant_term: float = 0.007  # c, ATLAS design
     zero_suppression_sigma: float = 2.0
     max_slice_x0: float = 3.0  # depth slices per layer for the lateral profile
+    readout: Readout = Readout()
     gflash: GFlashParameters = field(init=False)
 
     def __post_init__(self):
@@ -113,6 +121,15 @@ class AtlasLikeEcal:
     def ideal(self):
         """The same detector with sampling fluctuations only: no noise, no constant term."""
         return replace(self, constant_term=0.0, layers=tuple(replace(layer, noise_mev=0.0) for layer in self.layers))
+
+    def with_readout(self, readout=None, **effects):
+        """The same detector with another readout: a ``Readout``, or the present one with
+        some effects switched (``with_readout(noise=False)``)."""
+        unknown = set(effects) - set(Readout.__dataclass_fields__)
+        if unknown:
+            raise ParameterError(f"no readout effect {', '.join(sorted(unknown))}; "
+                                 f"the effects are {', '.join(Readout.__dataclass_fields__)}")
+        return replace(self, readout=replace(readout or self.readout, **effects))
 
     def depth_x0(self, z_mm):
         """Depth in radiation lengths behind the front face."""
@@ -149,9 +166,16 @@ class AtlasLikeEcal:
         return images
 
     def digitise(self, images_gev, rng):
-        """Sampling fluctuations, constant term, noise and zero suppression; MeV out."""
-        calibration = 1.0 + self.constant_term * rng.standard_normal(images_gev[0].shape[0])
-        return [digitise_cells(image, self.sampling_term, calibration, layer.noise_mev, self.zero_suppression_sigma, rng)
+        """The effects of ``self.readout`` in order: spots, sampling fluctuations, constant
+        term, noise, zero suppression; MeV out."""
+        r = self.readout
+        if r.spots:
+            images_gev = spot_fluctuations(images_gev, self.stack, rng)
+        calibration = 1.0 + (self.constant_term * rng.standard_normal(images_gev[0].shape[0]) if r.constant_term
+                             else np.zeros(images_gev[0].shape[0]))
+        return [digitise_cells(image, self.sampling_term if r.sampling else 0.0, calibration,
+                               layer.noise_mev if r.noise else 0.0,
+                               self.zero_suppression_sigma if r.zero_suppression else 0.0, rng)
                 for layer, image in zip(self.layers, images_gev)]
 
     def simulate_stream(self, particle, n_events, seed, stream, energy_range_gev=(40.0, 250.0),

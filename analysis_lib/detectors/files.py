@@ -1,4 +1,5 @@
-"""Simulated events written to files: ``simulate_to_files``.
+"""Simulated events written to files, ``simulate_to_files``, or kept in memory,
+``simulate_sample`` (image detectors: a ``ShowerSample`` with truth).
 
 Any detector of this package goes: image detectors to HDF5 and/or ROOT shower files
 (``io.write_showers``), the LDMX ECAL's hits to one ROOT tree (``io.write_hits``). The
@@ -35,3 +36,15 @@ def simulate_to_files(detector, particle, n_events, out, seed=0, progress=True, 
              "layer_names": list(detector.layer_names),
              **{k: (list(v) if isinstance(v, tuple) else v) for k, v in options.items()}}
     return write_showers(chunks, out, n_events, attrs, progress=progress)
+
+
+def simulate_sample(detector, particle, n_events, seed=0, **options):
+    """Simulate ``n_events`` of ``particle`` in an image ``detector`` into memory: an
+    ``io.ShowerSample`` with every truth array the detector produces. For studies that
+    compare variants of one detector (readouts) on the same events without files."""
+    from ..io import ShowerSample
+
+    chunks = list(detector.simulate(particle, n_events, seed=seed, **options))
+    layers = [np.concatenate([c[f"layer_{i}"] for c in chunks]) for i in range(len(detector.layers))]
+    truth = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0] if not k.startswith("layer_")}
+    return ShowerSample(layers, truth, {"detector": detector.name, "particle": particle, "seed": int(seed), "units": "MeV"})

@@ -15,7 +15,15 @@ Lateral profile, at reduced depth tau = t / T, in Moliere radii:
 Instead of throwing GFlash "spots" one by one, the model integrates this density
 analytically over each cell (``rectangle_fraction``) for a few depth slices per
 layer; sampling fluctuations and noise are then applied per cell by the
-detector. That keeps the mean shape exact and the simulation vectorised.
+detector. That keeps the mean shape exact and the simulation vectorised. Where the
+spots' own cell-to-cell fluctuation matters, ``spot_fluctuations`` draws them
+afterwards from the integrated cells.
+
+Contents: ``GFlashParameters``, ``Showers``, ``make_showers``, ``axis_jitter_rm``, the cell
+integrals (``quarter_plane_fraction``, ``corner_fraction``, ``cell_fractions``,
+``slice_cell_energies``), the readout (``Readout``, ``digitise_cells``, ``spot_count``,
+``spot_fluctuations``), and the validation helpers ``radial_containment``,
+``mean_longitudinal_profile``, ``profile_peak_x0``.
 """
 
 from dataclasses import dataclass
@@ -194,14 +202,76 @@ def slice_cell_energies(params: GFlashParameters, showers: Showers, fraction, ta
 def digitise_cells(image_gev, sampling_term, calibration, noise_mev, zero_suppression_sigma, rng):
     """Readout of one layer, MeV out (float32): sampling fluctuations
     Gamma(k = E/a^2, scale = a^2) (mean E, variance a^2 E, so sigma/E = a/sqrt(E)),
-    a per-event calibration factor, Gaussian noise, and one-sided zero suppression
-    below ``zero_suppression_sigma`` times the noise."""
-    a2 = sampling_term**2
-    sampled = rng.gamma(np.maximum(image_gev, 0.0) / a2, a2) * 1000.0
-    sampled *= calibration[:, None, None]
-    noisy = sampled + noise_mev * rng.standard_normal(image_gev.shape)
-    noisy[noisy < zero_suppression_sigma * noise_mev] = 0.0
-    return noisy.astype(np.float32)
+    a per-event calibration factor, Gaussian noise, and symmetric zero suppression:
+    cells with |E| below ``zero_suppression_sigma`` times the noise become zero, as in
+    real read-outs, so a stored cell may be negative. A zero ``sampling_term`` or
+    ``noise_mev`` switches that effect off."""
+    if sampling_term > 0:
+        a2 = sampling_term**2
+        sampled = rng.gamma(np.maximum(image_gev, 0.0) / a2, a2) * 1000.0
+    else:
+        sampled = image_gev * 1000.0
+    sampled = sampled * calibration[:, None, None]
+    if noise_mev > 0:
+        sampled = sampled + noise_mev * rng.standard_normal(image_gev.shape)
+        sampled[np.abs(sampled) < zero_suppression_sigma * noise_mev] = 0.0
+    return sampled.astype(np.float32)
+
+
+def spot_count(stack: SamplingStack, energy_gev):
+    """GFlash's number of energy spots of a shower, N = 93 ln(Z_eff) (E / GeV)^0.876
+    (Grindhammer & Peters, hep-ex/0001020, the homogeneous-medium form: the spots
+    stand for all energy deposited, absorber and active medium together)."""
+    return 93.0 * np.log(stack.z_eff) * np.maximum(np.asarray(energy_gev, dtype=float), 0.0) ** 0.876
+
+
+def spot_fluctuations(images_gev, stack: SamplingStack, rng):
+    """The deposited energy as GFlash energy spots: each event's N = ``spot_count`` spots
+    of equal energy land in the cells of all layers with probabilities proportional to
+    the mean images (a multinomial draw, so the event's total is kept). A cell holding
+    E_cell then fluctuates with variance close to E_spot E_cell, E_spot = E / N. The
+    mean-profile model alone has no such cell-to-cell fluctuation; real showers (and
+    the published photon-jet files, which store all deposited energy) do."""
+    flat = [np.maximum(image, 0.0).reshape(len(image), -1) for image in images_gev]
+    energy = np.concatenate(flat, axis=1)
+    total = energy.sum(axis=1)
+    n_spots = np.round(spot_count(stack, total)).astype(np.int64)
+    probabilities = energy / np.maximum(total, 1e-12)[:, None]
+    probabilities[total <= 0, 0] = 1.0  # an empty event: all (zero) spots in one cell
+    counts = rng.multinomial(n_spots, probabilities)
+    spotted = counts * (total / np.maximum(n_spots, 1))[:, None]
+    sizes = np.cumsum([0] + [f.shape[1] for f in flat])
+    return [spotted[:, lo:hi].reshape(image.shape) for lo, hi, image in zip(sizes[:-1], sizes[1:], images_gev)]
+
+
+@dataclass(frozen=True)
+class Readout:
+    """Which effects turn a shower's mean deposited energy into a stored cell energy.
+
+    Each can be switched off to measure what it costs (``AtlasLikeEcal.with_readout``):
+
+        spots             GFlash energy-spot fluctuations of the deposited energy
+                          (``spot_fluctuations``): energy moves between cells, each
+                          event's total stays, so the resolution does not change
+        sampling          sampling fluctuations, Gamma with variance a^2 E_cell
+        constant_term     one calibration factor 1 + c N(0, 1) per event
+        noise             Gaussian electronic noise per cell
+        zero_suppression  |E_cell| below k sigma_noise set to zero (needs noise)
+
+    ``Readout.published()`` is the digitisation of the published photon-jet files: all
+    energy deposited in the cell's absorber and active medium, with its spot
+    fluctuations, and nothing else.
+    """
+
+    spots: bool = True
+    sampling: bool = True
+    constant_term: bool = True
+    noise: bool = True
+    zero_suppression: bool = True
+
+    @classmethod
+    def published(cls):
+        return cls(sampling=False, constant_term=False, noise=False, zero_suppression=False)
 
 
 def radial_containment(params: GFlashParameters, showers: Showers, radius_rm, back_x0, n_slices=48):
