@@ -4,10 +4,13 @@ the ATLAS-like ECAL, with a BDT on shower shapes (``features.shower_shapes``), a
 the four layers and a Particle Flow Network on the cells as points.
 
 Contents: the samples: ``PHOTON_JET_TASKS``, ``PHOTON_JET_CLASSES``, ``PHOTON_JET_TRUTH``
-(the truth names of the layouts it reads), ``photon_jet_truth``, ``photon_jet_file``,
-``photon_jet_task``; the PFN's inputs: ``POINT_FEATURES``, ``point_clouds``; the
-networks: ``photon_jet_cnn``, ``particle_flow_network``; the original's numbers:
-``PUBLISHED_REJECTION``, ``PUBLISHED_TEST_BACKGROUND``, ``published_rejections``.
+(the truth names of the layouts it reads), ``photon_jet_truth``, ``decay_truth``,
+``photon_jet_file``, ``photon_jet_task``, ``simulated_task`` (in memory, any readout);
+the PFN's inputs: ``POINT_FEATURES``, ``point_clouds``; the networks: ``photon_jet_cnn``,
+``particle_flow_network``, ``train_photon_jet_cnn``; the raw-cell baseline: ``raw_cell_features``,
+``raw_cell_gbdt``, ``gbdt_logits``; the original's numbers: ``PUBLISHED_REJECTION``,
+``PUBLISHED_TEST_BACKGROUND``, ``published_rejections``; the gap to them:
+``READOUT_LADDER``.
 """
 
 from pathlib import Path
@@ -17,6 +20,7 @@ import numpy as np
 from keras import layers
 
 from ..datasets import LabelledSample, h5_or_root
+from ..detectors import ATLAS_ECAL, Readout, simulate_sample
 from ..errors import EmptyDatasetError, ParameterError
 from ..features import bin_centres
 from ..io import ShowerSample, read_showers
@@ -40,10 +44,29 @@ PHOTON_JET_CLASSES = ("gamma", "pi0", "signal")
 PHOTON_JET_TRUTH = {"energy_gev": ("energy_gev", "energy"), "overflow_mev": ("overflow",)}
 
 
+def decay_truth(photon_energy_gev, photon_theta_x_rad, photon_theta_y_rad):
+    """What makes a photon-jet hard to tell from one photon, per event, from its final
+    photons ((events, k) arrays; k = 1 for a photon):
+
+        softest_fraction   E_min / sum E of the photons (0.5: an even split)
+        spread_phi_rad     largest minus smallest photon angle atan(x/z), the coarse
+                           direction of the strips (0.1 rad cells)
+        spread_eta_rad     the same in atan(y/z), which the strips resolve (3.1 mrad)
+    """
+    energy = np.asarray(photon_energy_gev, dtype=float)
+    return {"softest_fraction": energy.min(axis=1) / energy.sum(axis=1),
+            "spread_phi_rad": np.ptp(photon_theta_x_rad, axis=1),
+            "spread_eta_rad": np.ptp(photon_theta_y_rad, axis=1)}
+
+
 def photon_jet_truth(sample):
     """The study's truth from a sample read from any known layout: {name: array}, only
-    what the file holds (the efficiency-against-energy figure needs ``energy_gev``)."""
+    what the file holds (the efficiency-against-energy figure needs ``energy_gev``); with
+    this library's files also the ``decay_truth`` of each event."""
     found = {}
+    photons = ("photon_energy_gev", "photon_theta_x_rad", "photon_theta_y_rad")
+    if all(k in sample.truth for k in photons):
+        found.update(decay_truth(*(sample.truth[k] for k in photons)))
     for name, aliases in PHOTON_JET_TRUTH.items():
         key = next((k for k in aliases if k in sample.truth), None)
         if key is not None:  # the published files store the energy as (N, 1)
@@ -67,6 +90,23 @@ def photon_jet_task(data_dir, task, energy_tag="40-250GeV", events_per_class=Non
         raise ParameterError(f"unknown photon-jet task {task!r}; choose one of {', '.join(PHOTON_JET_TASKS)}")
     parts = [read_showers(photon_jet_file(data_dir, name, energy_tag), stop=events_per_class,
                           negative_cells=negative_cells) for name in ("gamma", "pi0", task)]
+    return _labelled(parts, task, seed, fractions)
+
+
+def simulated_task(task, events_per_class, readout=Readout(), seed=0, fractions=(0.56, 0.14, 0.3)):
+    """``photon_jet_task`` simulated in memory in the ATLAS-like ECAL with ``readout``:
+    the same seed gives the same showers whatever the readout, so two readouts compare
+    on the same events (seeds: seed + 1, 2, 3 for gamma, pi0 and the signal)."""
+    if task not in PHOTON_JET_TASKS:
+        raise ParameterError(f"unknown photon-jet task {task!r}; choose one of {', '.join(PHOTON_JET_TASKS)}")
+    detector = ATLAS_ECAL.with_readout(readout)
+    parts = [simulate_sample(detector, name, events_per_class, seed=seed + i + 1)
+             for i, name in enumerate(("gamma", "pi0", task))]
+    return _labelled(parts, task, seed, fractions)
+
+
+def _labelled(parts, task, seed, fractions):
+    """gamma, pi0 and signal samples as one LabelledSample, with their common truth."""
     labels = np.concatenate([np.full(len(p), i) for i, p in enumerate(parts)])
     truths = [photon_jet_truth(p) for p in parts]
     common = set(truths[0]).intersection(*truths[1:])  # real data may carry no truth
@@ -156,6 +196,23 @@ def photon_jet_cnn(layer_shapes, n_classes=3, reproduce_back_layer_bug=False, fi
     return keras.Model(inputs, layers.Dense(n_classes, name="logits")(x), name="photon_jet_cnn")
 
 
+def train_photon_jet_cnn(data, images, seed=1, reproduce_back_layer_bug=False, epochs=20, batch_size=256,
+                         schedule=((6, 0.002), (6, 0.001), (20, 0.0003)), patience=5):
+    """Seed, build and train ``photon_jet_cnn`` on ``images`` (``features.log_scaled_images``
+    of ``data.sample``) with ``data``'s train and validation split; returns (model, history)."""
+    from ..training import set_seed, train_classifier
+
+    def part(index):
+        return [image[index] for image in images]
+
+    set_seed(seed)
+    model = photon_jet_cnn(ATLAS_ECAL.layer_shapes, reproduce_back_layer_bug=reproduce_back_layer_bug)
+    history = train_classifier(model, part(data.train), data.labels[data.train], part(data.validation),
+                               data.labels[data.validation], epochs=epochs, batch_size=batch_size,
+                               schedule=schedule, patience=patience, seed=seed)
+    return model, history
+
+
 def particle_flow_network(max_points, n_features, n_classes=3, phi_sizes=(128, 128, 64), f_sizes=(128, 64),
                           energy_weighted=None):
     """Deep Sets / PFN: F(sum_i Phi(p_i)) over the points of a cloud (logits out).
@@ -173,6 +230,32 @@ def particle_flow_network(max_points, n_features, n_classes=3, phi_sizes=(128, 1
     for width in f_sizes:
         y = layers.Dense(width, activation="relu")(y)
     return keras.Model(points, layers.Dense(n_classes, name="logits")(y), name="particle_flow_network")
+
+
+# -- the raw-cell baseline -------------------------------------------------------------
+def raw_cell_features(sample):
+    """(events, 964): every cell's log-scaled energy (``features.log_scaled_images``,
+    the CNN's input, flattened) and log(1 + E_layer / GeV) of the four layer sums."""
+    from ..features import log_scaled_images
+
+    cells = [image.reshape(len(image), -1) for image in log_scaled_images(sample)]
+    return np.column_stack(cells + [np.log1p(np.clip(sample.layer_energy_gev(), 0.0, None))]).astype(np.float32)
+
+
+def raw_cell_gbdt(features, labels, seed=1, max_iter=200):
+    """scikit-learn's histogram gradient-boosted trees on ``raw_cell_features``: a
+    learner that needs no architecture, to show what the images hold. Leaf-wise trees
+    (31 leaves), learning rate 0.1, no early stopping; deterministic for a seed."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    return HistGradientBoostingClassifier(max_iter=max_iter, early_stopping=False, random_state=seed).fit(
+        features, labels)
+
+
+def gbdt_logits(model, features):
+    """Log-probabilities of a fitted classifier: logits up to a constant per event,
+    which is all ``metrics.signal_score`` needs."""
+    return np.log(np.clip(model.predict_proba(features), 1e-300, None))
 
 
 # -- the original's numbers ------------------------------------------------------------
@@ -205,3 +288,18 @@ def published_rejections(task, working_points=(0.90, 0.95, 0.99, 0.995)):
             row[f"Rej{100 * target:g}"] = f"{round_to_error(rejection, rejection / np.sqrt(n_pass))} ({n_pass:.0f} events)"
         table[model] = row
     return table
+
+
+# -- the gap to the original -----------------------------------------------------------
+#: From the published files' digitisation to this book's, one effect added at a time
+#: (``shower.Readout``), after the smooth mean deposit that the shower model gives
+#: without its spot fluctuations.
+READOUT_LADDER = {
+    "deposited energy, no spots": Readout(spots=False, sampling=False, constant_term=False, noise=False,
+                                          zero_suppression=False),
+    "published files (deposit + spots)": Readout.published(),
+    "+ sampling fluctuations": Readout(constant_term=False, noise=False, zero_suppression=False),
+    "+ constant term": Readout(noise=False, zero_suppression=False),
+    "+ noise": Readout(zero_suppression=False),
+    "+ zero suppression (this book)": Readout(),
+}
