@@ -2,7 +2,8 @@
 study's, in ``studies.shashlik``):
 
 * response and resolution: Gaussian cores of response distributions
-  (``fit_gaussian_core``, ``core_widths_in_bins``, ``resolution_table``) and the
+  (``fit_gaussian_core``, ``core_widths_in_bins``, ``resolution_table``, its headline
+  numbers ``resolution_numbers``) and the
   calorimeter resolution sigma/E = a/sqrt(E) (+) b/E (+) c (``resolution_model``,
   ``fit_resolution``), with ``FitResult``;
 * template fits of a mass peak: a signal template over a Bernstein background
@@ -105,6 +106,17 @@ def resolution_table(residuals):
                      "error sigma_E/E [%]": 100 * fits["e"].errors["sigma"],
                      "bias x [mm]": fits["x"]["mu"], "bias E [%]": 100 * fits["e"]["mu"]})
     return pd.DataFrame(rows).set_index("method")
+
+
+def resolution_numbers(table, methods=None):
+    """{(method, number): (value, error)} of a ``resolution_table``: sigma_x, sigma_y and
+    sigma_E/E of each method (all, or ``methods``), as ``seeds.seed_spread`` collects them."""
+    numbers = {}
+    for method, row in table.iterrows():
+        if methods is None or method in methods:
+            for name in ("sigma_x [mm]", "sigma_y [mm]", "sigma_E/E [%]"):
+                numbers[(method, name)] = (row[name], row[f"error {name}"])
+    return numbers
 
 
 def core_widths_in_bins(values, keys, edges, min_count=20):

@@ -1,7 +1,7 @@
 """Classifier performance: scores, ROC curves, working points, confusion matrices.
 
 Contents: ``WORKING_POINTS``, ``signal_score``, ``WorkingPoint``, ``round_to_error``,
-``working_point``, ``roc_curve``, ``auc``, ``confusion_matrix``, ``efficiency_in_bins``,
+``working_point``, ``roc_curve``, ``auc``, ``auc_error``, ``confusion_matrix``, ``efficiency_in_bins``,
 ``match_photons``, ``photon_residuals``, ``ThresholdSummary``, ``best_threshold``,
 ``id_comparison_in_bins``.
 """
@@ -95,6 +95,15 @@ def auc(signal_scores, background_scores):
 
     y = np.concatenate([np.ones(len(signal_scores)), np.zeros(len(background_scores))])
     return float(roc_auc_score(y, np.concatenate([signal_scores, background_scores])))
+
+
+def auc_error(area, n_signal, n_background):
+    """Test-sample error of an AUC (Hanley & McNeil 1982, Radiology 143, 29):
+    sigma^2 = [A (1 - A) + (n_s - 1)(Q1 - A^2) + (n_b - 1)(Q2 - A^2)] / (n_s n_b),
+    Q1 = A / (2 - A), Q2 = 2 A^2 / (1 + A)."""
+    q1, q2 = area / (2 - area), 2 * area**2 / (1 + area)
+    variance = (area * (1 - area) + (n_signal - 1) * (q1 - area**2) + (n_background - 1) * (q2 - area**2))
+    return float(np.sqrt(max(variance, 0.0) / (n_signal * n_background)))
 
 
 def confusion_matrix(labels, predicted, n_classes):

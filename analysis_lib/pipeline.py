@@ -340,6 +340,8 @@ PARAMETER_RANGES = {
     "tolerance": (_positive, "a finite number above 0"), "huber_delta": (_positive, "a finite number above 0"),
     "negative_cells": (lambda v: v in ("keep", "clip", "refuse"), "one of keep, clip, refuse"),
     "ladder_events_per_class": _whole(10), "gbdt_iterations": _whole(1),
+    "spread_seeds": (lambda v: len(set(v)) == len(v) and all(isinstance(s, int) and 0 <= s < 2**63 for s in v),
+                     "a list of distinct whole numbers from 0 to 2**63 - 1 (empty: no extra seeds)"),
     "size_curve_events_per_class": (lambda v: len(v) > 0 and all(isinstance(n, int) and n >= 10 for n in v),
                                     "a non-empty list of whole numbers of at least 10"),
 }
@@ -751,7 +753,7 @@ class Pipeline:
                     tmp.replace(failed_copy)
                 raise
             _finish_page(tmp, stage, {f"{self.root}/": "", str(self.data_dir): f"data/{self.profile}",
-                                      str(self.book_dir): "book"})
+                                      str(self.book_dir): "book"}, self.profile)
         if failed_copy.exists():
             failed_copy.unlink()
 
@@ -780,12 +782,13 @@ def _cmdline(process):
 TENSORFLOW_STARTUP_LINES = ("All log messages before absl::InitializeLog() is called", "oneDNN custom operations are on")
 
 
-def _finish_page(path, stage, shown_paths):
+def _finish_page(path, stage, shown_paths, profile="book"):
     """Make an executed copy a page of the book: the notebook's defaults are dropped
     (papermill's injected cell right after them shows the values really used), the
     machine's own folders in that cell are written as the reader knows them
     (``shown_paths``: {absolute prefix: shown as}), TensorFlow's start-up lines are
-    dropped, and the title of a matrix or sweep variant says which one it is."""
+    dropped, the title of a matrix or sweep variant says which one it is, and a line
+    under the title names the ``profile`` that made the page's numbers."""
     import nbformat
 
     notebook = nbformat.read(str(path), as_version=4)
@@ -817,6 +820,10 @@ def _finish_page(path, stage, shown_paths):
     if stage.variant and heading is not None:
         first, _, rest = heading.source.partition("\n")
         heading.source = f"{first}: {stage.variant}" + (f"\n{rest}" if rest else "")
+    if heading is not None:
+        first, _, rest = heading.source.partition("\n")
+        heading.source = (f"{first}\n\n*Every number on this page was made by the `{profile}` profile of "
+                          f"`stages.yml` (stage `{stage.id}`).*" + (f"\n{rest}" if rest else ""))
     nbformat.write(notebook, str(path))
 
 

@@ -68,6 +68,31 @@ def test_every_study_rerun_reproduces_its_tables_and_model_files_exactly(smoke_r
     assert not changed, changed
 
 
+#: Stages that train networks for a measurement, not for a headline figure.
+NOT_HEADLINE = ("photon_jets/gap",)
+
+
+def test_every_trained_network_reports_its_seed_spread_on_the_results_page(smoke_run):
+    """Every stage whose notebook trains a network declares a seed-spread table among its
+    headlines; each model in it has one row per seed, and the results page shows them all."""
+    from analysis_lib.io import load_table
+    from analysis_lib.seeds import SPREAD_FILE
+
+    pipeline, _ = smoke_run
+    trains = [s for s in STAGES if not s.id.startswith(NOT_HEADLINE) and any(
+        call in s.notebook.read_text() for call in ("train_classifier(", "train_regressor(", "train_photon_jet_cnn("))]
+    assert len(trains) == 12  # 3 CNN, 3 PFN, 2 shashlik, 2 LDMX, photon ID, LArTPC
+    page = pipeline.output_notebook(next(s for s in STAGES if s.id == "results/results")).read_text()
+    for stage in trains:
+        spreads = [p for p in stage.paths("headlines", pipeline.data_dir) if p.name == SPREAD_FILE]
+        assert len(spreads) == 1, stage.id
+        table = load_table(spreads[0])
+        seeds = stage.parameters["smoke"]["spread_seeds"]
+        assert (table.groupby(["model", "number"])["seed"].nunique() == 1 + len(seeds)).all(), stage.id
+        assert table["test error"].gt(0).all() and table["value"].notna().all(), stage.id
+        assert stage.id in page, stage.id
+
+
 def test_simulation_stage_writes_every_sample(smoke_run):
     pipeline, _ = smoke_run
     folder = pipeline.data_dir / "atlas_ecal"

@@ -8,7 +8,8 @@ Contents: the samples: ``PHOTON_JET_TASKS``, ``PHOTON_JET_CLASSES``, ``PHOTON_JE
 ``photon_jet_file``, ``photon_jet_task``, ``simulated_task`` (in memory, any readout);
 the PFN's inputs: ``POINT_FEATURES``, ``point_clouds``; the networks: ``photon_jet_cnn``,
 ``particle_flow_network``, ``train_photon_jet_cnn``; the raw-cell baseline: ``raw_cell_features``,
-``raw_cell_gbdt``, ``gbdt_logits``; the original's numbers: ``PUBLISHED_REJECTION``,
+``raw_cell_gbdt``, ``gbdt_logits``; the headline numbers of a model:
+``headline_numbers``; the original's numbers: ``PUBLISHED_REJECTION``,
 ``PUBLISHED_TEST_BACKGROUND``, ``published_rejections``; the gap to them:
 ``READOUT_LADDER``.
 """
@@ -256,6 +257,21 @@ def gbdt_logits(model, features):
     """Log-probabilities of a fitted classifier: logits up to a constant per event,
     which is all ``metrics.signal_score`` needs."""
     return np.log(np.clip(model.predict_proba(features), 1e-300, None))
+
+
+def headline_numbers(logits, labels, model):
+    """{(model, number): (value, test-sample error)} of a model's test outputs: the
+    signal-against-background AUC and the rejection at 90 % signal efficiency (what
+    ``seeds.seed_spread`` collects over training seeds). A rejection is infinite when no
+    background event of the test sample passes (beyond what it can measure)."""
+    from ..metrics import auc, auc_error, signal_score, working_point
+
+    score = signal_score(logits)
+    signal, background = score[labels == 2], score[labels != 2]
+    area, point = auc(signal, background), working_point(signal, background, 0.90)
+    return {(model, "AUC"): (area, auc_error(area, signal.size, background.size)),
+            (model, "rejection at 90%"): (np.inf if point.n_background_pass == 0 else point.rejection,
+                                          point.rejection_error)}
 
 
 # -- the original's numbers ------------------------------------------------------------
