@@ -60,7 +60,8 @@ def spread_summary(table):
                           "max": finite.max() if finite.size else np.nan,
                           "unmeasured": int(values.size - finite.size)})
 
-    return table.groupby(["model", "number"], sort=False)[["value", "test error"]].apply(summarise)
+    summary = table.groupby(["model", "number"], sort=False)[["value", "test error"]].apply(summarise)
+    return summary.astype({"seeds": int, "unmeasured": int})
 
 
 def holds_across_seeds(table, better, worse, number, larger_is_better=True):
@@ -77,6 +78,7 @@ def holds_across_seeds(table, better, worse, number, larger_is_better=True):
         a = pd.Series(a.iloc[0], index=b.index)
     shared = a.index.intersection(b.index)
     wins = (a[shared] > b[shared]) if larger_is_better else (a[shared] < b[shared])
-    text = (f"{better} {'beats' if wins.all() else 'does not always beat'} {worse} in {number}: "
-            f"on {int(wins.sum())} of {len(shared)} training seeds")
+    won, n = int(wins.sum()), len(shared)
+    verdict = ("beats" if won == n else "does not beat" if won == 0 else "beats only sometimes")
+    text = f"{better} {verdict} {worse} in {number}: on {won} of {n} training seeds"
     return bool(wins.all()), text
