@@ -33,11 +33,13 @@ def seed_spread(measure, seeds, progress=True):
     error)}. Returns the long table (``COLUMNS``), one row per model, number and seed."""
     from tqdm import tqdm
 
+    from .io.files import progress_disabled
+
     seeds = list(seeds)
     if len(set(seeds)) != len(seeds) or not seeds:
         raise ParameterError(f"the training seeds must be distinct and at least one, got {seeds}")
     rows = []
-    for seed in tqdm(seeds, desc="training seeds", disable=not progress or len(seeds) == 1):
+    for seed in tqdm(seeds, desc="training seeds", disable=progress_disabled(progress) or len(seeds) == 1):
         for (model, number), (value, error) in measure(seed).items():
             rows.append({"model": model, "number": number, "seed": int(seed), "value": float(value),
                          "test error": float(error)})
