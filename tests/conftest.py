@@ -1,4 +1,3 @@
-import numpy as np
 import pytest
 
 from analysis_lib.detectors import ATLAS_ECAL, simulate_to_files
