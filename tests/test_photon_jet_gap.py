@@ -4,7 +4,7 @@ ladder must go (the published files' digitisation never separates worse than the
 import numpy as np
 import pytest
 
-from analysis_lib.metrics import auc, signal_score, working_point
+from analysis_lib.metrics import auc, auc_error, signal_score, working_point
 from analysis_lib.studies.photon_jets import (READOUT_LADDER, gbdt_logits, raw_cell_features, raw_cell_gbdt,
                                               simulated_task)
 
@@ -27,11 +27,11 @@ def test_decay_truth_follows_two_body_kinematics():
     assert np.all(single["softest_fraction"] == 1.0) and np.all(single["spread_eta_rad"] == 0.0)
 
 
-def _gbdt_on(readout, n=1500):
+def _gbdt_on(readout, n=2000):
     data = simulated_task("axion1", n, readout, seed=2)
     fit = np.concatenate([data.train, data.validation])
     cells = raw_cell_features(data.sample)
-    model = raw_cell_gbdt(cells[fit], data.labels[fit], seed=1, max_iter=60)
+    model = raw_cell_gbdt(cells[fit], data.labels[fit], seed=1, max_iter=100)
     score, labels = signal_score(gbdt_logits(model, cells[data.test])), data.labels[data.test]
     return (auc(score[labels == 2], score[labels != 2]),
             working_point(score[labels == 2], score[labels != 2], 0.90))
@@ -39,11 +39,14 @@ def _gbdt_on(readout, n=1500):
 
 def test_published_digitisation_never_separates_worse_than_the_books_readout():
     # Same showers (same seed), two readouts: noise and sampling fluctuations only
-    # remove information.
+    # remove information. Measured on 600 signal and 1200 background test events:
+    # rejection 8.2 +- 0.6 against 4.6 +- 0.25, asked to differ by two errors; AUC 0.955
+    # against 0.938 (errors 0.006 and 0.007 each, treated as independent although both
+    # come from the same events), asked to differ by more than one of them.
     published_auc, published = _gbdt_on(READOUT_LADDER["published files (deposit + spots)"])
     book_auc, book = _gbdt_on(READOUT_LADDER["+ zero suppression (this book)"])
-    assert published_auc > book_auc
-    assert published.rejection > book.rejection
+    assert published.rejection - book.rejection > 2 * np.hypot(published.rejection_error, book.rejection_error)
+    assert published_auc - book_auc > auc_error(book_auc, 600, 1200)
 
 
 def test_simulated_task_gives_the_same_showers_whatever_the_readout():
