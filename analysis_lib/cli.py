@@ -85,7 +85,7 @@ def _run(args):
     stages = sweep(select(load_stages(stage_file), args.only), grid)
     pipeline = Pipeline(stages, profile=args.profile, root=root, data_dir=args.data_dir, book_dir=args.book_dir,
                         jobs=args.jobs, overrides=parse_overrides(args.parameter), force=args.force,
-                        scheduler=args.scheduler)
+                        scheduler=args.scheduler, scale=args.scale)
     results = pipeline.run()
     print(summary_table(results))
     if args.table:
@@ -203,7 +203,10 @@ def build_parser():
     run.add_argument("--table", metavar="CSV", help="write the stages' status, time and recorded values as a CSV table")
     run.add_argument("--scheduler", help="run the stages on Dask workers: 'local' (a local cluster of --jobs "
                                          "workers) or a scheduler address; workers must see the same disk")
-    run.add_argument("--data-dir", help="data folder (default data/PROFILE)")
+    run.add_argument("--scale", type=float, default=1.0,
+                     help="multiply the profile's event counts and epochs by this (0 < SCALE <= 1, never below the "
+                          "smoke profile's): e.g. --profile full --scale 0.01 takes the full profile's paths on a laptop")
+    run.add_argument("--data-dir", help="data folder (default data/PROFILE, data/PROFILE-scaled-SCALE when scaled)")
     run.add_argument("--book-dir", help="folder for the executed notebooks (default book)")
     run.add_argument("--stages", help="stage list (default stages.yml)")
     run.set_defaults(func=_run)

@@ -7,12 +7,13 @@ Everything is vectorised over events: arrays in, arrays out.
 Contents: ``bin_centres``, ``hottest_cell_angles``, ``cluster_energy_gev``,
 ``photon_pair_separations``, ``energy_weighted_rms_angle``; shower shapes:
 ``SHOWER_SHAPES``, ``SHOWER_SHAPE_LABELS``, ``cell_window``, ``strip_profile``,
-``strip_maxima``, ``shower_shapes``; ``physics_variables``, ``log_scaled_images``.
+``strip_maxima``, ``second_hottest_cell``, ``shower_shapes`` (ATLAS's definitions or the
+photon-jet study's own); ``physics_variables``, ``log_scaled_images``.
 """
 
 import numpy as np
 
-from .errors import EmptyDatasetError
+from .errors import EmptyDatasetError, ParameterError
 
 
 def bin_centres(edges):
@@ -130,29 +131,63 @@ def strip_maxima(profile, search_half=20):
     return i_max, e_max1, e_max2, e_min
 
 
-def shower_shapes(sample, detector):
+def second_hottest_cell(strips):
+    """(E_max1, E_max2, E_min) of strip images (events, phi, eta) as the photon-jet study
+    computed them: its hottest and second-hottest cell anywhere in the layer (usually
+    the hottest one's neighbour, not a second shower), and the lowest cell of the
+    phi-eta rectangle the two span."""
+    n = len(strips)
+    flat = strips.reshape(n, -1)
+    order = np.argsort(flat, axis=1)
+    first, second = order[:, -1], order[:, -2]
+    events = np.arange(n)
+    (r1, c1), (r2, c2) = np.unravel_index(first, strips.shape[1:]), np.unravel_index(second, strips.shape[1:])
+    rows = np.arange(strips.shape[1])[None, :, None]
+    cols = np.arange(strips.shape[2])[None, None, :]
+
+    def between(a, b, index):
+        return (index >= np.minimum(a, b)[:, None, None]) & (index <= np.maximum(a, b)[:, None, None])
+
+    e_min = np.where(between(r1, r2, rows) & between(c1, c2, cols), strips, np.inf).min(axis=(1, 2))
+    return flat[events, first], flat[events, second], e_min
+
+
+def shower_shapes(sample, detector, definitions="atlas"):
     """The nine BDT variables of every event, as a dict of arrays (energies in GeV).
 
     f1      strip energy / total energy
     w_s3    energy-weighted width of the strip profile over i_max +- 1 (strips)
     w_stot  the same over i_max +- 9
     f_side  (E(+-3 strips) - E(+-1)) / E(+-1)
-    e_ratio (E_max1 - E_max2) / (E_max1 + E_max2), see ``strip_maxima``
+    e_ratio (E_max1 - E_max2) / (E_max1 + E_max2)
     delta_e_s  E_max2 - E_min
     r_eta   E(3 eta x 7 phi) / E(7 x 7) middle cells around the hottest
     r_phi   E(3 eta x 3 phi) / E(3 eta x 7 phi)
     w_eta2  energy-weighted eta width (rad) of the 3 eta x 5 phi middle cells
 
+    ``definitions``: "atlas" takes the strip profile of two phi rows (``strip_profile``)
+    and the second *local* maximum (``strip_maxima``); "original" the photon-jet study's
+    code: the hottest cell's phi row alone and the second-hottest cell
+    (``second_hottest_cell``). The middle-layer variables are the same in both.
+
     Negative cells (noise-subtracted read-outs) enter every sum as they are; a ratio
     with a denominator <= 0 is 0, and a width whose weighted variance is negative is 0.
     """
+    if definitions not in ("atlas", "original"):
+        raise ParameterError(f"shower-shape definitions are 'atlas' or 'original', not {definitions!r}")
     if len(sample) == 0:
         raise EmptyDatasetError("cannot compute shower shapes of an empty sample")
     strips = sample.layers[detector.layer_index("strips")].astype(np.float64) / 1000.0
     middle = sample.layers[detector.layer_index("middle")].astype(np.float64) / 1000.0
     total = sample.total_energy_gev()
-    profile = strip_profile(strips)
-    i_max, e_max1, e_max2, e_min = strip_maxima(profile)
+    if definitions == "atlas":
+        profile = strip_profile(strips)
+        i_max, e_max1, e_max2, e_min = strip_maxima(profile)
+    else:
+        hottest_row = np.unravel_index(strips.reshape(len(strips), -1).argmax(axis=1), strips.shape[1:])[0]
+        profile = strips[np.arange(len(strips)), hottest_row]
+        i_max = profile.argmax(axis=1)
+        e_max1, e_max2, e_min = second_hottest_cell(strips)
     rows0 = np.zeros(len(profile), int)
     core = cell_window(profile[:, None, :], rows0, i_max, 0, 1)[:, 0].sum(axis=1)
     side = cell_window(profile[:, None, :], rows0, i_max, 0, 3)[:, 0].sum(axis=1)

@@ -23,7 +23,7 @@ redirects where a stage writes.
 
 Contents: ``Stage``, ``load_stages``, ``headline_files``, ``dependencies``, ``select``, ``sweep``,
 ``parse_value``, ``parse_overrides``, ``notebook_parameters``, ``PARAMETER_RANGES``,
-``check_range``, ``check_parameters``, ``stage_inputs``, ``module_dependencies``, ``library_sources``,
+``check_range``, ``scale_profile``, ``check_parameters``, ``stage_inputs``, ``module_dependencies``, ``library_sources``,
 ``stage_hash``, ``StageResult``, ``Pipeline``,
 ``results_table``, ``summary_table``, ``book_page``, ``default_root``.
 """
@@ -44,7 +44,7 @@ import yaml
 
 from .errors import ParameterError, PipelineError
 from .io import atomic_output
-from .reporting import read_records
+from .reporting import PEAK_MEMORY_CELL, read_records
 
 PROFILES = ("smoke", "book", "full")
 LIBRARY_DIR = Path(__file__).resolve().parent
@@ -384,20 +384,54 @@ def _names_output(value, written):
     return any(value == p or (p.suffix and value == p.parent) for p in written)
 
 
-def check_parameters(stages, profile, overrides, data_dir):
+def _is_size(name):
+    """Whether a parameter counts events or epochs (what ``scale_profile`` shrinks)."""
+    return (name.startswith("n_") and name not in ("n_trees", "n_bins")) or name.endswith(("events", "events_per_class", "epochs"))
+
+
+def scale_profile(stage, profile, factor, defaults):
+    """The event counts and epochs of ``stage`` under ``profile`` (from stages.yml, else
+    the notebook's ``defaults``), times ``factor``: the profile's code paths at a size a
+    laptop runs. Never below the ``smoke`` profile's value, or where it sets none below
+    20 (or the value itself, if smaller). Lists of sizes are scaled entry by entry.
+    Returns {name: value}."""
+    if not (isinstance(factor, (int, float)) and 0 < factor <= 1):
+        raise ParameterError(f"--scale must be a number above 0 and at most 1, got {factor!r}")
+    smoke = {**stage.parameters.get("all", {}), **stage.parameters.get("smoke", {})}
+    values = {**defaults, **stage.parameters.get("all", {}), **stage.parameters.get(profile, {})}
+
+    def shrink(value, floor):
+        return max(int(round(value * factor)), min(floor, value))
+
+    scaled = {}
+    for name, value in values.items():
+        if not _is_size(name) or isinstance(value, bool):
+            continue
+        if isinstance(value, int):
+            scaled[name] = shrink(value, smoke[name] if isinstance(smoke.get(name), int) else 20)
+        elif isinstance(value, list) and value and all(isinstance(v, int) for v in value):
+            floor = min(smoke[name]) if smoke.get(name) else 20
+            scaled[name] = sorted({shrink(v, floor) for v in value})
+    return scaled
+
+
+def check_parameters(stages, profile, overrides, data_dir, scale=1):
     """Refuse unknown names and wrong types, in stages.yml and on the command line,
     before anything runs. Returns {stage id: parameters to pass}.
 
     An override never redirects where a stage writes: a parameter whose stages.yml value
     is one of the stage's ``writes`` (a simulation's output folder, a model's folder)
     keeps that value, so ``-p data_dir=/your/files`` makes the reading stages read your
-    files while the simulation upstream still writes into the pipeline's own folder."""
+    files while the simulation upstream still writes into the pipeline's own folder.
+    ``scale`` (below 1) shrinks the profile's sizes first (``scale_profile``)."""
     if profile not in PROFILES:
         raise ParameterError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
     resolved, used, kept = {}, set(), set()
     for stage in stages:
         defaults = notebook_parameters(stage.notebook)
         params = stage.resolved_parameters(profile, data_dir)
+        if scale != 1:
+            params.update(scale_profile(stage, profile, scale, defaults))
         for name in params:
             if name not in defaults:
                 raise ParameterError(f"stages.yml gives {stage.id} a parameter {name!r} that "
@@ -595,17 +629,19 @@ class Pipeline:
     """Runs a selection of stages for one profile into ``book_dir``."""
 
     def __init__(self, stages, profile="book", root=None, data_dir=None, book_dir=None, state_dir=None,
-                 jobs=1, overrides=None, force=False, log=print, scheduler=None):
+                 jobs=1, overrides=None, force=False, log=print, scheduler=None, scale=1):
         self.root = Path(root or default_root()).resolve()
-        self.stages, self.profile = stages, profile
-        self.data_dir = Path(data_dir or self.root / "data" / profile).resolve()
+        self.stages, self.profile, self.scale = stages, profile, scale
+        # a scaled run is a profile of its own: its own data and records, and its pages say so
+        self.label = profile if scale == 1 else f"{profile}-scaled-{scale:g}"
+        self.data_dir = Path(data_dir or self.root / "data" / self.label).resolve()
         self.book_dir = Path(book_dir or self.root / "book").resolve()
-        self.state_dir = Path(state_dir or self.book_dir / ".pipeline" / profile).resolve()
+        self.state_dir = Path(state_dir or self.book_dir / ".pipeline" / self.label).resolve()
         if not isinstance(jobs, int) or jobs < 1:
             raise ParameterError(f"--jobs must be at least 1, got {jobs}")
         self.jobs, self.force, self.log = jobs, force, log
         self.scheduler = scheduler  # None: threads here; "local" or an address: Dask workers (shared disk)
-        self.parameters = check_parameters(stages, profile, overrides or {}, self.data_dir)
+        self.parameters = check_parameters(stages, profile, overrides or {}, self.data_dir, scale)
         for name, folder in (("data", self.data_dir), ("book", self.book_dir)):
             if folder.exists() and not folder.is_dir():
                 raise ParameterError(f"the {name} folder {folder} is a file")
@@ -738,25 +774,31 @@ class Pipeline:
             tmp.write_text(json.dumps({"hash": stage_hash(stage, params, self.data_dir, self.root),
                                        "parameters": params}, default=str))
         seconds = time.perf_counter() - start
-        self.log(f"[done]    {stage.id} in {seconds:.1f} s")
+        peak = read_records(self.output_notebook(stage)).get("peak_memory_gib")
+        self.log(f"[done]    {stage.id} in {seconds:.1f} s" + (f", peak memory {peak:.2f} GiB" if peak else ""))
         return StageResult(stage.id, "ran", seconds)
 
     def _execute(self, stage, params):
+        import nbformat
         import papermill
 
         target = self.output_notebook(stage)
         failed_copy = self.state_dir / "failed" / target.name
+        notebook = nbformat.read(str(stage.notebook), as_version=4)
+        # the kernel's peak memory, read by the kernel itself when the last cell is done (hidden in the book)
+        notebook.cells.append(nbformat.v4.new_code_cell(PEAK_MEMORY_CELL, id="peak-memory",
+                                                        metadata={"tags": ["remove-cell"]}))
         with atomic_output(target) as tmp:
             try:
-                papermill.execute_notebook(str(stage.notebook), str(tmp), parameters=params, cwd=str(self.root),
+                papermill.execute_notebook(notebook, str(tmp), parameters=params, cwd=str(self.root),
                                            progress_bar=False, kernel_name="python3")
             except Exception:
                 if tmp.exists():  # keep the executed copy with the error for the user to read
                     failed_copy.parent.mkdir(parents=True, exist_ok=True)
                     tmp.replace(failed_copy)
                 raise
-            _finish_page(tmp, stage, {f"{self.root}/": "", str(self.data_dir): f"data/{self.profile}",
-                                      str(self.book_dir): "book"}, self.profile)
+            _finish_page(tmp, stage, {f"{self.root}/": "", str(self.data_dir): f"data/{self.label}",
+                                      str(self.book_dir): "book"}, self.profile, self.scale)
         if failed_copy.exists():
             failed_copy.unlink()
 
@@ -785,13 +827,13 @@ def _cmdline(process):
 TENSORFLOW_STARTUP_LINES = ("All log messages before absl::InitializeLog() is called", "oneDNN custom operations are on")
 
 
-def _finish_page(path, stage, shown_paths, profile="book"):
+def _finish_page(path, stage, shown_paths, profile="book", scale=1):
     """Make an executed copy a page of the book: the notebook's defaults are dropped
     (papermill's injected cell right after them shows the values really used), the
     machine's own folders in that cell are written as the reader knows them
     (``shown_paths``: {absolute prefix: shown as}), TensorFlow's start-up lines are
     dropped, the title of a matrix or sweep variant says which one it is, and a line
-    under the title names the ``profile`` that made the page's numbers."""
+    under the title names the ``profile`` (and its ``scale``) that made the page's numbers."""
     import nbformat
 
     notebook = nbformat.read(str(path), as_version=4)
@@ -808,8 +850,8 @@ def _finish_page(path, stage, shown_paths, profile="book"):
                     output.text = "".join(line for line in output.text.splitlines(keepends=True)
                                           if not any(m in line for m in TENSORFLOW_STARTUP_LINES))
             cell.outputs = [o for o in cell.outputs if not (o.output_type == "stream" and not o.text)]
-    code = [c for c in notebook.cells if c.cell_type == "code" and not {"parameters", "injected-parameters"} & set(
-        c.metadata.get("tags", []))]
+    code = [c for c in notebook.cells if c.cell_type == "code" and not {"parameters", "injected-parameters",
+                                                                          "remove-cell"} & set(c.metadata.get("tags", []))]
     if code and all("remove-input" in c.metadata.get("tags", []) for c in code):  # a page of results only
         for cell in notebook.cells:
             if "injected-parameters" in cell.metadata.get("tags", []):
@@ -825,8 +867,9 @@ def _finish_page(path, stage, shown_paths, profile="book"):
         heading.source = f"{first}: {stage.variant}" + (f"\n{rest}" if rest else "")
     if heading is not None:
         first, _, rest = heading.source.partition("\n")
+        scaled = "" if scale == 1 else f", its event counts and epochs scaled by {scale:g}"
         heading.source = (f"{first}\n\n*Every number on this page was made by the `{profile}` profile of "
-                          f"`stages.yml` (stage `{stage.id}`).*" + (f"\n{rest}" if rest else ""))
+                          f"`stages.yml`{scaled} (stage `{stage.id}`).*" + (f"\n{rest}" if rest else ""))
     nbformat.write(notebook, str(path))
 
 

@@ -1,8 +1,10 @@
 """A notebook's headline numbers, handed to the pipeline: ``record`` shows them in the
 page and tags them with a MIME type of their own; ``read_records`` reads them back from
 an executed notebook, so the pipeline gathers every stage's numbers into one table.
+The pipeline also records each notebook's peak memory, from a last cell it appends.
 
-Contents: ``RECORD_MIME``, ``record``, ``read_records``.
+Contents: ``RECORD_MIME``, ``record``, ``read_records``, ``peak_memory_gib``,
+``PEAK_MEMORY_CELL``.
 """
 
 from pathlib import Path
@@ -31,3 +33,21 @@ def read_records(notebook_path):
             for output in cell.get("outputs", []):
                 values.update(output.get("data", {}).get(RECORD_MIME, {}))
     return values
+
+
+def peak_memory_gib():
+    """The largest resident memory this process has held so far, in GiB (the kernel
+    keeps it: no sampling misses a short peak), or None where the platform has no
+    ``resource`` module (Windows)."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**30 if sys.platform == "darwin" else peak / 2**20  # bytes on macOS, KiB on Linux
+
+
+#: What the pipeline runs after a notebook's last cell (hidden in the book).
+PEAK_MEMORY_CELL = "from analysis_lib.reporting import peak_memory_gib, record\n\nrecord(peak_memory_gib=peak_memory_gib())"

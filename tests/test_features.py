@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from analysis_lib.detectors import ATLAS_ECAL
+from analysis_lib.errors import ParameterError
 from analysis_lib.features import physics_variables, shower_shapes, strip_maxima
 from analysis_lib.studies.photon_jets import point_clouds
 from analysis_lib.io import ShowerSample
@@ -23,8 +24,8 @@ def _event(strip_row=None, strip_row2=None, middle=None, presampler=0.0, back=0.
     return ShowerSample(layers)
 
 
-def _shapes(**kwargs):
-    return {k: float(v[0]) for k, v in shower_shapes(_event(**kwargs), ATLAS_ECAL).items()}
+def _shapes(definitions="atlas", **kwargs):
+    return {k: float(v[0]) for k, v in shower_shapes(_event(**kwargs), ATLAS_ECAL, definitions).items()}
 
 
 def test_f1_is_the_strip_fraction():
@@ -50,6 +51,26 @@ def test_second_maximum_is_a_local_maximum_away_from_the_first():
     s = _shapes(strip_row={60: 4000.0, 61: 1500.0, 62: 600.0, 63: 200.0, 64: 500.0, 65: 1000.0, 66: 300.0})
     assert s["e_ratio"] == pytest.approx((4.0 - 1.0) / (4.0 + 1.0))
     assert s["delta_e_s"] == pytest.approx(1.0 - 0.2)
+
+
+def test_the_original_study_takes_the_second_hottest_cell_and_one_phi_row():
+    # The same event: the original's second maximum is the neighbour 61 (1.5 GeV), its minimum 61
+    # itself; its f_side reads row 1 only, without the 1 GeV of row 2 that ATLAS merges in.
+    event = dict(strip_row={60: 4000.0, 61: 1500.0, 62: 600.0, 63: 200.0, 64: 500.0, 65: 1000.0, 66: 300.0},
+                 strip_row2={60: 1000.0})
+    s = _shapes("original", **event)
+    assert s["e_ratio"] == pytest.approx((4.0 - 1.5) / (4.0 + 1.5))
+    assert s["delta_e_s"] == pytest.approx(0.0)
+    assert s["f_side"] == pytest.approx((0.6 + 0.2) / (1.5 + 4.0))
+    atlas = _shapes(**event)
+    assert atlas["f_side"] == pytest.approx((0.6 + 0.2) / (1.5 + 5.0))
+    assert {k: v for k, v in s.items() if k in ("f1", "r_eta", "r_phi", "w_eta2")} == pytest.approx(
+        {k: v for k, v in atlas.items() if k in ("f1", "r_eta", "r_phi", "w_eta2")})
+
+
+def test_unknown_definitions_are_refused():
+    with pytest.raises(ParameterError, match="atlas"):
+        _shapes("cms", strip_row={60: 1000.0})
 
 
 def test_single_peak_has_no_second_maximum():

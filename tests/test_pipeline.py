@@ -347,3 +347,42 @@ def test_the_results_page_reads_every_headline_declared_once_in_the_stage_list()
         for path in headlines.get(stage.id, []):  # a stage's headline is one of its own outputs
             assert any(path == w or w in path.parents for w in stage.paths("writes", "/d")), (stage.id, path)
     assert dependencies(stages)["results/results"] == set(headlines)
+
+
+# -- a profile at reduced size, and what each stage costs ---------------------------------
+def test_a_scaled_profile_shrinks_event_counts_and_epochs_never_below_smoke():
+    from pathlib import Path
+
+    from analysis_lib.pipeline import Stage, scale_profile
+
+    stage = Stage("s/train", Path("train.ipynb"), parameters={
+        "smoke": {"n_events": 300, "epochs": 1, "size_curve_events_per_class": [100, 200]},
+        "full": {"n_events": 100000, "epochs": 60, "patience": 8, "size_curve_events_per_class": [3000, 10000, 30000]}})
+    defaults = {"n_events": 10, "epochs": 20, "patience": 5, "n_bins": 16, "n_trees": 300, "n_explain": 500,
+                "size_curve_events_per_class": [1000], "learning_rate": 0.01}
+    scaled = scale_profile(stage, "full", 0.01, defaults)
+    assert scaled == {"n_events": 1000, "epochs": 1, "n_explain": 20, "size_curve_events_per_class": [100, 300]}
+    assert scale_profile(stage, "full", 1, defaults)["n_events"] == 100000
+    for bad in (0, 1.5, "half"):
+        with pytest.raises(ParameterError, match="--scale must be"):
+            scale_profile(stage, "full", bad, defaults)
+
+
+def test_every_stage_reports_its_peak_memory_and_a_scaled_run_keeps_to_its_own_folders(project):
+    from nbformat.v4 import new_markdown_cell
+
+    notebook = nbformat.read(project / "notebooks/s/make.ipynb", as_version=4)
+    notebook.cells.insert(0, new_markdown_cell("# Make numbers"))
+    nbformat.write(notebook, project / "notebooks/s/make.ipynb")
+    messages = []
+    stages = load_stages(project / "stages.yml")
+    pipeline = Pipeline(stages, profile="smoke", root=project, book_dir=project / "book", log=messages.append,
+                        scale=0.5)
+    results = pipeline.run()
+    assert pipeline.data_dir == project / "data" / "smoke-scaled-0.5" and (pipeline.data_dir / "sum.txt").exists()
+    for result in results:
+        assert 0.01 < result.record["peak_memory_gib"] < 64, result  # a Python kernel: tens of MiB at least
+    assert sum("peak memory" in m for m in messages) == len(stages)
+    page = nbformat.read(project / "book/s/make.ipynb", as_version=4)
+    assert "remove-cell" in page.cells[-1].metadata["tags"] and "peak_memory_gib" in page.cells[-1].source
+    assert "`smoke` profile of `stages.yml`, its event counts and epochs scaled by 0.5" in page.cells[0].source
