@@ -19,7 +19,9 @@ and exits non-zero. Ctrl-C (or SIGTERM) interrupts the running kernels at once.
 
 Parameters are checked before anything runs: names and types against the notebooks'
 ``parameters`` cells, values against ``PARAMETER_RANGES``, and an override never
-redirects where a stage writes.
+redirects where a stage writes. ``scale`` runs a profile at reduced size
+(``scale_profile``) into folders of its own. Every stage's kernel reports its peak
+memory from a last cell the pipeline appends (hidden in the book's page).
 
 Contents: ``Stage``, ``load_stages``, ``headline_files``, ``dependencies``, ``select``, ``sweep``,
 ``parse_value``, ``parse_overrides``, ``notebook_parameters``, ``PARAMETER_RANGES``,
@@ -339,7 +341,7 @@ PARAMETER_RANGES = {
                          "two finite energies 0 < low <= high"),
     "tolerance": (_positive, "a finite number above 0"), "huber_delta": (_positive, "a finite number above 0"),
     "negative_cells": (lambda v: v in ("keep", "clip", "refuse"), "one of keep, clip, refuse"),
-    "ladder_events_per_class": _whole(10), "gbdt_iterations": _whole(1),
+    "ladder_events_per_class": _whole(10), "gbdt_iterations": _whole(1), "region_epochs": _whole(0),
     "spread_seeds": (lambda v: len(set(v)) == len(v) and all(isinstance(s, int) and 0 <= s < 2**63 for s in v),
                      "a list of distinct whole numbers from 0 to 2**63 - 1 (empty: no extra seeds)"),
     "size_curve_events_per_class": (lambda v: len(v) > 0 and all(isinstance(n, int) and n >= 10 for n in v),

@@ -282,10 +282,13 @@ def test_region_images_carry_coordinates():
 
     image = np.zeros((1, 25, 49))
     image[0, 3, 40] = 2.0
+    image[0, 4, 38] = 1.0
     inputs = region_images(image, SHASHLIK_ECAL.layer)
-    assert inputs.shape == (1, 25, 49, 3) and inputs[0, 3, 40, 0] == 1.0
-    assert inputs[0, 3, 40, 1] == pytest.approx((40.5 - 24.5) * CELL / 1000, rel=1e-6)
-    assert inputs[0, 3, 40, 2] == pytest.approx((3.5 - 12.5) * CELL / 1000, rel=1e-6)
+    assert inputs.shape == (1, 25, 49, 3) and inputs[0, 3, 40, 0] == pytest.approx(2 / 3)
+    # offsets from the hottest cell (row 3, column 40) in units of ten cells
+    assert inputs[0, 3, 40, 1:] == pytest.approx([0.0, 0.0])
+    assert inputs[0, 4, 38, 1:] == pytest.approx([-0.2, 0.1], rel=1e-6)
+    assert inputs[0, 0, 0, 1:] == pytest.approx([-4.0, -0.3], rel=1e-6)
     with pytest.raises(EmptyDatasetError):
         region_images(np.zeros((2, 25, 49)), SHASHLIK_ECAL.layer)
 
