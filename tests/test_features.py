@@ -113,3 +113,13 @@ def test_point_clouds_keep_the_cells_with_energy_hottest_first():
     # Offsets are in cell pitches of each layer (squashed y = x / (1 + |x| / 8)): the strips are two apart.
     unsquashed = cloud[0, :3, 1] / (1 - np.abs(cloud[0, :3, 1]) / 8)
     assert unsquashed[2] - unsquashed[1] == pytest.approx(2.0, abs=1e-4)
+
+
+def test_point_clouds_are_the_same_built_in_slices(monkeypatch):
+    from analysis_lib.detectors import simulate_sample
+    from analysis_lib.studies import photon_jets
+
+    sample = simulate_sample(ATLAS_ECAL, "axion1", 25, seed=4)
+    whole = point_clouds(sample, ATLAS_ECAL)
+    monkeypatch.setattr(photon_jets, "POINT_CLOUD_CHUNK", 7)
+    assert np.array_equal(point_clouds(sample, ATLAS_ECAL), whole)

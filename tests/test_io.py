@@ -229,3 +229,15 @@ def test_a_missing_file_of_the_books_data_says_which_command_makes_it():
         read_showers(PROJECT_DATA_DIR / "smoke" / "photon_id" / "no_such_process_photon.h5")
     with pytest.raises(DataFileError, match=r"^no such file: [^;]*$"):
         read_showers("/nowhere/gamma.h5")
+
+
+def test_arrays_written_chunk_by_chunk_read_back_whole_or_by_name(tmp_path):
+    from analysis_lib.io import load_arrays, save_array_chunks
+
+    rng = np.random.default_rng(3)
+    chunks = [{"image": rng.random((n, 4, 5)).astype(np.float32), "label": np.full(n, i)} for i, n in enumerate((3, 5, 1))]
+    save_array_chunks(tmp_path / "a.h5", iter(chunks), attrs={"size": 4})
+    back = load_arrays(tmp_path / "a.h5")
+    assert np.array_equal(back["image"], np.concatenate([c["image"] for c in chunks]))
+    assert back["label"].tolist() == [0, 0, 0, 1, 1, 1, 1, 1, 2] and back["attrs"]["size"] == 4
+    assert set(load_arrays(tmp_path / "a.h5", names=("label",))) == {"label", "attrs"}

@@ -142,6 +142,8 @@ def test_onnx_export_agrees_with_keras(trained, tmp_path):
     onnx_model = OnnxModel(export_onnx(model, tmp_path / "model.onnx"))
     assert onnx_model.input_names == ["strips", "middle", "back", "scalars"]
     np.testing.assert_allclose(onnx_model.predict(test), model.predict(test, verbose=0), atol=1e-5)
+    # in batches (the full profile's samples do not fit in one call) every event comes back once, in order
+    np.testing.assert_array_equal(onnx_model.predict(test, batch_size=7), onnx_model.predict(test))
     with pytest.raises(ParameterError, match="takes 4 inputs"):
         onnx_model.predict(test[:2])
     (tmp_path / "junk.onnx").write_bytes(b"not a model")

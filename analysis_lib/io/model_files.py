@@ -106,10 +106,14 @@ class OnnxModel:
             raise DataFileError(f"{path} is not an ONNX model onnxruntime can load ({type(error).__name__})") from None
         self.input_names = [i.name for i in self.session.get_inputs()]
 
-    def predict(self, inputs):
+    def predict(self, inputs, batch_size=1024):
+        """The first output for every event, ``batch_size`` events per call: the whole
+        sample in one call would hold every layer's activations for all events at once."""
         inputs = inputs if isinstance(inputs, (list, tuple)) else [inputs]
         if len(inputs) != len(self.input_names):
             raise ParameterError(f"the ONNX model takes {len(self.input_names)} inputs ({', '.join(self.input_names)}), "
                                  f"got {len(inputs)}")
-        feed = {name: np.asarray(x, np.float32) for name, x in zip(self.input_names, inputs)}
-        return self.session.run(None, feed)[0]
+        n = len(inputs[0])
+        return np.concatenate([self.session.run(None, {name: np.asarray(x[start:start + batch_size], np.float32)
+                                                       for name, x in zip(self.input_names, inputs)})[0]
+                               for start in range(0, max(n, 1), batch_size)])

@@ -1,8 +1,9 @@
 """What the notebooks hand on to later stages: named arrays (HDF5), residuals of the
 shashlik study and tables (CSV, readable anywhere, no pickle); all written atomically.
 
-Contents: ``save_arrays``, ``load_arrays``, ``save_residuals``, ``load_residuals``,
-``save_table``, ``load_table``.
+Contents: ``save_arrays``, ``save_array_chunks`` (arrays that do not fit in memory at
+once), ``load_arrays``, ``save_residuals``, ``load_residuals``, ``save_table``,
+``load_table``.
 """
 
 from pathlib import Path
@@ -23,8 +24,29 @@ def save_arrays(path, attrs=None, **arrays):
     return Path(path)
 
 
-def load_arrays(path, required=()):
-    """Read every dataset of an HDF5 file written by ``save_arrays`` into a dict."""
+def save_array_chunks(path, chunks, attrs=None):
+    """Write chunks (dicts of arrays with the same names, concatenated along their first
+    axis) to an HDF5 file as they come, atomically: only one chunk is ever in memory.
+    Reads back with ``load_arrays`` like a file of ``save_arrays``. Returns the path."""
+    with atomic_output(path) as tmp:
+        with hdf5_for_writing(tmp) as (f, _):
+            for chunk in chunks:
+                for name, values in chunk.items():
+                    values = np.asarray(values)
+                    if name not in f:
+                        f.create_dataset(name, data=values, maxshape=(None,) + values.shape[1:],
+                                         chunks=True)
+                        continue
+                    dataset = f[name]
+                    dataset.resize(dataset.shape[0] + len(values), axis=0)
+                    dataset[-len(values):] = values
+            f.attrs.update(dict(attrs or {}, written_by=WRITTEN_BY))
+    return Path(path)
+
+
+def load_arrays(path, required=(), names=None):
+    """Read the datasets of an HDF5 file written by ``save_arrays`` into a dict: all of
+    them, or only ``names`` (what a stage needs of a file too large to read whole)."""
     import h5py
 
     path = Path(path)
@@ -32,7 +54,7 @@ def load_arrays(path, required=()):
         raise DataFileError(f"{path} is not an HDF5 file")
     try:
         with h5py.File(path, "r") as f:
-            arrays = {k: np.asarray(f[k]) for k in f}
+            arrays = {k: np.asarray(f[k]) for k in f if names is None or k in names}
             arrays["attrs"] = dict(f.attrs)
     except OSError as error:
         raise DataFileError(f"{path} is truncated or corrupted and cannot be read ({str(error)[:120]})") from None

@@ -2,8 +2,8 @@
 and a mass-parameterised ConvNet, and masses never trained on. The trigger is the
 detector's (``LdmxEcal.passes_trigger``); hits are read by ``io.iterate_hits``.
 
-Contents: ``background_mass_hypotheses``, ``ldmx_hits``, ``hits_to_images``,
-``hit_images``, ``dark_photon_convnet``.
+Contents: ``background_mass_hypotheses``, ``ldmx_hits``, ``iterate_hit_images``,
+``hits_to_images``, ``hit_images``, ``dark_photon_convnet``.
 """
 
 import keras
@@ -45,13 +45,14 @@ def _chunk_hit_images(path, start, stop, formats, hits=None):
     return images, kept
 
 
-def hits_to_images(path, formats, step_size=5000, mapper=None, hits=None):
-    """Images of every event of a hits file (``ldmx_hits``: the study's ``ecalHits``
-    ntuples or ldmx-sw event files; ``hits`` overrides the layout found), read in entry
-    ranges of ``step_size`` events, each range converted by ``mapper`` (builtin map, or
-    ``cluster.ordered_map`` for a Dask cluster; same result). ``formats`` maps a name
-    to the options of ``studies.ldmx.hit_images`` (kind, size, depth, ...). Returns the
-    images of the non-empty events per name, and the number of events read."""
+def iterate_hit_images(path, formats, step_size=5000, mapper=None, hits=None):
+    """Images of a hits file (``ldmx_hits``: the study's ``ecalHits`` ntuples or ldmx-sw
+    event files; ``hits`` overrides the layout found), one entry range of ``step_size``
+    events at a time, each range converted by ``mapper`` (builtin map, or
+    ``cluster.ordered_map`` for a Dask cluster; same result). ``formats`` maps a name to
+    the options of ``hit_images`` (kind, size, depth, ...). Yields, per range, the images
+    of its non-empty events per name and the number of events read: a file of any size
+    converts in the memory of one range."""
     from ..io import count_hit_events, find_hits
 
     layout = find_hits(path, hits)
@@ -59,11 +60,18 @@ def hits_to_images(path, formats, step_size=5000, mapper=None, hits=None):
     if n == 0:
         raise EmptyDatasetError(f"{path} holds no events")
     starts = list(range(0, n, step_size))
-    results = list((mapper or map)(_chunk_hit_images, [path] * len(starts), starts,
-                                   [min(s + step_size, n) for s in starts], [formats] * len(starts),
-                                   [layout] * len(starts)))
-    images = {name: np.concatenate([r[0][name] for r in results]) for name in formats}
-    return images, n
+    stops = [min(s + step_size, n) for s in starts]
+    for (images, kept), start, stop in zip((mapper or map)(_chunk_hit_images, [path] * len(starts), starts, stops,
+                                                           [formats] * len(starts), [layout] * len(starts)),
+                                           starts, stops):
+        yield images, stop - start
+
+
+def hits_to_images(path, formats, step_size=5000, mapper=None, hits=None):
+    """All of ``iterate_hit_images`` at once: the images of every non-empty event per
+    name, and the number of events read."""
+    chunks = list(iterate_hit_images(path, formats, step_size, mapper, hits))
+    return {name: np.concatenate([images[name] for images, _ in chunks]) for name in formats}, sum(n for _, n in chunks)
 
 
 # -- hits to images --------------------------------------------------------------------

@@ -6,7 +6,7 @@ the four layers and a Particle Flow Network on the cells as points.
 Contents: the samples: ``PHOTON_JET_TASKS``, ``PHOTON_JET_CLASSES``, ``PHOTON_JET_TRUTH``
 (the truth names of the layouts it reads), ``photon_jet_truth``, ``decay_truth``,
 ``photon_jet_file``, ``photon_jet_task``, ``simulated_task`` (in memory, any readout);
-the PFN's inputs: ``POINT_FEATURES``, ``point_clouds``; the networks: ``photon_jet_cnn``,
+the PFN's inputs: ``POINT_FEATURES``, ``point_clouds`` (``POINT_CLOUD_CHUNK`` events at a time); the networks: ``photon_jet_cnn``,
 ``particle_flow_network``, ``train_photon_jet_cnn``; the raw-cell baseline: ``raw_cell_features``,
 ``raw_cell_gbdt``, ``gbdt_logits``; the headline numbers of a model:
 ``headline_numbers``; the original's numbers: ``PUBLISHED_REJECTION``,
@@ -149,7 +149,19 @@ def point_clouds(sample, detector, max_points=128):
     """
     if len(sample) == 0:
         raise EmptyDatasetError("cannot build point clouds of an empty sample")
-    energy = np.concatenate([layer.reshape(len(layer), -1) for layer in sample.layers], axis=1).astype(np.float32)
+    # event by event arithmetic, in slices: the intermediate (events, 960) arrays of 300 000
+    # events would take some 15 GiB at once
+    chunk = POINT_CLOUD_CHUNK
+    return np.concatenate([_point_clouds([layer[start:start + chunk] for layer in sample.layers], detector, max_points)
+                           for start in range(0, len(sample), chunk)])
+
+
+#: Events per slice of ``point_clouds``.
+POINT_CLOUD_CHUNK = 10000
+
+
+def _point_clouds(sample_layers, detector, max_points):
+    energy = np.concatenate([layer.reshape(len(layer), -1) for layer in sample_layers], axis=1).astype(np.float32)
     order = np.argsort(-energy, axis=1, kind="stable")[:, :max_points]
     top = np.take_along_axis(energy, order, axis=1)
     mask = top > 0
@@ -158,7 +170,7 @@ def point_clouds(sample, detector, max_points=128):
     # Energy-weighted centre of each layer, broadcast to its cells: (events, cells).
     centres = []
     for index, layer in enumerate(detector.layers):
-        image = np.clip(sample.layers[index], 0.0, None).astype(np.float64)
+        image = np.clip(sample_layers[index], 0.0, None).astype(np.float64)
         w = np.maximum(image.sum(axis=(1, 2)), 1e-9)
         phi0 = (image.sum(axis=2) * bin_centres(layer.phi_edges_rad)).sum(axis=1) / w
         eta0 = (image.sum(axis=1) * bin_centres(layer.eta_edges_rad)).sum(axis=1) / w
