@@ -388,7 +388,8 @@ def _names_output(value, written):
 
 def _is_size(name):
     """Whether a parameter counts events or epochs (what ``scale_profile`` shrinks)."""
-    return (name.startswith("n_") and name not in ("n_trees", "n_bins")) or name.endswith(("events", "events_per_class", "epochs"))
+    return ((name.startswith("n_") and name not in ("n_trees", "n_bins"))
+            or name.endswith(("events", "events_per_class", "epochs")))
 
 
 def scale_profile(stage, profile, factor, defaults):
