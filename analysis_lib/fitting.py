@@ -68,7 +68,9 @@ def fit_gaussian_core(values, n_sigma=2.0, bins=40, iterations=3):
 
 def _truncated_normal_cdf(lo, hi):
     def cdf(x, mu, sigma):
-        return (norm.cdf(x, mu, sigma) - norm.cdf(lo, mu, sigma)) / (norm.cdf(hi, mu, sigma) - norm.cdf(lo, mu, sigma))
+        # a trial mu far outside the window leaves it no probability: 0/0, a step Minuit rejects
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return (norm.cdf(x, mu, sigma) - norm.cdf(lo, mu, sigma)) / (norm.cdf(hi, mu, sigma) - norm.cdf(lo, mu, sigma))
 
     return cdf
 
