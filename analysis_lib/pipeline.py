@@ -698,7 +698,7 @@ class Pipeline:
                 raise
         ordered = [results[s.id] for s in self.stages]
         for stage, result in zip(self.stages, ordered):
-            if result.status in ("ran", "skipped"):
+            if result.status == "skipped":  # a stage that ran has its record already
                 result.record = read_records(self.output_notebook(stage))
         return ordered
 
@@ -777,9 +777,10 @@ class Pipeline:
             tmp.write_text(json.dumps({"hash": stage_hash(stage, params, self.data_dir, self.root),
                                        "parameters": params}, default=str))
         seconds = time.perf_counter() - start
-        peak = read_records(self.output_notebook(stage)).get("peak_memory_gib")
+        record = read_records(self.output_notebook(stage))
+        peak = record.get("peak_memory_gib")
         self.log(f"[done]    {stage.id} in {seconds:.1f} s" + (f", peak memory {peak:.2f} GiB" if peak else ""))
-        return StageResult(stage.id, "ran", seconds)
+        return StageResult(stage.id, "ran", seconds, record=record)
 
     def _execute(self, stage, params):
         import nbformat

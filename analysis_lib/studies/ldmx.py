@@ -61,7 +61,7 @@ def iterate_hit_images(path, formats, step_size=5000, mapper=None, hits=None):
         raise EmptyDatasetError(f"{path} holds no events")
     starts = list(range(0, n, step_size))
     stops = [min(s + step_size, n) for s in starts]
-    for (images, kept), start, stop in zip((mapper or map)(_chunk_hit_images, [path] * len(starts), starts, stops,
+    for (images, _), start, stop in zip((mapper or map)(_chunk_hit_images, [path] * len(starts), starts, stops,
                                                            [formats] * len(starts), [layout] * len(starts)),
                                            starts, stops):
         yield images, stop - start
