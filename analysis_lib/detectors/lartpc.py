@@ -19,11 +19,16 @@ Transport is a vectorised particle stack in the wire-drift plane, in 4 mm steps:
   (K -> mu nu, or pi pi0); a pi0 decays at once into two photons.
 
 The image then gets diffusion (Gaussian, 0.6 pixel), per-pixel noise and coherent
-per-wire noise, and is zero-suppressed below three times the noise. Charges are in MeV (no recombination). Files are HDF5 with
-``layer_0`` (events, 240, 146), the class label and truth.
+per-wire noise, and is zero-suppressed below three times the noise (``noise_free()``:
+the same detector without noise). Charges are in MeV (no recombination). Files are HDF5
+with ``layer_0`` (events, 240, 146), the class label and truth: momentum, collected
+charge, extent, and what makes a class recognisable or not: ``beam_conversions`` (the
+beam's photons converting inside the image: one for a photon, two for a π0) and
+``pion_interactions`` (hadronic interactions inside it; a pion without one is a MIP
+track like a muon's).
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
 import numpy as np
@@ -67,14 +72,36 @@ class LarTpc:
     def shape(self):
         return (self.n_wires, self.n_ticks)
 
+    @property
+    def mip_mev_per_wire(self):
+        """A minimum-ionising track's charge on one wire, crossing it at right angles."""
+        return MIP_MEV_PER_MM * self.wire_pitch_mm
+
+    def noise_free(self):
+        """The same detector with an ideal readout: no pixel or wire noise (diffusion stays:
+        it is physics). The same seed gives the same events."""
+        return replace(self, noise_mev=0.0, coherent_noise_mev=0.0)
+
     def _transport(self, stack, photons, n_events, rng):
-        """Move every particle until it stops or leaves; returns deposits (event, x, y, E)."""
+        """Move every particle until it stops or leaves; returns deposits (event, x, y, E) and
+        per-event truth: the beam photons converting inside the image (``beam_conversions``)
+        and the pion hadronic interactions inside it (``pion_interactions``)."""
         deposits = []
         width, height = self.n_wires * self.wire_pitch_mm, self.n_ticks * self.tick_mm
         masses = np.array([MASS_MEV[s] for s in SPECIES])
-        for _ in range(400):
+        truth = {"beam_conversions": np.zeros(n_events, int), "pion_interactions": np.zeros(n_events, int)}
+
+        def count_inside(name, event, x, y):
+            inside = (x >= 0) & (x < width) & (y >= 0) & (y < height)
+            np.add.at(truth[name], event[inside], 1)
+
+        for step in range(400):
             if photons["event"].size:
-                stack = _concatenate(stack, self._convert(photons, deposits, rng))
+                pairs = self._convert(photons, deposits, rng)
+                if step == 0:  # the beam's own photons (photon, the pi0's two)
+                    first = slice(0, pairs["event"].size // 2)  # one row per converted photon
+                    count_inside("beam_conversions", pairs["event"][first], pairs["x"][first], pairs["y"][first])
+                stack = _concatenate(stack, pairs)
                 photons = _empty_photons()
             if stack["event"].size == 0:
                 break
@@ -110,6 +137,9 @@ class LarTpc:
                               "T": delta_t, "code": np.zeros(beta2.size, int)}, knocks)
             stack["T"] = stack["T"] - np.where(knocks, delta_t, 0.0)
             stack, secondaries, new_photons = self._interactions(stack, rng)
+            interacted = secondaries["code"] == 4  # one proton or more per interaction, at its point
+            points = np.unique(np.stack([secondaries["event"], secondaries["x"], secondaries["y"]])[:, interacted], axis=1)
+            count_inside("pion_interactions", points[0].astype(int), points[1], points[2])
             secondaries = _concatenate(secondaries, deltas)
             photons = _concatenate(photons, new_photons)
             stopped = stack["T"] <= 0.5
@@ -119,7 +149,7 @@ class LarTpc:
             inside = (stack["x"] >= 0) & (stack["x"] < width) & (stack["y"] >= 0) & (stack["y"] < height)
             stack = _concatenate(_select(stack, ~stopped & inside), _concatenate(secondaries, decay_stack))
             photons = _concatenate(photons, decay_photons)
-        return tuple(np.concatenate(parts) for parts in zip(*deposits))
+        return tuple(np.concatenate(parts) for parts in zip(*deposits)), truth
 
     def _convert(self, photons, deposits, rng):
         """Photons fly exp(9/7 X0) and convert to e+e-, or leave a Compton blip under 5 MeV."""
@@ -187,13 +217,13 @@ class LarTpc:
             stack = {"event": events, "x": np.zeros(n_events), "y": y0, "phi": phi0,
                      "T": np.sqrt(momentum**2 + mass**2) - mass, "code": np.full(n_events, SPECIES.index(particle))}
             photons = _empty_photons()
-        event, x, y, energy = self._transport(stack, photons, n_events, rng)
+        (event, x, y, energy), truth = self._transport(stack, photons, n_events, rng)
         image = self.digitise(event, x, y, energy, n_events, rng)
         extent = np.zeros(n_events)
         reach = np.hypot(x, y - y0[event])
         np.maximum.at(extent, event, np.where((x >= 0) & (x < self.n_wires * self.wire_pitch_mm), reach, 0.0))
         return {"layer_0": image, "label": np.full(n_events, CLASSES.index(particle)),
-                "momentum_gev": momentum / 1000.0, "charge_mev": image.sum(axis=(1, 2)), "extent_mm": extent}
+                "momentum_gev": momentum / 1000.0, "charge_mev": image.sum(axis=(1, 2)), "extent_mm": extent, **truth}
 
     def digitise(self, event, x, y, energy, n_events, rng):
         """Deposits to wire x time pixels, diffusion, pixel and coherent wire noise (MeV, float32)."""

@@ -1,37 +1,72 @@
 """The LArTPC particle-identification study: six particle classes in single
-collection-plane images, a CNN, the original study's network and its overfitting.
+collection-plane images, what separates them, a CNN, the original study's network and
+its overfitting.
 
-Contents: ``lartpc_images``, ``scaled_images``, ``BATCH_NORM_MOMENTUM``,
-``lartpc_original_cnn``, ``lartpc_cnn``; the original's numbers: ``PUBLISHED_ACCURACY``.
+Contents: the samples ``lartpc_images`` (and ``SCALINGS``), ``max_scaled_images``,
+``charge_scaled_images``; what separates the classes: ``separating_quantities``
+(``QUANTITY_LABELS``); the networks ``BATCH_NORM_MOMENTUM``, ``lartpc_original_cnn``,
+``lartpc_cnn``; the original's numbers: ``PUBLISHED_ACCURACY``.
+
+Which input scaling: the original divided each image by its own maximum
+(``max_scaled_images``), which throws away the charge per centimetre, and with it
+dE/dx: a kaon's 1.1-7 MIPs against a muon's 1.0, a photon's two MIPs at the start of its
+shower against an electron's one. ``charge_scaled_images`` keeps it (charge in MIPs,
+log-compressed); use it unless reproducing the original.
 """
 
 from pathlib import Path
 
 import keras
 import numpy as np
+import pandas as pd
 from keras import layers
 
-from ..errors import EmptyDatasetError
+from ..errors import EmptyDatasetError, ParameterError
 from ..io import read_showers
 
 
 # -- the samples -----------------------------------------------------------------------
-def lartpc_images(data_dir, classes=None, negative_cells="keep"):
+def lartpc_images(data_dir, classes=None, negative_cells="keep", scaling="charge", mip_charge=None):
     """The LArTPC study's images, one HDF5 file per class (``<class>.h5``, a single layer
-    of wires x ticks), scaled to their maxima with a channel axis, and the class labels
-    (the class's index in ``lartpc.CLASSES``, from the file name, so a file needs no
-    label array): (images, labels)."""
+    of wires x ticks), scaled (``scaling``: "charge", ``charge_scaled_images`` with
+    ``mip_charge``, by default the simulation's MIP per wire in MeV; or "maximum",
+    ``max_scaled_images``) with a channel axis, and the class labels (the class's index
+    in ``lartpc.CLASSES``, from the file name, so a file needs no label array):
+    (images, labels)."""
     from ..detectors.lartpc import CLASSES, LARTPC
 
+    if scaling not in SCALINGS:
+        raise ParameterError(f"scaling must be one of {', '.join(SCALINGS)}, not {scaling!r}")
     names = classes or CLASSES
     samples = [read_showers(Path(data_dir) / f"{name}.h5", detector=LARTPC, negative_cells=negative_cells)
                for name in names]
-    images = scaled_images(np.concatenate([s.layers[0] for s in samples]))
+    raw = np.concatenate([s.layers[0] for s in samples])
+    images = (max_scaled_images(raw) if scaling == "maximum"
+              else charge_scaled_images(raw, LARTPC.mip_mev_per_wire if mip_charge is None else mip_charge))
     return images, np.concatenate([np.full(len(s), CLASSES.index(name)) for s, name in zip(samples, names)])
 
 
+#: The input scalings ``lartpc_images`` knows.
+SCALINGS = ("charge", "maximum")
+
+
 # -- the images ------------------------------------------------------------------------
-def scaled_images(images):
+def charge_scaled_images(images, mip_charge):
+    """(events, H, W) charges to sign(q) log(1 + |q| / q_MIP), with a channel axis,
+    float32: a MIP's pixel is log 2 = 0.69 whatever the event, so dE/dx survives, and
+    a shower's core (hundreds of MIPs) stays within a factor of ten of it. ``mip_charge``
+    is q_MIP in the file's units (for the simulation, 0.85 MeV per 4 mm wire); the sign
+    keeps noise-subtracted negative pixels finite."""
+    if not mip_charge > 0:
+        raise ParameterError(f"mip_charge must be a positive charge, not {mip_charge!r}")
+    images = np.asarray(images, dtype=np.float32)
+    lit = np.any(images.reshape(len(images), -1) > 0, axis=1)
+    if len(images) == 0 or not lit.all():
+        raise EmptyDatasetError(f"{int((~lit).sum())} of {len(images)} images are empty")
+    return (np.sign(images) * np.log1p(np.abs(images) / np.float32(mip_charge)))[..., None]
+
+
+def max_scaled_images(images):
     """(events, H, W) images divided by their own maximum, with a channel axis, float32.
     (The original added 0.1 after min-max scaling and then clipped noisy copies at 1,
     cutting off the brightest pixels; plain max scaling keeps them.)"""
@@ -40,6 +75,80 @@ def scaled_images(images):
     if len(images) == 0 or (peak <= 0).any():
         raise EmptyDatasetError(f"{int((peak <= 0).sum()) if len(images) else 0} of {len(images)} images are empty")
     return (images / peak[:, None, None])[..., None]
+
+
+# -- what separates the classes --------------------------------------------------------
+#: What ``separating_quantities`` measures, with units, for axes and tables.
+QUANTITY_LABELS = {"gap_cm": "gap before the first charge [cm]",
+                   "start_dedx_mev_per_cm": "dE/dx over its first 2 cm [MeV/cm]",
+                   "track_dedx_mev_per_cm": "truncated-mean dE/dx [MeV/cm]",
+                   "bragg_ratio": "hottest 1.2 cm / truncated mean",
+                   "kink_deg": "largest change of direction [deg]",
+                   "clusters": "separate deposits above 10 MeV"}
+LIT_WIRE_MEV = 0.5  # 0.6 MIP on a wire; zero-suppressed noise leaves about 0.02 MeV a wire
+CLUSTER_MEV = 10.0
+
+
+def separating_quantities(images_mev, detector=None):
+    """What a physicist would separate the six classes with, measured on collection-plane
+    images in MeV (events, wires, ticks; the beam enters at wire 0): a DataFrame, one row
+    per event, columns as in ``QUANTITY_LABELS``.
+
+    A wire is lit when it holds more than 0.5 MeV; the event starts at the first of two
+    lit wires in a row.
+
+    * ``gap_cm``: that start's distance from wire 0: a photon converts after
+      9/7 X0 = 18 cm on average, charged particles start at once;
+    * ``start_dedx_mev_per_cm``: median charge on its first five wires (2 cm) over the
+      pitch: one MIP (2.1 MeV/cm) for an electron, two for a photon's e+e- pair;
+    * ``track_dedx_mev_per_cm``: mean of the lowest 60 % of the lit wires' charges (the
+      truncation drops delta rays and the Landau tail): 2.1 / beta^2 MeV/cm for a track,
+      so a kaon lies above a muon of the same momentum;
+    * ``bragg_ratio``: the hottest three consecutive wires against that truncated mean: a
+      stopping kaon's or proton's Bragg peak;
+    * ``kink_deg``: the largest change of direction between consecutive 4 cm pieces of
+      the track (a line through each wire's hottest time bin): a pion's hadronic
+      interaction, a kaon's decay;
+    * ``clusters``: groups of touching pixels holding more than 10 MeV each: a π0's two
+      showers, an electron shower's converted bremsstrahlung.
+
+    A blank event has NaN everywhere but ``clusters`` (0)."""
+    from scipy import ndimage
+
+    from ..detectors.lartpc import LARTPC
+
+    detector = detector or LARTPC
+    pitch_cm = detector.wire_pitch_mm / 10
+    rows = []
+    for image in np.asarray(images_mev, dtype=np.float64):
+        row = dict.fromkeys(QUANTITY_LABELS, np.nan)
+        charge = image.sum(axis=1)  # per wire
+        lit = charge > LIT_WIRE_MEV
+        starts = np.flatnonzero(lit[:-1] & lit[1:])
+        if starts.size:
+            first = starts[0]
+            wires = first + np.flatnonzero(lit[first:])
+            lowest = np.sort(charge[wires])[: max(1, int(0.6 * wires.size))]
+            row.update(gap_cm=first * pitch_cm, start_dedx_mev_per_cm=np.median(charge[first:first + 5]) / pitch_cm,
+                       track_dedx_mev_per_cm=lowest.mean() / pitch_cm,
+                       bragg_ratio=np.convolve(charge, np.ones(3) / 3, "valid").max() / lowest.mean(),
+                       kink_deg=_largest_kink_deg(wires, image[wires].argmax(axis=1), detector))
+        labelled, n = ndimage.label(image > 0, structure=np.ones((3, 3)))
+        row["clusters"] = int((ndimage.sum_labels(image, labelled, np.arange(1, n + 1)) > CLUSTER_MEV).sum())
+        rows.append(row)
+    return pd.DataFrame(rows, columns=list(QUANTITY_LABELS))
+
+
+def _largest_kink_deg(wires, peak_ticks, detector, piece_wires=10):
+    """Angles of straight lines through (wire, hottest tick) on consecutive pieces of
+    ``piece_wires`` wires (each with at least 6 lit ones); their largest difference."""
+    angles = []
+    for start in range(wires[0], wires[-1] + 1, piece_wires):
+        inside = (wires >= start) & (wires < start + piece_wires)
+        if inside.sum() >= 6:
+            slope = np.polyfit(wires[inside] * detector.wire_pitch_mm, peak_ticks[inside] * detector.tick_mm, 1)[0]
+            angles.append(np.degrees(np.arctan(slope)))
+    return float(np.abs(np.diff(angles)).max()) if len(angles) > 1 else 0.0
 
 
 # -- the networks ----------------------------------------------------------------------
