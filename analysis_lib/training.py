@@ -13,6 +13,9 @@ def set_seed(seed):
 
     keras.utils.set_random_seed(int(seed))
     tf.config.experimental.enable_op_determinism()
+    # a study builds several models in one kernel: TensorFlow's hint that each new one
+    # retraces its functions is about speed, not about the results, and not for the reader
+    tf.get_logger().setLevel("ERROR")
 
 
 def split_indices(n, fractions=(0.7, 0.3), seed=0):

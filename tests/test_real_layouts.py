@@ -331,3 +331,32 @@ def test_a_data_folder_override_never_reaches_a_simulation_that_writes_files():
     resolved = check_parameters(select(STAGES, ["photon_id"]), "smoke", {"data_dir": "/my/clusters"}, "/d")
     assert resolved["photon_id/explore"]["data_dir"] == "/d/photon_id"  # it writes files there: kept
     assert all(resolved[f"photon_id/{s}"]["data_dir"] == "/my/clusters" for s in ("cut_based", "hybrid_cnn"))
+
+
+# -- LArTPC: one file of images per class, noise-subtracted ------------------------------
+@pytest.mark.notebooks
+def test_lartpc_files_of_images_only_with_negative_pixels_go_through_training(tmp_path):
+    """Files holding only ``layer_0`` (no truth), in ADC counts (about 50 per MeV) with a
+    pedestal subtracted so empty pixels scatter around zero: the training notebook runs
+    on them with ``mip_charge`` in counts, without a noise-free twin, and writes
+    nothing into their folder."""
+    from analysis_lib.detectors import LARTPC
+    from analysis_lib.detectors.lartpc import CLASSES
+
+    folder = tmp_path / "my_lartpc"
+    folder.mkdir()
+    rng = np.random.default_rng(4)
+    for i, name in enumerate(CLASSES):
+        counts = 50.0 * LARTPC.simulate_stream(name, 40, 60 + i, 0)["layer_0"]
+        with h5py.File(folder / f"{name}.h5", "w") as f:
+            f["layer_0"] = (counts + rng.normal(0.0, 1.5, counts.shape)).astype(np.float32)
+    before = _checksums(folder)
+    models = tmp_path / "models"
+    page = _run_notebook(*_smoke_parameters("lartpc/train", tmp_path, data_dir=str(folder), noise_free_dir="",
+                                            mip_charge=50.0 * LARTPC.mip_mev_per_wire, output_dir=str(models)),
+                         tmp_path)
+    assert _checksums(folder) == before
+    shown = "".join(str(o.get("data", {}).get("text/plain", "")) for c in page.cells for o in c.get("outputs", []))
+    assert "noise-free" not in shown and "pions: no hadronic" not in shown  # no twin, no truth: not claimed
+    with h5py.File(models / "test_split.h5") as f:
+        assert f.attrs["mip_charge"] == pytest.approx(50.0 * LARTPC.mip_mev_per_wire)

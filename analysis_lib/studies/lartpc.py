@@ -2,7 +2,7 @@
 collection-plane images, what separates them, a CNN, the original study's network and
 its overfitting.
 
-Contents: the samples ``lartpc_images`` (and ``SCALINGS``), ``max_scaled_images``,
+Contents: the samples ``lartpc_images`` (and ``SCALINGS``), ``lartpc_truth``, ``max_scaled_images``,
 ``charge_scaled_images``; what separates the classes: ``separating_quantities``
 (``QUANTITY_LABELS``); the networks ``BATCH_NORM_MOMENTUM``, ``lartpc_original_cnn``,
 ``lartpc_cnn``; the original's numbers: ``PUBLISHED_ACCURACY``.
@@ -10,8 +10,9 @@ Contents: the samples ``lartpc_images`` (and ``SCALINGS``), ``max_scaled_images`
 Which input scaling: the original divided each image by its own maximum
 (``max_scaled_images``), which throws away the charge per centimetre, and with it
 dE/dx: a kaon's 1.1-7 MIPs against a muon's 1.0, a photon's two MIPs at the start of its
-shower against an electron's one. ``charge_scaled_images`` keeps it (charge in MIPs,
-log-compressed); use it unless reproducing the original.
+shower against an electron's one. ``charge_scaled_images`` keeps it (charge in MIPs);
+use it unless reproducing the original. (A log of the charge did as well, 77.5 against
+78.3 % test accuracy on one seed, with a larger train-test gap, 2.6 against -0.2 points.)
 """
 
 from pathlib import Path
@@ -50,20 +51,38 @@ def lartpc_images(data_dir, classes=None, negative_cells="keep", scaling="charge
 SCALINGS = ("charge", "maximum")
 
 
+def lartpc_truth(data_dir, classes=None):
+    """The per-event truth of the files ``lartpc_images`` reads, in the same order, as a
+    DataFrame: the one-dimensional arrays every file holds besides the image (none for
+    a file that carries only images). Read with h5py, without the images."""
+    import h5py
+
+    from ..detectors.lartpc import CLASSES
+
+    frames = []
+    for name in classes or CLASSES:
+        with h5py.File(Path(data_dir) / f"{name}.h5", "r") as f:
+            arrays = [f[key] for key in f if isinstance(f[key], h5py.Dataset) and f[key].ndim >= 1]
+            events = pd.RangeIndex(len(arrays[0]) if arrays else 0)  # a row per event, columns or not
+            frames.append(pd.DataFrame({a.name.lstrip("/"): np.asarray(a) for a in arrays if a.ndim == 1},
+                                       index=events))
+    common = sorted(set.intersection(*(set(frame.columns) for frame in frames)))
+    return pd.concat([frame[common] for frame in frames], ignore_index=True)
+
+
 # -- the images ------------------------------------------------------------------------
 def charge_scaled_images(images, mip_charge):
-    """(events, H, W) charges to sign(q) log(1 + |q| / q_MIP), with a channel axis,
-    float32: a MIP's pixel is log 2 = 0.69 whatever the event, so dE/dx survives, and
-    a shower's core (hundreds of MIPs) stays within a factor of ten of it. ``mip_charge``
-    is q_MIP in the file's units (for the simulation, 0.85 MeV per 4 mm wire); the sign
-    keeps noise-subtracted negative pixels finite."""
+    """(events, H, W) charges in MIPs, q / q_MIP, with a channel axis, float32: a MIP
+    track's pixel is 1 whatever else the event holds, so dE/dx survives. ``mip_charge``
+    is q_MIP in the file's units (for the simulation, 0.85 MeV per 4 mm wire). A blank
+    image is an event too (a photon that crossed without converting, read out without
+    noise); only a sample without any charge is refused."""
     if not mip_charge > 0:
         raise ParameterError(f"mip_charge must be a positive charge, not {mip_charge!r}")
     images = np.asarray(images, dtype=np.float32)
-    lit = np.any(images.reshape(len(images), -1) > 0, axis=1)
-    if len(images) == 0 or not lit.all():
-        raise EmptyDatasetError(f"{int((~lit).sum())} of {len(images)} images are empty")
-    return (np.sign(images) * np.log1p(np.abs(images) / np.float32(mip_charge)))[..., None]
+    if not np.any(images > 0):
+        raise EmptyDatasetError(f"none of the {len(images)} images holds any charge")
+    return (images / np.float32(mip_charge))[..., None]
 
 
 def max_scaled_images(images):
