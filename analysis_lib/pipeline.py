@@ -797,7 +797,10 @@ class Pipeline:
         with atomic_output(target) as tmp:
             try:
                 papermill.execute_notebook(notebook, str(tmp), parameters=params, cwd=str(self.root),
-                                           progress_bar=False, kernel_name="python3")
+                                           progress_bar=False, kernel_name="python3",
+                                           # the kernel's own notices (TCP without encryption, on
+                                           # a local socket) are not for the user's terminal
+                                           extra_arguments=["--IPKernelApp.log_level=ERROR"])
             except Exception:
                 if tmp.exists():  # keep the executed copy with the error for the user to read
                     failed_copy.parent.mkdir(parents=True, exist_ok=True)
