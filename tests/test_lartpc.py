@@ -163,3 +163,16 @@ def test_the_small_cnn_learns_tracks_from_showers():
                      schedule=((4, 1e-3),), patience=4, seed=3)
     accuracy = np.mean(model.predict(images[test], verbose=0).argmax(axis=1) == labels[test])
     assert accuracy > 0.85
+
+
+def test_the_noise_free_readout_sees_the_same_events_at_the_same_threshold():
+    ideal = LARTPC.noise_free()
+    assert ideal.threshold_mev == LARTPC.threshold_mev == pytest.approx(3 * np.hypot(0.03, 0.01))
+    noisy, clean = LARTPC.simulate_stream("muon", 50, 8, 0), ideal.simulate_stream("muon", 50, 8, 0)
+    assert np.array_equal(noisy["momentum_gev"], clean["momentum_gev"])  # the same events
+    lit = clean["layer_0"] > 0
+    assert np.all(clean["layer_0"][lit] > LARTPC.threshold_mev)
+    # noise above threshold adds charge to every event: 35 040 pixels x 0.13 % above 3 sigma
+    # x about 0.11 MeV each is 5 MeV, against about 270 MeV of track
+    assert 2.0 < np.median(noisy["charge_mev"] - clean["charge_mev"]) < 10.0
+    assert np.mean(noisy["layer_0"] > 0) > np.mean(lit)  # noise above threshold adds pixels

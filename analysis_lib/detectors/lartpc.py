@@ -19,8 +19,8 @@ Transport is a vectorised particle stack in the wire-drift plane, in 4 mm steps:
   (K -> mu nu, or pi pi0); a pi0 decays at once into two photons.
 
 The image then gets diffusion (Gaussian, 0.6 pixel), per-pixel noise and coherent
-per-wire noise, and is zero-suppressed below three times the noise (``noise_free()``:
-the same detector without noise). Charges are in MeV (no recombination). Files are HDF5
+per-wire noise, and is zero-suppressed below three times the noise (``threshold_mev``;
+``noise_free()``: the same detector without noise, with the same threshold). Charges are in MeV (no recombination). Files are HDF5
 with ``layer_0`` (events, 240, 146), the class label and truth: momentum, collected
 charge, extent, and what makes a class recognisable or not: ``beam_conversions`` (the
 beam's photons converting inside the image: one for a photon, two for a π0) and
@@ -58,6 +58,7 @@ class LarTpc:
     diffusion_pixels: float = 0.6
     noise_mev: float = 0.03
     coherent_noise_mev: float = 0.01
+    zero_suppression_mev: float = None  # None: three times the total noise
     momentum_range_gev: tuple = (0.2, 1.4)
 
     @property
@@ -77,10 +78,18 @@ class LarTpc:
         """A minimum-ionising track's charge on one wire, crossing it at right angles."""
         return MIP_MEV_PER_MM * self.wire_pitch_mm
 
+    @property
+    def threshold_mev(self):
+        """The zero-suppression threshold: pixels at or below it read zero."""
+        if self.zero_suppression_mev is not None:
+            return self.zero_suppression_mev
+        return 3 * float(np.hypot(self.noise_mev, self.coherent_noise_mev))  # region-of-interest finding
+
     def noise_free(self):
-        """The same detector with an ideal readout: no pixel or wire noise (diffusion stays:
-        it is physics). The same seed gives the same events."""
-        return replace(self, noise_mev=0.0, coherent_noise_mev=0.0)
+        """The same detector with an ideal readout: no pixel or wire noise, the same
+        zero-suppression threshold (diffusion stays: it is physics). The same seed gives
+        the same events."""
+        return replace(self, noise_mev=0.0, coherent_noise_mev=0.0, zero_suppression_mev=self.threshold_mev)
 
     def _transport(self, stack, photons, n_events, rng):
         """Move every particle until it stops or leaves; returns deposits (event, x, y, E) and
@@ -237,8 +246,7 @@ class LarTpc:
         image = gaussian_filter(image.reshape(n_events, self.n_wires, self.n_ticks), (0, *(self.diffusion_pixels,) * 2))
         image += self.noise_mev * rng.standard_normal(image.shape)
         image += self.coherent_noise_mev * rng.standard_normal((n_events, self.n_wires, 1))
-        threshold = 3 * np.hypot(self.noise_mev, self.coherent_noise_mev)  # region-of-interest finding
-        return np.where(image > threshold, image, 0.0).astype(np.float32)
+        return np.where(image > self.threshold_mev, image, 0.0).astype(np.float32)
 
     def simulate(self, particle, n_events, *, seed=0, mapper=None, **options):
         if particle not in CLASSES:
