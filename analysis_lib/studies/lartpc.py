@@ -39,12 +39,16 @@ def lartpc_images(data_dir, classes=None, negative_cells="keep", scaling="charge
     if scaling not in SCALINGS:
         raise ParameterError(f"scaling must be one of {', '.join(SCALINGS)}, not {scaling!r}")
     names = classes or CLASSES
-    samples = [read_showers(Path(data_dir) / f"{name}.h5", detector=LARTPC, negative_cells=negative_cells)
-               for name in names]
-    raw = np.concatenate([s.layers[0] for s in samples])
-    images = (max_scaled_images(raw) if scaling == "maximum"
-              else charge_scaled_images(raw, LARTPC.mip_mev_per_wire if mip_charge is None else mip_charge))
-    return images, np.concatenate([np.full(len(s), CLASSES.index(name)) for s, name in zip(samples, names)])
+    layers, labels = [], []
+    for name in names:
+        layer = read_showers(Path(data_dir) / f"{name}.h5", detector=LARTPC, negative_cells=negative_cells).layers[0]
+        layers.append(layer.astype(np.float32, copy=False))
+        labels.append(np.full(len(layer), CLASSES.index(name)))
+    raw = np.concatenate(layers)
+    del layers  # scaled in place below: one copy of the images at a time (4 GiB in the full profile)
+    images = (max_scaled_images(raw, copy=False) if scaling == "maximum" else
+              charge_scaled_images(raw, LARTPC.mip_mev_per_wire if mip_charge is None else mip_charge, copy=False))
+    return images, np.concatenate(labels)
 
 
 #: The input scalings ``lartpc_images`` knows.
@@ -71,29 +75,33 @@ def lartpc_truth(data_dir, classes=None):
 
 
 # -- the images ------------------------------------------------------------------------
-def charge_scaled_images(images, mip_charge):
+def charge_scaled_images(images, mip_charge, copy=True):
     """(events, H, W) charges in MIPs, q / q_MIP, with a channel axis, float32: a MIP
     track's pixel is 1 whatever else the event holds, so dE/dx survives. ``mip_charge``
     is q_MIP in the file's units (for the simulation, 0.85 MeV per 4 mm wire). A blank
     image is an event too (a photon that crossed without converting, read out without
-    noise); only a sample without any charge is refused."""
+    noise); only a sample without any charge is refused. ``copy=False`` divides a float32
+    array in place."""
     if not mip_charge > 0:
         raise ParameterError(f"mip_charge must be a positive charge, not {mip_charge!r}")
-    images = np.asarray(images, dtype=np.float32)
-    if not np.any(images > 0):
+    images = np.array(images, dtype=np.float32, copy=copy or None)
+    if images.size == 0 or not images.max() > 0:
         raise EmptyDatasetError(f"none of the {len(images)} images holds any charge")
-    return (images / np.float32(mip_charge))[..., None]
+    images /= np.float32(mip_charge)
+    return images[..., None]
 
 
-def max_scaled_images(images):
-    """(events, H, W) images divided by their own maximum, with a channel axis, float32.
-    (The original added 0.1 after min-max scaling and then clipped noisy copies at 1,
-    cutting off the brightest pixels; plain max scaling keeps them.)"""
-    images = np.asarray(images, dtype=np.float32)
+def max_scaled_images(images, copy=True):
+    """(events, H, W) images divided by their own maximum, with a channel axis, float32
+    (``copy=False``: a float32 array in place). (The original added 0.1 after min-max
+    scaling and then clipped noisy copies at 1, cutting off the brightest pixels; plain
+    max scaling keeps them.)"""
+    images = np.array(images, dtype=np.float32, copy=copy or None)
     peak = images.reshape(len(images), -1).max(axis=1) if len(images) else np.zeros(0)
     if len(images) == 0 or (peak <= 0).any():
         raise EmptyDatasetError(f"{int((peak <= 0).sum()) if len(images) else 0} of {len(images)} images are empty")
-    return (images / peak[:, None, None])[..., None]
+    images /= peak[:, None, None]
+    return images[..., None]
 
 
 # -- what separates the classes --------------------------------------------------------
@@ -108,10 +116,11 @@ LIT_WIRE_MEV = 0.5  # 0.6 MIP on a wire; zero-suppressed noise leaves about 0.02
 CLUSTER_MEV = 10.0
 
 
-def separating_quantities(images_mev, detector=None):
+def separating_quantities(images, detector=None, unit_mev=1.0):
     """What a physicist would separate the six classes with, measured on collection-plane
-    images in MeV (events, wires, ticks; the beam enters at wire 0): a DataFrame, one row
-    per event, columns as in ``QUANTITY_LABELS``.
+    images (events, wires, ticks; the beam enters at wire 0) whose pixels are in units
+    of ``unit_mev`` MeV (1 for the simulation's files; ``detector.mip_mev_per_wire`` for
+    charge-scaled images): a DataFrame, one row per event, columns as in ``QUANTITY_LABELS``.
 
     A wire is lit when it holds more than 0.5 MeV; the event starts at the first of two
     lit wires in a row.
@@ -139,7 +148,8 @@ def separating_quantities(images_mev, detector=None):
     detector = detector or LARTPC
     pitch_cm = detector.wire_pitch_mm / 10
     rows = []
-    for image in np.asarray(images_mev, dtype=np.float64):
+    for image in images:  # one event at a time in float64: never a second copy of them all
+        image = np.asarray(image, dtype=np.float64) * unit_mev
         row = dict.fromkeys(QUANTITY_LABELS, np.nan)
         charge = image.sum(axis=1)  # per wire
         lit = charge > LIT_WIRE_MEV
