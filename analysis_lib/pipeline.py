@@ -341,7 +341,6 @@ PARAMETER_RANGES = {
                          "two finite energies 0 < low <= high"),
     "tolerance": (_positive, "a finite number above 0"), "huber_delta": (_positive, "a finite number above 0"),
     "negative_cells": (lambda v: v in ("keep", "clip", "refuse"), "one of keep, clip, refuse"),
-    "scaling": (lambda v: v in ("charge", "maximum"), "one of charge, maximum"),
     "mip_charge": (_positive, "a finite charge above 0"),
     "ladder_events_per_class": _whole(10), "gbdt_iterations": _whole(1), "region_epochs": _whole(0),
     "spread_seeds": (lambda v: len(set(v)) == len(v) and all(isinstance(s, int) and 0 <= s < 2**63 for s in v),

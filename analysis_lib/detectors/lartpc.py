@@ -20,9 +20,10 @@ Transport is a vectorised particle stack in the wire-drift plane, in 4 mm steps:
 
 The image then gets diffusion (Gaussian, 0.6 pixel), per-pixel noise and coherent
 per-wire noise, and is zero-suppressed below three times the noise (``threshold_mev``;
-``noise_free()``: the same detector without noise, with the same threshold). Charges are in MeV (no recombination). Files are HDF5
-with ``layer_0`` (events, 240, 146), the class label and truth: momentum, collected
-charge, extent, and what makes a class recognisable or not: ``beam_conversions`` (the
+``noise_free()``: the same detector without noise, with the same threshold). Charges
+are in MeV (no recombination); ``mip_mev_per_wire`` is a MIP's charge on one wire.
+Files are HDF5 with ``layer_0`` (events, 240, 146), the class label and truth:
+momentum, collected charge, extent, and what makes a class recognisable or not: ``beam_conversions`` (the
 beam's photons converting inside the image: one for a photon, two for a π0) and
 ``pion_interactions`` (hadronic interactions inside it; a pion without one is a MIP
 track like a muon's).
@@ -58,7 +59,7 @@ class LarTpc:
     diffusion_pixels: float = 0.6
     noise_mev: float = 0.03
     coherent_noise_mev: float = 0.01
-    zero_suppression_mev: float = None  # None: three times the total noise
+    zero_suppression_mev: float | None = None  # None: three times the total noise
     momentum_range_gev: tuple = (0.2, 1.4)
 
     @property

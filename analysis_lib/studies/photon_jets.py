@@ -6,9 +6,10 @@ the four layers and a Particle Flow Network on the cells as points.
 Contents: the samples: ``PHOTON_JET_TASKS``, ``PHOTON_JET_CLASSES``, ``PHOTON_JET_TRUTH``
 (the truth names of the layouts it reads), ``photon_jet_truth``, ``decay_truth``,
 ``photon_jet_file``, ``photon_jet_task``, ``simulated_task`` (in memory, any readout);
-the PFN's inputs: ``POINT_FEATURES``, ``point_clouds`` (``POINT_CLOUD_CHUNK`` events at a time); the networks: ``photon_jet_cnn``,
-``particle_flow_network``, ``train_photon_jet_cnn``; the shower-shape BDT: ``shower_shape_bdt``; the raw-cell baseline: ``raw_cell_features``,
-``raw_cell_gbdt``, ``gbdt_logits``; the headline numbers of a model:
+the PFN's inputs: ``POINT_FEATURES``, ``point_clouds`` (``POINT_CLOUD_CHUNK`` events at
+a time); the networks: ``photon_jet_cnn``, ``particle_flow_network``,
+``train_photon_jet_cnn``; the shower-shape BDT: ``shower_shape_bdt``; the raw-cell
+baseline: ``raw_cell_features``, ``raw_cell_gbdt``, ``gbdt_logits``; the headline numbers of a model:
 ``headline_numbers``; the original's numbers: ``PUBLISHED_REJECTION``,
 ``PUBLISHED_TEST_BACKGROUND``, ``published_rejections``; the gap to them:
 ``READOUT_LADDER``.
@@ -245,7 +246,7 @@ def particle_flow_network(max_points, n_features, n_classes=3, phi_sizes=(128, 1
     return keras.Model(points, layers.Dense(n_classes, name="logits")(y), name="particle_flow_network")
 
 
-# -- the raw-cell baseline -------------------------------------------------------------
+# -- the shower-shape BDT --------------------------------------------------------------
 def shower_shape_bdt(features, labels, validation_features, validation_labels, seed=1, n_trees=300, max_depth=5,
                      learning_rate=0.2):
     """XGBoost on the shower shapes, as the original's BDT: depth-wise trees (``max_depth``),
@@ -259,6 +260,7 @@ def shower_shape_bdt(features, labels, validation_features, validation_labels, s
     return bdt.fit(features, labels, eval_set=[(validation_features, validation_labels)], verbose=False)
 
 
+# -- the raw-cell baseline -------------------------------------------------------------
 def raw_cell_features(sample):
     """(events, 964): every cell's log-scaled energy (``features.log_scaled_images``,
     the CNN's input, flattened) and log(1 + E_layer / GeV) of the four layer sums."""
