@@ -233,7 +233,10 @@ def main(argv=None):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's C++ log lines are not for the user
     args = build_parser().parse_args(argv)
     on_main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _interrupt) if on_main_thread else None  # SIGTERM acts as Ctrl-C
+    # SIGTERM acts as Ctrl-C; and Ctrl-C itself is set too: a command started with & from a
+    # script inherits SIGINT ignored, where `kill -INT` would otherwise do nothing
+    stops = (signal.SIGINT, signal.SIGTERM)
+    previous = {stop: signal.signal(stop, _interrupt) for stop in stops} if on_main_thread else {}
     try:
         return args.func(args)
     except AnalysisError as error:
@@ -243,8 +246,8 @@ def main(argv=None):
         print("interrupted: nothing half-written was left; the same command resumes", file=sys.stderr)
         return 130
     finally:
-        if on_main_thread:
-            signal.signal(signal.SIGTERM, previous)
+        for stop, handler in previous.items():
+            signal.signal(stop, handler)
 
 
 def _interrupt(signum, frame):

@@ -717,8 +717,8 @@ class Pipeline:
                     running[stage.id] = pool.submit(self._run_stage, stage)
             if not running:
                 continue
-            # Not without a timeout: Ctrl-C may be delivered to a worker thread, and its
-            # KeyboardInterrupt is raised only when the main thread wakes (a notebook may run for hours).
+            # with a timeout: the main thread runs signal handlers (Ctrl-C) only when it wakes,
+            # and a stage may run for hours
             finished, _ = wait(running.values(), timeout=0.5, return_when=FIRST_COMPLETED)
             for sid, future in list(running.items()):
                 if future in finished:

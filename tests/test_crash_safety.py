@@ -127,7 +127,10 @@ def test_ctrl_c_or_sigterm_stops_the_running_notebook_at_once_and_leaves_nothing
               all: {out: "{data}/out/a.h5", started: "{data}/started.txt"}
     """))
     command = _run_command(tmp_path)
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # started as a job with & from a script is: SIGINT ignored, which Python then keeps
+    # ignoring; whether pytest itself runs in the background must not decide this test
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     _wait_for(lambda: (tmp_path / "data/started.txt").exists(), process)
     assert list((tmp_path / "data/out").glob(".a.partial-*.h5"))
     kernels = [p for p in psutil.Process(process.pid).children(recursive=True) if "ipykernel" in " ".join(p.cmdline())]
