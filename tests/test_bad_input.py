@@ -16,6 +16,8 @@ from analysis_lib.cli import main
 from analysis_lib.detectors import ATLAS_ECAL, PHOTON_ID_ECAL, simulate_to_files
 from analysis_lib.errors import AnalysisError
 
+from .conftest import FOREIGN_ROOT
+
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
@@ -58,7 +60,6 @@ def _file(name, data):
 
 
 HITS = {k: ak.Array([[1.0, 2.0], [3.0]]) for k in ("x", "y", "z", "E")}
-SHARED_ROOT = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "foreign-root"
 
 
 def _two_shower_trees(tmp):
@@ -141,7 +142,7 @@ CASES = {
     "missing layer": (lambda t: _h5(t / "f.h5", skip=(2,)), _inspect(), "no dataset 'layer_2'"),
     "missing ROOT branch": (lambda t: _tree(t / "f.root", "showers", {"layer_0": ak.Array([np.zeros(64)])}),
                             _inspect(), "no tree with branches layer_0 ... layer_3; looked at TTree 'showers'"),
-    "only an RNTuple": (lambda t: Path(SHARED_ROOT / "rntviewer-testfile-uncomp-single-rntuple-v1-0-0-0.root"),
+    "only an RNTuple": (lambda t: Path(FOREIGN_ROOT / "rntviewer-testfile-uncomp-single-rntuple-v1-0-0-0.root"),
                         _inspect(), "looked at RNTuple 'Contributors' (RNTuples are not read"),
     "several trees with the layers": (_two_shower_trees, _inspect(), "name one with the tree option"),
     "wrong cell grid": (lambda t: _h5(t / "f.h5", [(4, 16), (4, 64), (16, 16), (16, 8)]), _inspect(),

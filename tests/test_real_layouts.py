@@ -18,11 +18,10 @@ from analysis_lib.errors import DataFileError
 from analysis_lib.io import HitLayout, find_hits, read_showers
 from analysis_lib.pipeline import check_parameters, default_root, load_stages, select
 
-from .conftest import simulate_sample
+from .conftest import FOREIGN_ROOT, simulate_sample
 
 ROOT = default_root()
 STAGES = load_stages(ROOT / "stages.yml")
-SHARED_ROOT = ROOT.parent / "shared" / "testdata" / "foreign-root"
 
 
 def _checksums(folder):
@@ -150,13 +149,13 @@ def test_published_files_without_truth_and_as_root_trees(published, tmp_path):
 
 def test_root_files_from_root_itself_are_read_or_refused_by_name():
     with pytest.raises(DataFileError, match="looked at TTree 'one/two/tree', TTree 'one/tree', TTree 'three/tree'"):
-        read_showers(SHARED_ROOT / "uproot-nesteddirs.root")
+        read_showers(FOREIGN_ROOT / "uproot-nesteddirs.root")
     with pytest.raises(DataFileError, match="looked at no tree"):
-        read_showers(SHARED_ROOT / "uproot-histograms.root")
+        read_showers(FOREIGN_ROOT / "uproot-histograms.root")
     with pytest.raises(DataFileError, match="no hits this library recognises"):
-        find_hits(SHARED_ROOT / "uproot-small-evnt-tree-fullsplit.root")
+        find_hits(FOREIGN_ROOT / "uproot-small-evnt-tree-fullsplit.root")
     # a split custom class: members read by their leaf names, as ldmx-sw collections are
-    layout = find_hits(SHARED_ROOT / "uproot-small-evnt-tree-fullsplit.root", "tree:P3.Px,P3.Py,P3.Px,P3.Py")
+    layout = find_hits(FOREIGN_ROOT / "uproot-small-evnt-tree-fullsplit.root", "tree:P3.Px,P3.Py,P3.Px,P3.Py")
     assert layout == HitLayout("tree", "P3.Px", "P3.Py", "P3.Px", "P3.Py")
 
 
