@@ -1,12 +1,7 @@
 """The notebook pipeline: run the book's stages with papermill.
 
-``stages.yml`` lists every stage once: its notebook, its parameters for each
-profile (``smoke``, ``book``, ``full``), and what it ``reads`` and ``writes``
-(``{data}`` stands for the profile's data folder). A stage depends on every
-stage whose ``writes`` contain one of its ``reads``. A stage with a ``matrix``
-(one parameter and its values, e.g. ``{task: [scalar1, axion1]}``) becomes one
-stage per value, ``id/value``, with ``{task}`` substituted in its paths and
-parameters and its executed copy named ``<notebook>_<value>.ipynb``.
+The stages come from ``stages.yml`` (``stage_list``: each stage's notebook, its
+parameters per profile, what it ``reads`` and ``writes``, the graph those make).
 
 A stage is skipped when the content hash of its notebook, its parameters, the
 files it reads (``stage_inputs``: its declared reads and every path a parameter
@@ -23,11 +18,11 @@ redirects where a stage writes. ``scale`` runs a profile at reduced size
 (``scale_profile``) into folders of its own. Every stage's kernel reports its peak
 memory from a last cell the pipeline appends (hidden in the book's page).
 
-Contents: ``Stage``, ``load_stages``, ``headline_files``, ``dependencies``, ``select``, ``sweep``,
-``parse_value``, ``parse_overrides``, ``notebook_parameters``, ``PARAMETER_RANGES``,
-``check_range``, ``scale_profile``, ``check_parameters``, ``stage_inputs``, ``module_dependencies``, ``library_sources``,
-``stage_hash``, ``StageResult``, ``Pipeline``,
-``results_table``, ``summary_table``, ``book_page``, ``default_root``.
+Contents: ``sweep``, ``parse_value``, ``parse_overrides``, ``notebook_parameters``, ``PARAMETER_RANGES``,
+``check_range``, ``scale_profile``, ``check_parameters``, ``stage_inputs``, ``module_dependencies``,
+``library_sources``, ``stage_hash``, ``StageResult``, ``Pipeline``, ``results_table``, ``summary_table``;
+re-exported from ``stage_list``: ``Stage``, ``load_stages``, ``headline_files``, ``dependencies``, ``select``,
+``book_page``, ``default_root``.
 """
 
 import ast
@@ -42,178 +37,16 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
-from .errors import ParameterError, PipelineError
+from .errors import ParameterError
 from .io import atomic_output
 from .reporting import PEAK_MEMORY_CELL, read_records
+# the stage list's names, re-exported: the runner is where readers of the code look for them
+from .stage_list import (PROFILES, Stage, book_page, default_root, dependencies, headline_files,  # noqa: F401
+                         load_stages, select)
 
-PROFILES = ("smoke", "book", "full")
 LIBRARY_DIR = Path(__file__).resolve().parent
 #: Messages of kernel start-up races that papermill hits with parallel kernels; retried once.
 TRANSIENT_KERNEL_ERRORS = ("Address already in use", "Kernel didn't respond", "Kernel died before replying")
-
-
-@dataclass
-class Stage:
-    """One notebook of the book and how to run it."""
-
-    id: str
-    notebook: Path
-    parameters: dict = field(default_factory=dict)  # profile or "all" -> {name: value}
-    reads: list = field(default_factory=list)
-    writes: list = field(default_factory=list)
-    variant: str = ""  # the matrix value, for stages expanded from a matrix
-    headlines: list = field(default_factory=list)  # the tables of its results the results page shows
-
-    @property
-    def study(self):
-        return self.id.split("/")[0]
-
-    def resolved_parameters(self, profile, data_dir):
-        values = {**self.parameters.get("all", {}), **self.parameters.get(profile, {})}
-        return {k: _substitute(v, data_dir) for k, v in values.items()}
-
-    def paths(self, which, data_dir):
-        return [Path(_substitute(p, data_dir)) for p in getattr(self, which)]
-
-
-def _substitute(value, data_dir):
-    if isinstance(value, str):
-        return value.replace("{data}", str(data_dir))
-    if isinstance(value, list):
-        return [_substitute(v, data_dir) for v in value]
-    return value
-
-
-def book_page(stage, root):
-    """Path of a stage's executed copy below the book folder: its path below
-    notebooks/, with ``_<variant>`` added for a matrix stage."""
-    notebooks = Path(root).resolve() / "notebooks"
-    relative = stage.notebook.relative_to(notebooks) if notebooks in stage.notebook.parents else Path(stage.notebook.name)
-    if stage.variant:
-        relative = relative.with_name(f"{relative.stem}_{stage.variant}{relative.suffix}")
-    return relative
-
-
-def default_root():
-    """The repository root: the folder holding stages.yml next to the library, else the cwd."""
-    candidate = LIBRARY_DIR.parent
-    return candidate if (candidate / "stages.yml").exists() else Path.cwd()
-
-
-def load_stages(path):
-    """Read and check the stage list (unique ids, known profiles, existing notebooks)."""
-    path = Path(path).resolve()
-    if not path.is_file():
-        raise PipelineError(f"no stage list at {path}")
-    try:
-        spec = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark else ""
-        raise PipelineError(f"{path} is not valid YAML{where}: {getattr(error, 'problem', None) or error}") from None
-    if not isinstance(spec, dict) or not isinstance(spec.get("stages", []), list) or not all(
-            isinstance(e, dict) and "id" in e and "notebook" in e for e in spec.get("stages", [])):
-        raise PipelineError(f"{path} must hold 'stages:', a list of entries each with an id and a notebook")
-    stages, seen = [], set()
-    for entry in (e for raw in spec.get("stages", []) for e in _expand_matrix(raw)):
-        stage = Stage(id=entry["id"], notebook=path.parent / entry["notebook"],
-                      parameters=entry.get("parameters", {}) or {},
-                      reads=entry.get("reads", []) or [], writes=entry.get("writes", []) or [],
-                      variant=entry.get("variant", ""), headlines=entry.get("headlines", []) or [])
-        if stage.id in seen:
-            raise PipelineError(f"stage {stage.id!r} appears twice in {path}")
-        unknown = set(stage.parameters) - set(PROFILES) - {"all"}
-        if unknown:
-            raise PipelineError(f"stage {stage.id!r} has parameters for unknown profile {sorted(unknown)[0]!r}")
-        if not stage.notebook.is_file():
-            raise PipelineError(f"stage {stage.id!r} names a missing notebook {stage.notebook}")
-        seen.add(stage.id)
-        stages.append(stage)
-    every_headline = [h for stage in stages for h in stage.headlines]
-    for stage in stages:
-        if "{headlines}" in stage.reads:  # the results page: every stage's headline tables
-            stage.reads = [r for r in stage.reads if r != "{headlines}"] + every_headline
-    _ordered(stages, dependencies(stages))  # refuses cycles early
-    return stages
-
-
-def headline_files(stages, data_dir):
-    """{stage id: [its headline tables]} of the stages that declare ``headlines`` in the
-    stage list, with ``{data}`` made ``data_dir``: where the results page finds them."""
-    return {stage.id: stage.paths("headlines", data_dir) for stage in stages if stage.headlines}
-
-
-def _expand_matrix(entry):
-    """One stage entry per value of its matrix parameter (or the entry itself)."""
-    matrix = entry.get("matrix")
-    if not matrix:
-        return [entry]
-    if len(matrix) != 1:
-        raise PipelineError(f"stage {entry['id']!r}: a matrix takes exactly one parameter, got {sorted(matrix)}")
-    (name, values), = matrix.items()
-
-    def fill(value, v):
-        if isinstance(value, str):
-            return value.replace("{" + name + "}", str(v))
-        if isinstance(value, list):
-            return [fill(x, v) for x in value]
-        if isinstance(value, dict):
-            return {k: fill(x, v) for k, x in value.items()}
-        return value
-
-    expanded = []
-    for v in values:
-        parameters = fill(entry.get("parameters", {}) or {}, v)
-        parameters["all"] = {**parameters.get("all", {}), name: v}
-        expanded.append({**entry, "id": f"{entry['id']}/{v}", "variant": str(v), "parameters": parameters,
-                         "reads": fill(entry.get("reads", []), v), "writes": fill(entry.get("writes", []), v),
-                         "headlines": fill(entry.get("headlines", []), v)})
-    return expanded
-
-
-def dependencies(stages, data_dir=Path("{data}")):
-    """Stage id -> ids of the stages that write what it reads."""
-    deps = {}
-    for stage in stages:
-        reads = stage.paths("reads", data_dir)
-        deps[stage.id] = {other.id for other in stages if other is not stage and any(
-            r == w or w in r.parents for r in reads for w in other.paths("writes", data_dir))}
-    return deps
-
-
-def _ordered(stages, deps):
-    order, done = [], set()
-    pending = {s.id: s for s in stages}
-    while pending:
-        ready = [s for sid, s in pending.items() if deps[sid] <= done]
-        if not ready:
-            raise PipelineError(f"the stages {sorted(pending)} depend on each other in a cycle")
-        for stage in ready:
-            order.append(stage)
-            done.add(stage.id)
-            del pending[stage.id]
-    return order
-
-
-def select(stages, only):
-    """The stages matching ``only`` (study or study/stage ids) and everything upstream of them."""
-    if not only:
-        return list(stages)
-    deps = dependencies(stages)
-    wanted = set()
-    for pattern in only:
-        matches = {s.id for s in stages if s.id == pattern or s.study == pattern or s.id.startswith(pattern + "/")}
-        if not matches:
-            raise ParameterError(f"no stage or study called {pattern!r}; known studies: "
-                                 f"{', '.join(sorted({s.study for s in stages}))}")
-        wanted |= matches
-    frontier = set(wanted)
-    while frontier:
-        frontier = set().union(*(deps[s] for s in frontier)) - wanted
-        wanted |= frontier
-    return [s for s in stages if s.id in wanted]
 
 
 def sweep(stages, grid):

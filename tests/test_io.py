@@ -1,5 +1,6 @@
 """Shower files: round trips, determinism, atomic writes and clear errors for bad input."""
 
+import re
 import subprocess
 import sys
 
@@ -221,14 +222,39 @@ def test_the_same_weights_give_the_same_model_file_bytes(tmp_path):
 
 
 def test_a_missing_file_of_the_books_data_says_which_command_makes_it():
-    from analysis_lib.io import PROJECT_DATA_DIR
+    import shlex
 
-    with pytest.raises(DataFileError, match=r"run --profile book --only detector \(or make book\)"):
+    from analysis_lib.io import PROJECT_DATA_DIR, load_model
+
+    python = shlex.quote(sys.executable)  # by its full path: the command works from any folder
+    with pytest.raises(DataFileError, match=re.escape(f"make it with: {python} -m analysis_lib run --profile book "
+                                                      f"--only detector/simulate") + "$"):
         read_showers(PROJECT_DATA_DIR / "book" / "atlas_ecal" / "no_such_particle_40-250GeV.h5")
-    with pytest.raises(DataFileError, match=r"run --profile smoke --only photon_id$"):
+    # just the stage that writes the file, a matrix stage's variant included
+    with pytest.raises(DataFileError, match=r"run --profile smoke --only photon_jets/cnn/axion2$"):
+        load_model(PROJECT_DATA_DIR / "smoke" / "photon_jets" / "axion2" / "cnn" / "model.keras")
+    with pytest.raises(DataFileError, match=r"run --profile smoke --only photon_id/explore$"):
         read_showers(PROJECT_DATA_DIR / "smoke" / "photon_id" / "no_such_process_photon.h5")
     with pytest.raises(DataFileError, match=r"^no such file: [^;]*$"):
         read_showers("/nowhere/gamma.h5")
+
+
+def test_a_library_error_shows_in_a_notebook_as_one_sentence(tmp_path):
+    """IPython renders the library's errors by their sentence alone, not a traceback
+    through the library's frames."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    from analysis_lib.io import PROJECT_DATA_DIR
+
+    missing = PROJECT_DATA_DIR / "book" / "atlas_ecal" / "no_such_particle_40-250GeV.h5"
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        f"from analysis_lib.io import read_showers\nread_showers({str(missing)!r})")])
+    NotebookClient(notebook, kernel_name="python3", allow_errors=True, timeout=120).execute(cwd=str(tmp_path))
+    error = notebook.cells[0].outputs[0]
+    assert error.output_type == "error" and error.ename == "DataFileError"
+    assert len(error.traceback) == 1, error.traceback
+    assert error.traceback[0].startswith("DataFileError: no such file:") and "--only detector/simulate" in error.traceback[0]
 
 
 def test_arrays_written_chunk_by_chunk_read_back_whole_or_by_name(tmp_path):

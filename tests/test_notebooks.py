@@ -1,6 +1,7 @@
 """Every stage of the book, smoke-sized, through the real pipeline and stages.yml."""
 
 import json
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -213,3 +214,78 @@ def test_published_pages_are_clean(smoke_run):
         if stage.id == "results/results":
             assert all("remove-input" in c.metadata.get("tags", []) for c in shown if c.cell_type == "code")
     assert len(set(titles.values())) == len(titles), "two pages share a title"
+
+
+# -- notebooks run by hand, from any folder -----------------------------------------------
+def _files_below(folder, skip=(".venv", ".git", "__pycache__", ".pytest_cache", ".ipynb_checkpoints")):
+    return {p for p in Path(folder).rglob("*") if p.is_file() and not set(p.relative_to(folder).parts) & set(skip)}
+
+
+def test_every_path_default_of_a_notebook_names_the_repository():
+    """A relative default would be read from the notebook's folder in JupyterLab but from
+    the caller's folder under papermill: every path default starts with {repository}/
+    and the notebook resolves it through the library before using it."""
+    from analysis_lib.pipeline import notebook_parameters
+
+    for notebook in sorted((ROOT / "notebooks").rglob("*.ipynb")):
+        paths = {k: v for k, v in notebook_parameters(notebook).items() if isinstance(v, str) and "/" in v}
+        assert all(v.startswith("{repository}/") for v in paths.values()), (notebook.name, paths)
+        if paths:
+            code = "".join(c.source for c in nbformat.read(notebook, as_version=4).cells if c.cell_type == "code")
+            assert f"{', '.join(paths)} = in_repository({', '.join(paths)})" in code, notebook.name
+
+
+def test_a_default_path_is_the_repositorys_from_any_working_folder(tmp_path):
+    """Run from a folder two levels below one holding a decoy data/book/atlas_ecal (where
+    the old '../../data/book' defaults pointed), a notebook reads the repository's files,
+    never the decoy."""
+    import subprocess
+    import sys
+
+    decoy = tmp_path / "data" / "book" / "atlas_ecal"
+    decoy.mkdir(parents=True)
+    for particle in ("gamma", "pi0", "axion1", "scalar1", "axion2"):
+        (decoy / f"{particle}_40-250GeV.h5").write_text("not a shower file")
+    elsewhere = tmp_path / "a" / "b"
+    elsewhere.mkdir(parents=True)
+    run = subprocess.run([str(Path(sys.executable).with_name("papermill")), str(ROOT / "notebooks/detector/04_images.ipynb"),
+                          "out.ipynb", "-p", "n_average", "20", "--no-progress-bar"],
+                         cwd=elsewhere, capture_output=True, text=True)
+    assert "not a shower file" not in run.stderr and str(decoy) not in run.stderr
+    if run.returncode:  # no book built in this clone: the repository's own file is missing, by its full path
+        assert f"no such file: {ROOT}/data/book/atlas_ecal/" in run.stderr, run.stderr[-2000:]
+    assert _files_below(tmp_path) == set(decoy.iterdir()) | {elsewhere / "out.ipynb"}
+
+
+@pytest.mark.parametrize("where", ["repository", "elsewhere"])
+def test_the_readmes_papermill_command_writes_only_where_it_is_told(smoke_run, tmp_path, where):
+    """The README's papermill line as written (from the repository root, and with full
+    paths from another folder), pointed at the smoke run's data: the executed notebook
+    appears where it was named and nothing else is written, in the repository or beside it."""
+    import re
+    import shlex
+    import subprocess
+    import sys
+
+    pipeline, _ = smoke_run
+    line = next(l for l in (ROOT / "README.md").read_text().splitlines() if l.startswith(".venv/bin/papermill "))
+    command = shlex.split(line.split("#")[0])
+    command += ["-p", "data_dir", str(pipeline.data_dir / "atlas_ecal"), "-p", "ideal_events", "300",
+                "--no-progress-bar"]
+    cwd = ROOT if where == "repository" else tmp_path / "a" / "b"
+    cwd.mkdir(parents=True, exist_ok=True)
+    if where == "elsewhere":
+        command = [str(ROOT / c) if re.match(r"(\.venv|notebooks)/", c) else c for c in command]
+    output = cwd / command[2]
+    two_up = cwd.parent.parent / "data"  # where the notebooks' old relative defaults pointed
+    before, two_up_existed = _files_below(ROOT), two_up.exists()
+    try:
+        run = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
+        assert run.returncode == 0, run.stderr[-3000:]
+        assert output.is_file()
+        assert _files_below(ROOT) - {output} == before
+        assert two_up.exists() == two_up_existed
+        if where == "elsewhere":
+            assert _files_below(tmp_path) == {output}
+    finally:
+        output.unlink(missing_ok=True)

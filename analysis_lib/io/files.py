@@ -19,6 +19,8 @@ import os
 from pathlib import Path
 
 from ..errors import DataFileError
+from ..repository import PROJECT_DATA_DIR
+from ..stage_list import run_command, stage_writing
 
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
@@ -29,10 +31,6 @@ ROOT_MAGIC = b"root"
 
 #: Mark of this library's data files: an HDF5 attribute, a key of a ROOT file's ``attrs``.
 WRITTEN_BY = "analysis_lib"
-
-
-#: The project's own data folder (``data/<profile>``): everything in it is the pipeline's.
-PROJECT_DATA_DIR = Path(__file__).resolve().parents[2] / "data"
 
 
 DATA_SUFFIXES = (".h5", ".hdf5", ".root")
@@ -181,23 +179,11 @@ def _remove_dead(partials):
     return removed
 
 
-#: The study of each folder of the project's data folder, for "run this to make it".
-DATA_FOLDER_STUDY = {"atlas_ecal": "detector"}
-
-
 def missing_file(path):
     """The error for a file that is not there: for a file of the project's own data
-    folder, with the command that makes it (a notebook opened before ``make book``)."""
-    path = Path(path)
-    hint = ""
-    try:
-        profile, folder = path.resolve().relative_to(PROJECT_DATA_DIR).parts[:2]
-        study = DATA_FOLDER_STUDY.get(folder, folder)
-        if profile in ("smoke", "book", "full"):  # the pipeline's profiles
-            hint = (f"; the pipeline makes it: python -m analysis_lib run --profile {profile} --only {study}"
-                    f"{' (or make book)' if profile == 'book' else ''}")
-    except ValueError:  # not in the project's data folder, or not deep enough to tell
-        pass
+    folder (a notebook opened before ``make book``), with the command that makes it."""
+    made_by = stage_writing(path)
+    hint = f"; make it with: {run_command(*made_by)}" if made_by else ""
     return DataFileError(f"no such file: {path}{hint}")
 
 
