@@ -43,6 +43,7 @@ from .reporting import PEAK_MEMORY_CELL, read_records
 # the stage list's names, re-exported: the runner is where readers of the code look for them
 from .stage_list import (PROFILES, Stage, book_page, default_root, dependencies, headline_files,  # noqa: F401
                          load_stages, select)
+from .tensorflow_startup import TENSORFLOW_STARTUP_LINES
 
 LIBRARY_DIR = Path(__file__).resolve().parent
 #: Messages of kernel start-up races that papermill hits with parallel kernels; retried once.
@@ -666,8 +667,6 @@ def _cmdline(process):
         return ""
 
 
-#: What TensorFlow prints to the process's stderr when it starts, before any log setting applies.
-TENSORFLOW_STARTUP_LINES = ("All log messages before absl::InitializeLog() is called", "oneDNN custom operations are on")
 
 
 def _finish_page(path, stage, shown_paths, profile="book", scale=1):

@@ -267,3 +267,22 @@ def test_arrays_written_chunk_by_chunk_read_back_whole_or_by_name(tmp_path):
     assert np.array_equal(back["image"], np.concatenate([c["image"] for c in chunks]))
     assert back["label"].tolist() == [0, 0, 0, 1, 1, 1, 1, 1, 2] and back["attrs"]["size"] == 4
     assert set(load_arrays(tmp_path / "a.h5", names=("label",))) == {"label", "attrs"}
+
+
+def test_a_plain_kernel_shows_no_tensorflow_start_up_lines(tmp_path):
+    """What JupyterLab shows: a kernel started without the pipeline's settings imports a
+    network, and no stderr box appears."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    import os
+
+    # as JupyterLab starts it: without the pipeline's log level, and with the kernel's
+    # stderr forwarded (ipykernel does not forward it when it sees it runs under pytest)
+    environment = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "PYTEST_CURRENT_TEST")}
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "from analysis_lib.models import *\nimport keras\nkeras.ops.convert_to_tensor([1.0]) + 1"),
+        nbformat.v4.new_code_cell("import time\ntime.sleep(3)  # the kernel forwards its stderr from a thread")])
+    NotebookClient(notebook, kernel_name="python3", timeout=300).execute(cwd=str(tmp_path), env=environment)
+    streams = [o.text for cell in notebook.cells for o in cell.outputs if o.output_type == "stream"]
+    assert not streams, streams

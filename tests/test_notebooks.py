@@ -265,7 +265,6 @@ def test_the_readmes_papermill_command_writes_only_where_it_is_told(smoke_run, t
     import re
     import shlex
     import subprocess
-    import sys
 
     pipeline, _ = smoke_run
     line = next(l for l in (ROOT / "README.md").read_text().splitlines() if l.startswith(".venv/bin/papermill "))
