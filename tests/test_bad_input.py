@@ -31,6 +31,13 @@ def _h5(path, shapes=ATLAS_ECAL.layer_shapes, n=4, fill=1.0, skip=(), units=None
     return path
 
 
+def _versioned_h5(tmp):
+    """A user's file whose converter records its own version, as many do."""
+    with h5py.File(_h5(tmp / "versioned.h5"), "a") as f:
+        f.attrs.update({"library_version": "2.4.1", "creator": "my-daq-converter"})
+    return tmp
+
+
 def _tree(path, name, branches):
     with uproot.recreate(path) as f:
         f.mktree(name, {k: v.type for k, v in branches.items()})
@@ -174,6 +181,10 @@ CASES = {
         lambda t: _h5(t / "mine.h5").parent,
         lambda t: ["simulate", "atlas-ecal", "--particle", "gamma", "--events", "5", "--out", str(t / "mine.h5")],
         "was not written by this library"),
+    "simulation over a file of another program that records its version": (
+        _versioned_h5,
+        lambda t: ["simulate", "atlas-ecal", "--particle", "gamma", "--events", "5", "--out", str(t / "versioned.h5")],
+        "versioned.h5 exists and was not written by this library"),
     "ROOT attributes that are not a JSON object": (_root_attrs_list, _inspect(), "is not a JSON object"),
     "hits with NaN energies": (lambda t: _tree(t / "h.root", "ecalHits", dict(HITS, E=ak.Array([[1.0, np.nan], [3.0]]))),
                                _inspect("--detector", "ldmx-ecal"), "hold NaN or infinity (first in event 0)"),

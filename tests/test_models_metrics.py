@@ -123,6 +123,16 @@ def test_working_point_not_reachable():
     assert np.isnan(wp.rejection) and wp.signal_efficiency == pytest.approx(0.5)
 
 
+def test_a_working_point_exactly_at_its_tolerance_is_shown():
+    """84 signal events reach 100 % at a 99 % target: 0.01 off, which is the tolerance
+    itself (the float difference is 0.010000000000000009), so it is shown, as 99.5 % is."""
+    signal, background = np.linspace(1, 2, 84), np.linspace(0, 1.5, 400)
+    for target in (0.99, 0.995):
+        wp = working_point(signal, background, target)
+        assert wp.signal_efficiency == 1.0 and np.isfinite(wp.rejection), (target, wp)
+    assert np.isnan(working_point(signal, background, 0.99, tolerance=0.009).rejection)  # beyond a smaller one
+
+
 def test_signal_score_orders_like_the_softmax_probability():
     rng = np.random.default_rng(6)
     logits = rng.normal(size=(200, 3)) * 5

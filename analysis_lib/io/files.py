@@ -37,8 +37,9 @@ DATA_SUFFIXES = (".h5", ".hdf5", ".root")
 
 
 def written_by_this_library(path):
-    """True for an HDF5 or ROOT file that carries this library's mark (or, for files of
-    earlier versions, its ``library_version``); False for anything else, unreadable included."""
+    """True for an HDF5 or ROOT file that carries this library's mark, ``written_by`` =
+    ``WRITTEN_BY``; False for anything else, unreadable included. Nothing else counts: a
+    ``library_version`` attribute, say, is what a user's own converter may write too."""
     path = Path(path)
     try:
         kind = file_format(path)
@@ -54,7 +55,7 @@ def written_by_this_library(path):
                 attrs = json.loads(str(f["attrs"])) if "attrs" in f else {}
     except Exception:  # anything unreadable is not ours
         return False
-    return isinstance(attrs, dict) and (attrs.get("written_by") == WRITTEN_BY or "library_version" in attrs)
+    return isinstance(attrs, dict) and attrs.get("written_by") == WRITTEN_BY
 
 
 def check_replaceable(path):
