@@ -147,6 +147,26 @@ def test_published_files_without_truth_and_as_root_trees(published, tmp_path):
         read_showers(tmp_path / "axion1_t.root", tree="runs2")
 
 
+def test_an_unrelated_object_named_attrs_beside_the_layers_is_passed_over(tmp_path):
+    """A user's histogram called 'attrs' is not this library's attributes string."""
+    layers = {f"layer_{i}": np.ones((3,) + tuple(shape)) for i, shape in enumerate(ATLAS_ECAL.layer_shapes)}
+    with uproot.recreate(tmp_path / "gamma_h.root") as f:
+        f.mktree("showers", {k: np.dtype((v.dtype, v.shape[1:])) for k, v in layers.items()})
+        f["showers"].extend(layers)
+        f["attrs"] = np.histogram(np.arange(10.0), bins=5)
+    sample = read_showers(tmp_path / "gamma_h.root")
+    assert len(sample.layers[0]) == 3 and sample.attrs["units"] == "MeV"
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in FOREIGN_ROOT.glob("*.root")))
+def test_every_root_file_from_root_itself_is_refused_in_one_sentence(name):
+    """None of them holds calorimeter images or hits: each reader says so by name."""
+    for reader in (read_showers, find_hits):
+        with pytest.raises(DataFileError) as refused:
+            reader(FOREIGN_ROOT / name)
+        assert name in str(refused.value) and "\n" not in str(refused.value)
+
+
 def test_root_files_from_root_itself_are_read_or_refused_by_name():
     with pytest.raises(DataFileError, match="looked at TTree 'one/two/tree', TTree 'one/tree', TTree 'three/tree'"):
         read_showers(FOREIGN_ROOT / "uproot-nesteddirs.root")

@@ -10,7 +10,7 @@ Contents: ``WRITTEN_BY``, ``PROJECT_DATA_DIR``, ``DATA_SUFFIXES``,
 ``written_by_this_library``, ``check_replaceable``, ``atomic_output``,
 ``hdf5_for_writing``, ``remove_stale_partials``, ``remove_stale_partials_under``, ``missing_file``, ``file_format``,
 ``format_from_suffix``, ``progress_disabled``; ROOT: ``TREE_CLASSES``, ``RNTUPLE_CLASS``,
-``root_trees``, ``describe_root_objects``, ``open_root``.
+``root_trees``, ``describe_root_objects``, ``open_root``, ``root_attributes``.
 """
 
 import contextlib
@@ -52,7 +52,7 @@ def written_by_this_library(path):
             import uproot
 
             with uproot.open(path) as f:
-                attrs = json.loads(str(f["attrs"])) if "attrs" in f else {}
+                attrs = root_attributes(f, path)
     except Exception:  # anything unreadable is not ours
         return False
     return isinstance(attrs, dict) and attrs.get("written_by") == WRITTEN_BY
@@ -245,3 +245,20 @@ def open_root(path):
         return uproot.open(path)
     except Exception as error:  # uproot raises many types for a damaged file
         raise DataFileError(f"{path} is truncated or corrupted and cannot be opened ({type(error).__name__})") from None
+
+
+def root_attributes(file, path, folder=""):
+    """The attributes this library keeps in a ROOT file: the JSON object of the string
+    (``TObjString``) named ``attrs`` beside the tree in ``folder``, else at the top; {}
+    where there is none. Another object of that name (a user's histogram) is not ours
+    and is passed over."""
+    for key in dict.fromkeys((folder + "attrs", "attrs")):
+        if key in file and file.classname_of(key) == "TObjString":
+            try:
+                attrs = json.loads(str(file[key]))
+            except ValueError:
+                attrs = None
+            if not isinstance(attrs, dict):
+                raise DataFileError(f"the 'attrs' of {path} is not a JSON object of attributes")
+            return attrs
+    return {}

@@ -26,7 +26,7 @@ import numpy as np
 
 from ..errors import DataFileError, EmptyDatasetError, ParameterError
 from .files import (RNTUPLE_CLASS, TREE_CLASSES, WRITTEN_BY, atomic_output, describe_root_objects, file_format,
-                    format_from_suffix, hdf5_for_writing, progress_disabled, root_trees)
+                    format_from_suffix, hdf5_for_writing, progress_disabled, root_attributes, root_trees)
 
 
 TREE_NAME = "showers"
@@ -235,10 +235,7 @@ def _read_root(path, names, start, stop, tree_path=None):
         name = TREE_NAME if TREE_NAME in holding else holding[0]
         arrays = trees[name].arrays(library="np", entry_start=start, entry_stop=stop)
         folder = name.rsplit("/", 1)[0] + "/" if "/" in name else ""
-        key = next((k for k in (folder + "attrs", "attrs") if k in f), None)
-        attrs = json.loads(str(f[key])) if key else {}
-    if not isinstance(attrs, dict):
-        raise DataFileError(f"the 'attrs' of {path} is not a JSON object of attributes")
+        attrs = root_attributes(f, path, folder)
     layers = [_regular(arrays.pop(n), n, path) for n in names]
     truth = {k: v for k, v in arrays.items() if v.dtype != object}  # jagged truth is not needed here
     return layers, truth, attrs
