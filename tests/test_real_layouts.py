@@ -379,3 +379,29 @@ def test_lartpc_files_of_images_only_with_negative_pixels_go_through_training(tm
     assert "noise-free" not in shown and "pions: no hadronic" not in shown  # no twin, no truth: not claimed
     with h5py.File(models / "test_split.h5") as f:
         assert f.attrs["mip_charge"] == pytest.approx(50.0 * LARTPC.mip_mev_per_wire)
+
+
+# -- shashlik truth, one value per event -----------------------------------------------------
+def test_shashlik_truth_of_single_photons_may_be_one_value_per_event(tmp_path):
+    """A user's single-photon file with (N,) truth, the natural layout, reads as (N, 1)
+    photons; a two-photon chapter given it says what it needs in one sentence."""
+    from analysis_lib.detectors import SHASHLIK_ECAL
+    from analysis_lib.studies.shashlik import photon_truth
+
+    rng = np.random.default_rng(4)
+    truth = {"photon_x_mm": rng.uniform(-50, 50, 6), "photon_y_mm": rng.uniform(-50, 50, 6),
+             "photon_energy_gev": rng.uniform(2, 200, 6)}
+    with h5py.File(tmp_path / "gamma.h5", "w") as f:
+        f["layer_0"] = rng.uniform(0, 100, (6,) + tuple(SHASHLIK_ECAL.layer_shapes[0]))
+        for name, values in truth.items():
+            f[name] = values
+    sample = read_showers(tmp_path / "gamma.h5", detector=SHASHLIK_ECAL)
+    photons = photon_truth(sample, n_photons=1)
+    assert photons.shape == (6, 1, 3)
+    assert np.array_equal(photons[:, 0, 0], truth["photon_x_mm"]) and np.array_equal(photons[:, 0, 2],
+                                                                                       truth["photon_energy_gev"])
+    with pytest.raises(DataFileError, match=r"photon_x_mm in .*gamma.h5 has shape \(6,\), expected \(6, 2\)"):
+        photon_truth(sample, n_photons=2)
+    del sample.truth["photon_y_mm"]
+    with pytest.raises(DataFileError, match="has no truth 'photon_y_mm'"):
+        photon_truth(sample, n_photons=1)

@@ -5,7 +5,7 @@ The Lednev model (GAMS / COMPASS): the energy of a shower in a cell is the integ
 the cell of F(x, y) = sum_i a_i * (corner terms with widths b_i), fitted to the cells
 with a chi2 weighted by the detector's ``CellNoise``.
 
-Contents: the clusters: ``cell_clusters``, ``cluster_cell_offsets``, ``cluster_inputs``,
+Contents: the truth: ``PHOTON_TRUTH``, ``photon_truth``; the clusters: ``cell_clusters``, ``cluster_cell_offsets``, ``cluster_inputs``,
 ``photon_targets``, ``photons_from_targets``, ``region_images``; the networks:
 ``cluster_regressor``, ``lednev_refiner``, ``region_cnn`` (the loss is
 ``models.PermutationInvariantLoss``); the Lednev fit: ``LEDNEV_A``, ``LEDNEV_B_MM``,
@@ -21,8 +21,32 @@ import keras
 import numpy as np
 from keras import layers
 
-from ..errors import EmptyDatasetError
+from ..errors import DataFileError, EmptyDatasetError
 from ..features import bin_centres, cell_window
+
+
+# -- the truth a file must carry --------------------------------------------------------
+#: The photons' true x, y (mm, on the calorimeter face) and energy (GeV), in this order.
+PHOTON_TRUTH = ("photon_x_mm", "photon_y_mm", "photon_energy_gev")
+
+
+def photon_truth(sample, n_photons):
+    """(events, photons, [x mm, y mm, E GeV]) from a sample's truth. Each of
+    ``PHOTON_TRUTH`` is one column per photon, (N, n_photons), or for one photon also
+    one value per event, (N,), the layout a file of single photons naturally has."""
+    columns = []
+    for name in PHOTON_TRUTH:
+        if name not in sample.truth:
+            raise DataFileError(f"{sample.path} has no truth {name!r}: the shashlik chapters need "
+                                f"{', '.join(PHOTON_TRUTH)} per event")
+        stored = np.asarray(sample.truth[name], dtype=float)
+        values = stored[:, None] if stored.ndim == 1 else stored
+        if values.ndim != 2 or values.shape[1] != n_photons:
+            raise DataFileError(f"{name} in {sample.path} has shape {stored.shape}, expected "
+                                f"({len(values)}, {n_photons}): one column per photon" +
+                                (" or one value per event" if n_photons == 1 else ""))
+        columns.append(values)
+    return np.stack(columns, axis=-1)
 
 
 # -- clusters of the shashlik calorimeter ----------------------------------------------
