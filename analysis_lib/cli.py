@@ -111,7 +111,7 @@ def _stages(args):
 
 
 def _inspect(args):
-    from .detectors import DETECTORS, LdmxEcal
+    from .detectors import DETECTORS, LdmxEcal, ShashlikEcal
 
     path = Path(args.file)
     if path.suffix in (".keras", ".onnx"):
@@ -136,25 +136,20 @@ def _inspect(args):
     for i, layer in enumerate(sample.layers):
         print(f"  layer_{i}: cells {layer.shape[1:]}, mean energy {energies[:, i].mean():.3f} GeV")
     print(f"  truth: {', '.join(sample.truth) or 'none'}")
+    if isinstance(detector, ShashlikEcal):  # its chapters measure against the photons' truth
+        import numpy as np
+
+        from .studies.shashlik import photon_truth
+
+        x = np.asarray(sample.truth.get("photon_x_mm", np.zeros(0)))
+        photons = photon_truth(sample, n_photons=x.shape[1] if x.ndim == 2 else 1)
+        print(f"  photons per event: {photons.shape[1]}")
     return 0
-
-
-def _import_keras_quietly():
-    """Import Keras with stderr closed: TensorFlow writes start-up lines from C++ before
-    any logging setting applies, and they would bury the one line the user needs."""
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            import keras  # noqa: F401
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 def _inspect_model(path):
     if path.is_file():
-        _import_keras_quietly()
+        import keras  # noqa: F401 - before onnxruntime; its start-up lines are dropped (tensorflow_startup)
     if path.suffix == ".onnx":
         from .io import OnnxModel
 

@@ -13,7 +13,7 @@ import pytest
 import uproot
 
 from analysis_lib.cli import main
-from analysis_lib.detectors import ATLAS_ECAL, PHOTON_ID_ECAL, simulate_to_files
+from analysis_lib.detectors import ATLAS_ECAL, PHOTON_ID_ECAL, SHASHLIK_ECAL, simulate_to_files
 from analysis_lib.errors import AnalysisError
 
 from .conftest import FOREIGN_ROOT
@@ -181,6 +181,9 @@ CASES = {
         lambda t: _h5(t / "mine.h5").parent,
         lambda t: ["simulate", "atlas-ecal", "--particle", "gamma", "--events", "5", "--out", str(t / "mine.h5")],
         "was not written by this library"),
+    "a shashlik file without the photons' truth": (
+        lambda t: _h5(t / "g.h5", SHASHLIK_ECAL.layer_shapes), _inspect("--detector", "shashlik"),
+        "g.h5 has no truth 'photon_x_mm': the shashlik chapters need photon_x_mm, photon_y_mm, photon_energy_gev"),
     "simulation over a file of another program that records its version": (
         _versioned_h5,
         lambda t: ["simulate", "atlas-ecal", "--particle", "gamma", "--events", "5", "--out", str(t / "versioned.h5")],
