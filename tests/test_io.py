@@ -286,3 +286,31 @@ def test_a_plain_kernel_shows_no_tensorflow_start_up_lines(tmp_path):
     NotebookClient(notebook, kernel_name="python3", timeout=300).execute(cwd=str(tmp_path), env=environment)
     streams = [o.text for cell in notebook.cells for o in cell.outputs if o.output_type == "stream"]
     assert not streams, streams
+
+
+@pytest.mark.parametrize("suffix", [".h5", ".root"])
+def test_a_file_cut_in_half_is_refused_even_when_only_its_first_events_are_read(tmp_path, suffix):
+    """Its first events are intact, so reading them alone would run a study on a damaged
+    file without a word: every reader checks the file is whole, as inspect does."""
+    from analysis_lib.io import iterate_showers
+
+    whole = simulate_to_files(ATLAS_ECAL, "gamma", 400, [tmp_path / f"whole{suffix}"], progress=False)[0]
+    cut = tmp_path / f"cut{suffix}"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    assert len(read_showers(whole, 0, 5)) == 5
+    with pytest.raises(DataFileError, match="cut.* is truncated or corrupted"):
+        read_showers(cut, 0, 5)
+    with pytest.raises(DataFileError, match="is truncated or corrupted"):
+        next(iterate_showers(cut, step_events=5))
+
+
+def test_a_hits_file_cut_in_half_is_refused_before_its_first_events_are_read(tmp_path):
+    from analysis_lib.detectors import LDMX_ECAL
+    from analysis_lib.io import find_hits, iterate_hits
+
+    whole = simulate_to_files(LDMX_ECAL, "background", 300, [tmp_path / "whole.root"], progress=False)[0]
+    cut = tmp_path / "cut.root"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    next(iterate_hits(whole, step_size=5))
+    with pytest.raises(DataFileError, match="cut.root is truncated or corrupted"):
+        find_hits(cut)

@@ -236,15 +236,25 @@ def describe_root_objects(objects):
 
 
 def open_root(path):
+    """The ROOT file at ``path``, opened with uproot, once it is known to be whole: its
+    header's end-of-file pointer (``fEND``) within the bytes on disk. A file cut short
+    still opens, and its first events read, so without this check a study that reads
+    only the beginning would run on a damaged file without a word."""
     import uproot
 
     path = Path(path)
     if file_format(path) != "root":
-        raise DataFileError(f"{path} is not a ROOT file; hits are read from ROOT trees")
+        raise DataFileError(f"{path} is not a ROOT file")
     try:
-        return uproot.open(path)
+        file = uproot.open(path)
     except Exception as error:  # uproot raises many types for a damaged file
         raise DataFileError(f"{path} is truncated or corrupted and cannot be opened ({type(error).__name__})") from None
+    size = path.stat().st_size
+    if file.file.fEND > size:
+        file.close()
+        raise DataFileError(f"{path} is truncated or corrupted and cannot be read (its header says it ends at byte "
+                            f"{file.file.fEND}, the file has {size})")
+    return file
 
 
 def root_attributes(file, path, folder=""):

@@ -26,7 +26,7 @@ import numpy as np
 
 from ..errors import DataFileError, EmptyDatasetError, ParameterError
 from .files import (RNTUPLE_CLASS, TREE_CLASSES, WRITTEN_BY, atomic_output, describe_root_objects, file_format,
-                    format_from_suffix, hdf5_for_writing, progress_disabled, root_attributes, root_trees)
+                    format_from_suffix, hdf5_for_writing, open_root, progress_disabled, root_attributes, root_trees)
 
 
 TREE_NAME = "showers"
@@ -215,9 +215,7 @@ def _read_hdf5(path, names, start, stop):
 
 
 def _read_root(path, names, start, stop, tree_path=None):
-    import uproot
-
-    with uproot.open(path) as f:
+    with open_root(path) as f:
         objects = root_trees(f)
         trees = {k: f[k] for k, c in objects.items() if c in TREE_CLASSES}
         if tree_path is not None:
