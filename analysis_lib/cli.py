@@ -118,15 +118,14 @@ def _inspect(args):
         return _inspect_model(path)
     detector = DETECTORS[args.detector]
     if isinstance(detector, LdmxEcal):
-        from .studies.ldmx import ldmx_hits
+        from .studies.ldmx import hit_summary
         from .io import find_hits
 
         layout = find_hits(path, args.hits)
-        events = hits = 0
-        for chunk in ldmx_hits(path, layout):
-            events += len(chunk["E"])
-            hits += int(sum(len(e) for e in chunk["E"]))
-        print(f"{path}: {events} events, {hits} hits, read as {layout}")
+        summary = hit_summary(path, layout, args.negative_cells)
+        print(f"{path}: {summary.events} events, {summary.hits} hits, read as {layout}")
+        for sentence in summary.sentences():
+            print(f"  note: {sentence}")
         return 0
     from .io import read_showers
 

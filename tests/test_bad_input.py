@@ -177,6 +177,10 @@ CASES = {
                                _inspect("--detector", "ldmx-ecal"), "no hits this library recognises (looked at TTree 'other')"),
     "hits layout that does not parse": (lambda t: _tree(t / "h.root", "ecalHits", HITS),
                                         _inspect("--detector", "ldmx-ecal", "--hits", "ecalHits:x,y"), "TREE:X,Y,Z,E"),
+    "LDMX hits of negative energy, refused on request": (
+        lambda t: _tree(t / "h.root", "ecalHits", dict(HITS, E=ak.Array([[1.0, -0.5], [-2.0]]))),
+        _inspect("--detector", "ldmx-ecal", "--negative-cells", "refuse"),
+        "h.root has 2 hits of negative energy (lowest -2 MeV), refused as asked"),
     "simulation over a file it did not write": (
         lambda t: _h5(t / "mine.h5").parent,
         lambda t: ["simulate", "atlas-ecal", "--particle", "gamma", "--events", "5", "--out", str(t / "mine.h5")],

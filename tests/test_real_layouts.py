@@ -405,3 +405,41 @@ def test_shashlik_truth_of_single_photons_may_be_one_value_per_event(tmp_path):
     del sample.truth["photon_y_mm"]
     with pytest.raises(DataFileError, match="has no truth 'photon_y_mm'"):
         photon_truth(sample, n_photons=1)
+
+
+# -- LDMX hits the images cannot show ---------------------------------------------------------
+def _user_hits(path, rng):
+    """A user's ntuple spanning z 240-600 mm and x-y +-300 mm, with noise-subtracted
+    (sometimes negative) energies, written with plain uproot."""
+    counts = rng.integers(5, 40, 50)
+    n = int(counts.sum())
+    columns = {"x": rng.uniform(-300, 300, n), "y": rng.uniform(-300, 300, n), "z": rng.uniform(240, 600, n),
+               "E": rng.normal(2.0, 1.5, n)}
+    jagged = {k: ak.unflatten(v, counts) for k, v in columns.items()}
+    with uproot.recreate(path) as f:
+        f.mktree("ecalHits", {k: v.type for k, v in jagged.items()})
+        f["ecalHits"].extend(jagged)
+    return columns
+
+
+def test_ldmx_hits_below_zero_or_outside_the_images_are_counted_and_said(tmp_path, capsys):
+    from analysis_lib.cli import main
+    from analysis_lib.studies.ldmx import IMAGE_XY_RANGE_MM, IMAGE_Z_RANGE_MM, hit_summary, hits_to_images
+
+    hits = _user_hits(tmp_path / "mine.root", np.random.default_rng(8))
+    summary = hit_summary(tmp_path / "mine.root")
+    outside_z = (hits["z"] < IMAGE_Z_RANGE_MM[0]) | (hits["z"] > IMAGE_Z_RANGE_MM[1])
+    outside_xy = (np.abs(hits["x"]) > IMAGE_XY_RANGE_MM[1]) | (np.abs(hits["y"]) > IMAGE_XY_RANGE_MM[1])
+    assert summary.negative_hits == int((hits["E"] < 0).sum()) > 0
+    assert summary.outside_z_hits == int(outside_z.sum()) > 0 and summary.outside_xy_hits == int(outside_xy.sum()) > 0
+    assert summary.outside_z_energy_mev == pytest.approx(hits["E"][outside_z].sum())
+    assert main(["inspect", str(tmp_path / "mine.root"), "--detector", "ldmx-ecal"]) == 0
+    said = capsys.readouterr().out
+    assert f"{summary.negative_hits} of {len(hits['E'])} hits have negative energy" in said
+    assert f"{summary.outside_z_hits} hits (" in said and "outside the images' z span 240 to 530 mm" in said
+    assert main(["inspect", str(tmp_path / "mine.root"), "--detector", "ldmx-ecal", "--negative-cells", "refuse"]) == 2
+    assert f"{summary.negative_hits} hits of negative energy" in capsys.readouterr().err
+    formats = {"xyz": {"kind": "xyz", "size": 10}}
+    kept, _ = hits_to_images(tmp_path / "mine.root", formats)
+    clipped, _ = hits_to_images(tmp_path / "mine.root", formats, negative_cells="clip")
+    assert kept["xyz"].min() < 0 and clipped["xyz"].min() >= 0

@@ -2,15 +2,24 @@
 and a mass-parameterised ConvNet, and masses never trained on. The trigger is the
 detector's (``LdmxEcal.passes_trigger``); hits are read by ``io.iterate_hits``.
 
-Contents: ``background_mass_hypotheses``, ``ldmx_hits``, ``iterate_hit_images``,
-``hits_to_images``, ``hit_images``, ``dark_photon_convnet``.
+Contents: ``background_mass_hypotheses``, ``ldmx_hits``, ``HitSummary``, ``hit_summary``,
+``iterate_hit_images``, ``hits_to_images``, ``IMAGE_XY_RANGE_MM``, ``IMAGE_Z_RANGE_MM``,
+``hit_images``, ``dark_photon_convnet``.
 """
+
+from dataclasses import dataclass
 
 import keras
 import numpy as np
 from keras import layers
 
-from ..errors import EmptyDatasetError, ParameterError
+from ..errors import DataFileError, EmptyDatasetError, ParameterError
+
+#: The images' span in x and y (mm): the original's grid.
+IMAGE_XY_RANGE_MM = (-200.0, 200.0)
+
+#: The images' span in z (mm): the ECAL's silicon layers (the original put z on the x-y grid).
+IMAGE_Z_RANGE_MM = (240.0, 530.0)
 
 
 # -- the samples -----------------------------------------------------------------------
@@ -25,34 +34,102 @@ def background_mass_hypotheses(is_signal, masses_gev, choices_gev, seed=0):
     return np.where(is_signal, masses_gev, drawn).astype(np.float32)
 
 
-def ldmx_hits(path, hits=None, **options):
+def ldmx_hits(path, hits=None, negative_cells="keep", **options):
     """Chunks of an LDMX hits file (``io.iterate_hits`` with its ``options``): the study's
     own ntuples or ldmx-sw event files (``hits``: a layout to override the one found),
     with calibrated energies turned back into deposited ones by the ECAL's sampling
-    fraction, so that every file gives the same quantity."""
+    fraction, so that every file gives the same quantity. Hits below zero energy
+    (noise-subtracted read-outs) are kept, clipped to zero or, with ``"refuse"``, stop
+    the reading (``hit_summary`` counts them over the whole file first)."""
     from ..detectors import LDMX_ECAL
-    from ..io import iterate_hits
+    from ..io import NEGATIVE_CELLS, iterate_hits
 
-    return iterate_hits(path, hits=hits, sampling_fraction=LDMX_ECAL.sampling_fraction_at, **options)
+    if negative_cells not in NEGATIVE_CELLS:
+        raise ParameterError(f"negative_cells must be one of {', '.join(NEGATIVE_CELLS)}, not {negative_cells!r}")
+    for chunk in iterate_hits(path, hits=hits, sampling_fraction=LDMX_ECAL.sampling_fraction_at, **options):
+        if negative_cells != "keep" and len(chunk["E"]) and np.min(np.asarray(np.ravel(chunk["E"]))) < 0:
+            if negative_cells == "refuse":
+                raise DataFileError(f"{path} has hits of negative energy, refused as asked")
+            chunk["E"] = np.maximum(chunk["E"], 0.0)
+        yield chunk
 
 
-def _chunk_hit_images(path, start, stop, formats, hits=None):
+@dataclass(frozen=True)
+class HitSummary:
+    """What a hits file holds against what its images can show: events, hits and energy
+    (MeV), the hits below zero energy, and the hits outside the images' span in x-y or in
+    z, which ``hit_images`` adds to the edge pixels."""
 
-    chunk = next(ldmx_hits(path, hits, step_size=stop - start, entry_start=start, entry_stop=stop))
+    path: str
+    events: int
+    hits: int
+    energy_mev: float
+    negative_hits: int
+    lowest_energy_mev: float
+    outside_xy_hits: int
+    outside_xy_energy_mev: float
+    outside_z_hits: int
+    outside_z_energy_mev: float
+
+    def sentences(self):
+        """One sentence per finding a reader should know of, none where all is well; the
+        file by its name, as a book page shows it."""
+        from pathlib import Path
+
+        name, found = Path(self.path).name, []
+        if self.negative_hits:
+            found.append(f"{name}: {self.negative_hits} of {self.hits} hits have negative energy "
+                         f"(lowest {self.lowest_energy_mev:.3g} MeV)")
+        for axis, n, energy, (low, high) in (("x-y", self.outside_xy_hits, self.outside_xy_energy_mev, IMAGE_XY_RANGE_MM),
+                                             ("z", self.outside_z_hits, self.outside_z_energy_mev, IMAGE_Z_RANGE_MM)):
+            if n:
+                found.append(f"{name}: {n} hits ({100 * energy / max(self.energy_mev, 1e-12):.1f} % of the energy) "
+                             f"lie outside the images' {axis} span {low:g} to {high:g} mm and are added to its edge pixels")
+        return found
+
+
+def hit_summary(path, hits=None, negative_cells="keep", step_size=10000):
+    """The ``HitSummary`` of a hits file, read a chunk at a time; with ``negative_cells``
+    "refuse", a file with any hit below zero energy is refused, their number named."""
+    import awkward as ak
+
+    totals = dict.fromkeys(("events", "hits", "energy_mev", "negative_hits", "outside_xy_hits", "outside_xy_energy_mev",
+                            "outside_z_hits", "outside_z_energy_mev"), 0)
+    lowest = 0.0
+    for chunk in ldmx_hits(path, hits, step_size=step_size):
+        x, y, z, energy = (np.asarray(ak.flatten(chunk[k]), dtype=np.float64) for k in ("x", "y", "z", "E"))
+        outside_xy = (np.minimum(x, y) < IMAGE_XY_RANGE_MM[0]) | (np.maximum(x, y) > IMAGE_XY_RANGE_MM[1])
+        outside_z = (z < IMAGE_Z_RANGE_MM[0]) | (z > IMAGE_Z_RANGE_MM[1])
+        for key, value in (("events", len(chunk["E"])), ("hits", len(energy)), ("energy_mev", energy.sum()),
+                           ("negative_hits", int((energy < 0).sum())), ("outside_xy_hits", int(outside_xy.sum())),
+                           ("outside_xy_energy_mev", energy[outside_xy].sum()), ("outside_z_hits", int(outside_z.sum())),
+                           ("outside_z_energy_mev", energy[outside_z].sum())):
+            totals[key] += value
+        lowest = min(lowest, float(energy.min())) if len(energy) else lowest
+    summary = HitSummary(str(path), lowest_energy_mev=lowest, **{k: (int(v) if k.endswith(("hits", "events")) else
+                                                                    float(v)) for k, v in totals.items()})
+    if negative_cells == "refuse" and summary.negative_hits:
+        raise DataFileError(f"{path} has {summary.negative_hits} hits of negative energy (lowest {lowest:.3g} MeV), "
+                            f"refused as asked")
+    return summary
+
+
+def _chunk_hit_images(path, start, stop, formats, hits=None, negative_cells="keep"):
+    chunk = next(ldmx_hits(path, hits, negative_cells, step_size=stop - start, entry_start=start, entry_stop=stop))
     images, kept = {}, None
     for name, options in formats.items():
         images[name], kept = hit_images(chunk["x"], chunk["y"], chunk["z"], chunk["E"], **options)
     return images, kept
 
 
-def iterate_hit_images(path, formats, step_size=5000, mapper=None, hits=None):
+def iterate_hit_images(path, formats, step_size=5000, mapper=None, hits=None, negative_cells="keep"):
     """Images of a hits file (``ldmx_hits``: the study's ``ecalHits`` ntuples or ldmx-sw
     event files; ``hits`` overrides the layout found), one entry range of ``step_size``
     events at a time, each range converted by ``mapper`` (builtin map, or
     ``cluster.ordered_map`` for a Dask cluster; same result). ``formats`` maps a name to
-    the options of ``hit_images`` (kind, size, depth, ...). Yields, per range, the images
-    of its non-empty events per name and the number of events read: a file of any size
-    converts in the memory of one range."""
+    the options of ``hit_images`` (kind, size, depth, ...); ``negative_cells`` is
+    ``ldmx_hits``'s. Yields, per range, the images of its non-empty events per name and
+    the number of events read: a file of any size converts in the memory of one range."""
     from ..io import count_hit_events, find_hits
 
     layout = find_hits(path, hits)
@@ -62,15 +139,16 @@ def iterate_hit_images(path, formats, step_size=5000, mapper=None, hits=None):
     starts = list(range(0, n, step_size))
     stops = [min(s + step_size, n) for s in starts]
     for (images, _), start, stop in zip((mapper or map)(_chunk_hit_images, [path] * len(starts), starts, stops,
-                                                           [formats] * len(starts), [layout] * len(starts)),
+                                                           [formats] * len(starts), [layout] * len(starts),
+                                                           [negative_cells] * len(starts)),
                                            starts, stops):
         yield images, stop - start
 
 
-def hits_to_images(path, formats, step_size=5000, mapper=None, hits=None):
+def hits_to_images(path, formats, step_size=5000, mapper=None, hits=None, negative_cells="keep"):
     """All of ``iterate_hit_images`` at once: the images of every non-empty event per
     name, and the number of events read."""
-    chunks = list(iterate_hit_images(path, formats, step_size, mapper, hits))
+    chunks = list(iterate_hit_images(path, formats, step_size, mapper, hits, negative_cells))
     return {name: np.concatenate([images[name] for images, _ in chunks]) for name in formats}, sum(n for _, n in chunks)
 
 
@@ -81,8 +159,8 @@ def _nearest_grid_index(values, low, high, n):
     return np.clip(np.ceil((values - low) / (high - low) * (n - 1) - 0.5), 0, n - 1).astype(np.int64)
 
 
-def hit_images(x, y, z, energy, kind="xyz", size=20, depth=10, log_depth=False, xy_range_mm=(-200.0, 200.0),
-               z_range_mm=(240.0, 530.0)):
+def hit_images(x, y, z, energy, kind="xyz", size=20, depth=10, log_depth=False, xy_range_mm=IMAGE_XY_RANGE_MM,
+               z_range_mm=IMAGE_Z_RANGE_MM):
     """Images from jagged hits (awkward arrays: per event x, y, z in mm, E in MeV).
 
     * ``kind="xyz"``: (events, size, size, 3), the x-y, y-z and z-x projections of the
@@ -92,7 +170,8 @@ def hit_images(x, y, z, energy, kind="xyz", size=20, depth=10, log_depth=False, 
       showers start).
 
     The original put z on the x-y grid (-200..200 mm), so every ECAL hit (z > 240 mm) fell
-    in its last z bin; here z spans the ECAL. Each image is divided by its maximum.
+    in its last z bin; here z spans the ECAL. A hit beyond the span goes to the edge
+    pixel (``hit_summary`` counts them). Each image is divided by its maximum.
     Events without energy are dropped: returns (images, kept) with ``kept`` a boolean
     mask over the input events.
     """
