@@ -1,7 +1,7 @@
 """Classifier performance: scores, ROC curves, working points, confusion matrices.
 
-Contents: ``WORKING_POINTS``, ``signal_score``, ``WorkingPoint``, ``round_to_error``,
-``working_point``, ``roc_curve``, ``auc``, ``auc_error``, ``confusion_matrix``, ``efficiency_in_bins``,
+Contents: ``WORKING_POINTS``, ``signal_score``, ``binomial_error``, ``Rejection``, ``rejection``,
+``WorkingPoint``, ``round_to_error``, ``working_point``, ``roc_curve``, ``auc``, ``auc_error``, ``confusion_matrix``, ``efficiency_in_bins``,
 ``match_photons``, ``photon_residuals``, ``ThresholdSummary``, ``best_threshold``,
 ``id_comparison_in_bins``.
 """
@@ -24,6 +24,47 @@ def signal_score(logits, signal_class=-1):
     signal = logits[:, signal_class]
     others = np.delete(logits, np.arange(logits.shape[1])[signal_class], axis=1)
     return signal - logsumexp(others, axis=1)
+
+
+def binomial_error(fraction, n):
+    """Test-sample error of a fraction of ``n`` events: sqrt(p (1 - p) / n); NaN for n = 0."""
+    fraction, n = np.asarray(fraction, float), np.asarray(n, float)
+    return np.where(n > 0, np.sqrt(fraction * (1 - fraction) / np.maximum(n, 1)), np.nan)
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """Background rejection R = 1 / eps_b of a selection that ``n_pass`` of ``n``
+    background events pass, with sigma(R) = sigma(eps_b) / eps_b^2. When none passes
+    there is no value (NaN) but a lower bound, R > n, and it reads "> n"."""
+
+    n: int
+    n_pass: int
+
+    @property
+    def value(self):
+        return self.n / self.n_pass if self.n_pass else np.nan
+
+    @property
+    def error(self):
+        eff = self.n_pass / self.n
+        return float(binomial_error(eff, self.n)) / eff**2 if self.n_pass else np.nan
+
+    @property
+    def lower_bound(self):
+        """What a plot can show: the value, or n where none passes (drawn as a bound)."""
+        return self.value if self.n_pass else float(self.n)
+
+    def __str__(self):
+        return round_to_error(self.value, self.error) if self.n_pass else f"> {self.n}"
+
+
+def rejection(background_passes):
+    """The ``Rejection`` of a selection from the background events' pass flags."""
+    passes = np.asarray(background_passes, bool)
+    if passes.size == 0:
+        raise EmptyDatasetError("a rejection needs background events")
+    return Rejection(int(passes.size), int(passes.sum()))
 
 
 @dataclass
@@ -78,7 +119,7 @@ def working_point(signal_scores, background_scores, target, tolerance=0.01):
     # with 84 signal events, 1 - 0.99 is 0.010000000000000009: within 0.01, not beyond it
     reachable = n_pass > 0 and abs(eff_s - target) <= tolerance * (1 + 1e-9)
     rejection = 1.0 / eff_b if reachable else np.nan
-    error = np.sqrt(eff_b * (1 - eff_b) / n_b) / eff_b**2 if reachable else np.nan
+    error = float(binomial_error(eff_b, n_b)) / eff_b**2 if reachable else np.nan
     return WorkingPoint(target, float(threshold), float(eff_s), eff_b, n_b, n_pass, rejection, error)
 
 
@@ -121,7 +162,7 @@ def efficiency_in_bins(values, passed, edges):
     n = np.bincount(index[inside], minlength=len(edges) - 1)
     k = np.bincount(index[inside], weights=passed[inside].astype(float), minlength=len(edges) - 1)
     eff = np.where(n > 0, k / np.maximum(n, 1), np.nan)
-    err = np.where(n > 0, np.sqrt(eff * (1 - eff) / np.maximum(n, 1)), np.nan)
+    err = binomial_error(eff, n)
     return 0.5 * (edges[1:] + edges[:-1]), eff, err
 
 
@@ -178,8 +219,10 @@ def best_threshold(signal_scores, background_scores):
 def id_comparison_in_bins(values, edges, is_signal, score, cut_pass, min_events=20):
     """A classifier against a cut-based ID in bins of ``values`` (E_T, |eta|): per bin the
     events of each class, the classifier's AUC, the cut-based ID's signal efficiency and
-    background rejection 1/eps_b, and the classifier's rejection at that same signal
-    efficiency (``working_point``). Bins with fewer than ``min_events`` of a class are left out."""
+    background rejection 1/eps_b (NaN where no background event passes the cuts: then it
+    is only known to exceed the bin's background count), and the classifier's rejection
+    at that same signal efficiency (``working_point``) and its ratio to the cuts'. Bins
+    with fewer than ``min_events`` of a class are left out."""
     import pandas as pd
 
     values, is_signal = np.asarray(values, float), np.asarray(is_signal, bool)
@@ -190,11 +233,11 @@ def id_comparison_in_bins(values, edges, is_signal, score, cut_pass, min_events=
         s, bkg = (index == b) & is_signal, (index == b) & ~is_signal
         if s.sum() < min_events or bkg.sum() < min_events:
             continue
-        eff_s, eff_b = cut_pass[s].mean(), cut_pass[bkg].mean()
+        eff_s, cut = cut_pass[s].mean(), rejection(cut_pass[bkg])
         point = working_point(score[s], score[bkg], eff_s, tolerance=0.02)
         rows.append({"bin": f"{edges[b]:g}-{edges[b + 1]:g}", "signal": int(s.sum()), "background": int(bkg.sum()),
                      "AUC": auc(score[s], score[bkg]), "cut efficiency": eff_s,
-                     "cut rejection": 1 / eff_b if eff_b > 0 else np.nan,
+                     "background passing the cuts": cut.n_pass, "cut rejection": cut.value,
                      "classifier rejection": point.rejection, "classifier rejection error": point.rejection_error})
     if not rows:
         raise EmptyDatasetError(f"no bin of {list(edges)} holds {min_events} events of each class")

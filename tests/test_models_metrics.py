@@ -199,3 +199,23 @@ def test_bdt_is_deterministic_and_round_trips_through_json(tmp_path):
     loaded = xgb.XGBClassifier()
     loaded.load_model(tmp_path / "bdt.json")
     assert np.array_equal(model.predict(x, output_margin=True), loaded.predict(x, output_margin=True))
+
+
+def test_a_selection_no_background_passes_has_a_lower_bound_not_infinity(recwarn):
+    """What a photon-ID menu that no jet passes gives: "> N", never inf or nan, and in
+    the binned comparison no ratio for that bin, without a divide-by-zero warning."""
+    from analysis_lib.metrics import id_comparison_in_bins, rejection
+
+    none = rejection(np.zeros(480, bool))
+    assert str(none) == "> 480" and np.isnan(none.value) and none.lower_bound == 480
+    some = rejection(np.arange(400) < 4)
+    assert some.value == 100 and str(some) == "100 ± 50"  # sigma(R) = sqrt(eps (1 - eps) / N) / eps^2 = 49.7
+    rng = np.random.default_rng(3)
+    values = rng.uniform(0, 2, 4000)
+    is_signal = rng.random(4000) < 0.5
+    score = rng.normal(is_signal.astype(float), 1.0)
+    cut_pass = is_signal & (score > 0) | (~is_signal & (values < 1) & (score > 1.5))  # no background passes above 1
+    table = id_comparison_in_bins(values, [0, 1, 2], is_signal, score, cut_pass)
+    assert list(table["background passing the cuts"] == 0) == [False, True]
+    assert np.isfinite(table["rejection ratio"].iloc[0]) and np.isnan(table["rejection ratio"].iloc[1])
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
