@@ -6,9 +6,10 @@ log setting applies: in JupyterLab they show as a red box under the first cell t
 imports a network. The one setting that silences them, ``TF_ENABLE_ONEDNN_OPTS=0``,
 changes the numerics, so instead the import of ``tensorflow`` runs with file descriptor
 2 pointed at a temporary file, and every other line it wrote is passed on afterwards.
-Its later information lines (which CPU instructions it was built for) are below the
-default log level ``install`` sets, ``TF_CPP_MIN_LOG_LEVEL=1`` (a value of yours is
-kept). ``install`` runs when ``analysis_lib`` is imported, for the first import of
+Its later C++ lines (which CPU instructions it was built for, notices about graph
+attributes) are below the log level ``install`` sets, ``TF_CPP_MIN_LOG_LEVEL=3``, the
+command line's and the pipeline's too (a value of yours is kept; Python errors still
+show, they do not go through this log). ``install`` runs when ``analysis_lib`` is imported, for the first import of
 TensorFlow that comes after it.
 
 Contents: ``TENSORFLOW_STARTUP_LINES``, ``install``.
@@ -77,6 +78,6 @@ class _QuietTensorflowFinder(importlib.abc.MetaPathFinder):
 
 def install():
     """Drop the start-up lines of the next import of TensorFlow (nothing if it is imported)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # warnings and errors still show
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if "tensorflow" not in sys.modules and not any(isinstance(f, _QuietTensorflowFinder) for f in sys.meta_path):
         sys.meta_path.insert(0, _QuietTensorflowFinder())

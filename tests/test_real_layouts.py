@@ -436,10 +436,39 @@ def test_ldmx_hits_below_zero_or_outside_the_images_are_counted_and_said(tmp_pat
     assert main(["inspect", str(tmp_path / "mine.root"), "--detector", "ldmx-ecal"]) == 0
     said = capsys.readouterr().out
     assert f"{summary.negative_hits} of {len(hits['E'])} hits have negative energy" in said
-    assert f"{summary.outside_z_hits} hits (" in said and "outside the images' z span 240 to 530 mm" in said
+    assert f"{summary.outside_z_hits} hits (" in said and "outside the images' z span 240 to 530 mm, added" in said
     assert main(["inspect", str(tmp_path / "mine.root"), "--detector", "ldmx-ecal", "--negative-cells", "refuse"]) == 2
     assert f"{summary.negative_hits} hits of negative energy" in capsys.readouterr().err
     formats = {"xyz": {"kind": "xyz", "size": 10}}
     kept, _ = hits_to_images(tmp_path / "mine.root", formats)
     clipped, _ = hits_to_images(tmp_path / "mine.root", formats, negative_cells="clip")
     assert kept["xyz"].min() < 0 and clipped["xyz"].min() >= 0
+
+
+def test_one_command_runs_the_whole_ldmx_study_on_a_users_folder(ldmx_sw_folder, tmp_path):
+    """run --only ldmx -p data_dir=FOLDER: the images come from the user's files, the
+    networks train on them and the unseen-mass chapter reads their results; the folder
+    is left as it was. A folder with fewer masses stops with a sentence naming masses_mev."""
+    from analysis_lib.pipeline import Pipeline
+
+    before = _checksums(ldmx_sw_folder)
+    run = Pipeline(select(STAGES, ["ldmx"]), profile="smoke", root=ROOT, data_dir=tmp_path / "data",
+                   book_dir=tmp_path / "book", overrides={"data_dir": str(ldmx_sw_folder)}, log=lambda m: None)
+    results = {r.stage: r for r in run.run()}
+    assert {s: r.status for s, r in results.items()} == dict.fromkeys(results, "ran"), \
+        {s: r.message for s, r in results.items()}
+    assert _checksums(ldmx_sw_folder) == before
+    with h5py.File(tmp_path / "data" / "ldmx" / "images" / "images.h5") as f:
+        assert (np.asarray(f["label"]) == 0).sum() == 300  # the user's 300 background events, not the simulation's
+    assert (tmp_path / "data" / "ldmx" / "unseen_masses" / "unseen_masses.csv").is_file()
+
+    fewer = tmp_path / "fewer"
+    fewer.mkdir()
+    for name in ("background", "signal_1MeV", "signal_10MeV", "signal_100MeV"):
+        (fewer / f"{name}.root").write_bytes((ldmx_sw_folder / f"{name}.root").read_bytes())
+    run = Pipeline(select(STAGES, ["ldmx/images"]), profile="smoke", root=ROOT, data_dir=tmp_path / "data",
+                   book_dir=tmp_path / "book", overrides={"data_dir": str(fewer)}, log=lambda m: None)
+    failed = [r for r in run.run() if r.stage == "ldmx/images"][0]
+    assert failed.status == "failed"
+    assert "no signal_<m>MeV.root for 5, 50, 500, 1000 MeV of the parameter masses_mev" in failed.message
+    assert "it holds 1, 10, 100 MeV: set masses_mev to those" in failed.message

@@ -2,7 +2,7 @@
 and a mass-parameterised ConvNet, and masses never trained on. The trigger is the
 detector's (``LdmxEcal.passes_trigger``); hits are read by ``io.iterate_hits``.
 
-Contents: ``background_mass_hypotheses``, ``ldmx_hits``, ``HitSummary``, ``hit_summary``,
+Contents: ``background_mass_hypotheses``, ``ldmx_sources``, ``check_signal_masses``, ``ldmx_hits``, ``HitSummary``, ``hit_summary``,
 ``iterate_hit_images``, ``hits_to_images``, ``IMAGE_XY_RANGE_MM``, ``IMAGE_Z_RANGE_MM``,
 ``hit_images``, ``dark_photon_convnet``.
 """
@@ -32,6 +32,41 @@ def background_mass_hypotheses(is_signal, masses_gev, choices_gev, seed=0):
         raise ParameterError("the background needs at least one mass to be drawn from")
     drawn = np.random.default_rng(seed).choice(np.asarray(choices_gev, float), size=len(masses_gev))
     return np.where(is_signal, masses_gev, drawn).astype(np.float32)
+
+
+def ldmx_sources(data_dir, masses_mev):
+    """[(name, path, A' mass in GeV)] of a folder's ``background.root`` and its
+    ``signal_<m>MeV.root`` for each mass of ``masses_mev``: refused in one sentence,
+    naming the ``masses_mev`` parameter and the masses the folder does hold, where a
+    file is missing."""
+    import re
+    from pathlib import Path
+
+    from ..io import missing_file
+
+    data_dir = Path(data_dir)
+    if not (data_dir / "background.root").is_file():
+        raise missing_file(data_dir / "background.root")
+    missing = [m for m in masses_mev if not (data_dir / f"signal_{m}MeV.root").is_file()]
+    if missing:
+        held = sorted(int(m.group(1)) for f in data_dir.glob("signal_*MeV.root")
+                      if (m := re.fullmatch(r"signal_(\d+)MeV", f.stem)))
+        raise ParameterError(f"{data_dir} has no signal_<m>MeV.root for {', '.join(map(str, missing))} MeV of the "
+                             f"parameter masses_mev {list(masses_mev)}; it holds "
+                             f"{', '.join(map(str, held)) or 'no'} MeV: set masses_mev to those")
+    return [("background", data_dir / "background.root", 0.0)] + \
+           [(f"{m} MeV", data_dir / f"signal_{m}MeV.root", m / 1000.0) for m in masses_mev]
+
+
+def check_signal_masses(wanted_gev, held_gev, what):
+    """Refuse, naming the images stage's ``masses_mev``, a training or a comparison that
+    needs signal masses the images do not hold (a folder of fewer masses than the profile's)."""
+    absent = sorted(set(np.round(np.asarray(wanted_gev) * 1000).astype(int)) -
+                    set(np.round(np.asarray(held_gev) * 1000).astype(int)))
+    if absent:
+        raise ParameterError(f"{what} needs signal of {', '.join(map(str, absent))} MeV, which the images do not hold "
+                             f"(they hold {', '.join(f'{m * 1000:g}' for m in sorted(held_gev))} MeV: the masses_mev "
+                             f"of the images stage)")
 
 
 def ldmx_hits(path, hits=None, negative_cells="keep", **options):
@@ -83,8 +118,9 @@ class HitSummary:
         for axis, n, energy, (low, high) in (("x-y", self.outside_xy_hits, self.outside_xy_energy_mev, IMAGE_XY_RANGE_MM),
                                              ("z", self.outside_z_hits, self.outside_z_energy_mev, IMAGE_Z_RANGE_MM)):
             if n:
-                found.append(f"{name}: {n} hits ({100 * energy / max(self.energy_mev, 1e-12):.1f} % of the energy) "
-                             f"lie outside the images' {axis} span {low:g} to {high:g} mm and are added to its edge pixels")
+                found.append(f"{name}: {n} hit{'s' * (n != 1)} ({100 * energy / max(self.energy_mev, 1e-12):.1f} % of "
+                             f"the energy) outside the images' {axis} span {low:g} to {high:g} mm, added to the edge "
+                             f"pixels")
         return found
 
 
