@@ -124,15 +124,23 @@ def grad_cam(model, images, class_index, layer_name):
         return np.asarray(cam(_score(class_index), images, penultimate_layer=layer_name))
 
 
-def saliency(model, images, class_index, smooth_samples=0, smooth_noise=0.2):
+def saliency(model, images, class_index, smooth_samples=0, smooth_noise=0.2, seed=0):
     """|d logit / d pixel| (tf-keras-vis), max over channels, scaled to [0, 1]; with
     ``smooth_samples`` > 0 SmoothGrad, the mean over noisy copies (noise as a fraction
-    of each image's value range)."""
+    of each image's value range, drawn with ``seed``: the same maps every run)."""
     from tf_keras_vis.saliency import Saliency
 
     method = Saliency(logit_model(model), clone=False)
-    with _quiet_keras_inputs():
-        return np.asarray(method(_score(class_index), images, smooth_samples=smooth_samples, smooth_noise=smooth_noise))
+    # tf-keras-vis draws SmoothGrad's noise from NumPy's global generator: seeded for this
+    # call, and the caller's own state given back afterwards
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        with _quiet_keras_inputs():
+            return np.asarray(method(_score(class_index), images, smooth_samples=smooth_samples,
+                                     smooth_noise=smooth_noise))
+    finally:
+        np.random.set_state(state)
 
 
 def rank_correlation(map_a, map_b):

@@ -90,3 +90,24 @@ def test_randomising_every_layer_of_a_batch_normalised_network_keeps_it_finite()
     bn_copy = copy.get_layer(bn.name)
     np.testing.assert_array_equal(bn.moving_variance.numpy(), bn_copy.moving_variance.numpy())
     assert not np.allclose(bn.gamma.numpy(), bn_copy.gamma.numpy())
+
+
+def test_every_explanation_method_gives_the_same_maps_twice():
+    """Same seed, same numbers: the seven methods of the LArTPC chapter, each run twice
+    (SmoothGrad's noise came from NumPy's global generator, different every run)."""
+    model, images = _small_cnn(), _images(2)
+    methods = {
+        "Grad-CAM": lambda: explain.grad_cam(model, images, 1, "conv"),
+        "saliency": lambda: explain.saliency(model, images, 1),
+        "SmoothGrad": lambda: explain.saliency(model, images, 1, smooth_samples=6),
+        "integrated gradients": lambda: explain.integrated_gradients(model, images, 1, steps=20)[0],
+        "rectified gradients": lambda: explain.rectified_gradients(model, images, 1, smooth_samples=3),
+        "guided backpropagation": lambda: explain.guided_backprop(model, images, 1),
+        "guided Grad-CAM": lambda: explain.guided_grad_cam(model, images, 1, "conv"),
+    }
+    for name, method in methods.items():
+        first = method()
+        np.random.seed(None)  # whatever the global generator's state, as between two notebook runs
+        assert np.array_equal(first, method()), name
+    other = explain.saliency(model, images, 1, smooth_samples=6, seed=1)
+    assert not np.array_equal(other, methods["SmoothGrad"]())  # the seed is what fixes the noise

@@ -119,7 +119,8 @@ def rendered_book(smoke_run):
 
     pipeline, _ = smoke_run
     site = pipeline.book_dir.parent  # the smoke run wrote book/<study>/*.ipynb here
-    for name in ("_config.yml", "_toc.yml", "book/intro.md"):
+    written_pages = [str(p.relative_to(ROOT)) for p in (ROOT / "book").glob("*.md")]  # intro, your own files
+    for name in ("_config.yml", "_toc.yml", *written_pages):
         shutil.copy(ROOT / name, site / name)
     shutil.copytree(ROOT / "book/_ext", site / "book/_ext", dirs_exist_ok=True)
     jupyter_book = Path(sys.executable).with_name("jupyter-book")
@@ -161,8 +162,8 @@ def test_the_published_book_in_a_headless_browser(rendered_book):
     assert result.returncode == 0, "the book did not build"
     assert Path(CHROMIUM).exists(), "Chromium is missing: apt-get install chromium (.ci/run does it)"
     html = site / "_build/html"
-    pages = [html / "book/intro.html"] + [html / pipeline.output_notebook(s).relative_to(site).with_suffix(".html")
-                                     for s in STAGES]
+    pages = [html / "book" / f"{p.stem}.html" for p in sorted((ROOT / "book").glob("*.md"))] + \
+            [html / pipeline.output_notebook(s).relative_to(site).with_suffix(".html") for s in STAGES]
     problems, anchors, targets = [], {}, []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
