@@ -6,9 +6,17 @@ study's, in ``studies.shashlik``):
   numbers ``resolution_numbers``) and the
   calorimeter resolution sigma/E = a/sqrt(E) (+) b/E (+) c (``resolution_model``,
   ``fit_resolution``), with ``FitResult``;
-* template fits of a mass peak: a signal template over a Bernstein background
-  (``bernstein_cdf``, ``fit_signal_yield`` -> ``YieldFit``) and an efficiency from
-  independent pass and fail fits (``template_efficiency``).
+* template fits of a mass peak: a signal template over a background that is either a
+  control-sample template or a Bernstein polynomial (``bernstein_cdf``,
+  ``fit_signal_yield`` -> ``YieldFit``), and an efficiency from independent pass and
+  fail fits (``template_efficiency``).
+
+What to use when, for the background of a template fit: a control-sample template
+(the simulated or side-band shape of the background, as the photon-ID original's
+Z + jets template) wherever the background has structure near the peak, such as a
+kinematic edge; a Bernstein polynomial only where it is smooth over the whole range,
+and then with the degree checked by a closure test (``studies.photon_id`` measures
+both).
 """
 
 from dataclasses import dataclass
@@ -160,48 +168,60 @@ class YieldFit:
     signal_error: float
     window_signal: float
     window_error: float
-    background: np.ndarray
+    background: np.ndarray  # Bernstein coefficients, or the control template's one yield
     valid: bool
     minuit: object = None
+    background_counts: np.ndarray = None  # the fitted background per bin
 
 
-def fit_signal_yield(counts, edges, signal_template, degree=2, window=(80.0, 100.0)):
+def fit_signal_yield(counts, edges, signal_template, degree=2, window=(80.0, 100.0), background_template=None):
     """Fit histogram ``counts`` (bins ``edges``) with the signal template (simulated counts
-    in the same bins; its finite statistics enter through iminuit's ``cost.Template``,
-    Conway's Barlow-Beeston-lite method) plus a degree-``degree`` Bernstein polynomial."""
+    in the same bins) plus a background: the control-sample counts ``background_template``
+    where given, else a degree-``degree`` Bernstein polynomial. The templates' finite
+    statistics enter through iminuit's ``cost.Template`` (Conway's Barlow-Beeston-lite
+    method); every yield is non-negative."""
     from iminuit.cost import Template
 
     counts, edges = np.asarray(counts, float), np.asarray(edges, float)
     signal_template = np.asarray(signal_template, float)
-    if counts.shape != (len(edges) - 1,) or signal_template.shape != counts.shape:
-        raise ParameterError(f"histogram, template and edges disagree: {counts.shape}, {signal_template.shape}, "
+    if counts.shape != (len(edges) - 1,) or signal_template.shape != counts.shape or (
+            background_template is not None and np.shape(background_template) != counts.shape):
+        raise ParameterError(f"histogram, templates and edges disagree: {counts.shape}, {signal_template.shape}, "
                              f"{len(edges)} edges")
     if counts.sum() <= 0:
         raise EmptyDatasetError("the histogram to fit has no events")
     if signal_template.sum() <= 0:
         raise EmptyDatasetError("the signal template has no events")
     low, high = edges[0], edges[-1]
-    names = [f"b{k}" for k in range(degree + 1)]
+    if background_template is not None:
+        background_template = np.asarray(background_template, float)
+        if background_template.sum() <= 0:
+            raise EmptyDatasetError("the background template has no events")
+        names, model = ["background"], background_template
+    else:
+        names = [f"b{k}" for k in range(degree + 1)]
 
-    def background(x, *coefficients):
-        return bernstein_cdf(x, coefficients, low, high)
+        def model(x, *coefficients):
+            return bernstein_cdf(x, coefficients, low, high)
 
-    background.__signature__ = _signature(["x"] + names)
+        model.__signature__ = _signature(["x"] + names)
     # Conway's method (Barlow-Beeston lite): the "da" method divides by the template variance,
     # which is zero in empty template bins when the template is mixed with a parametric model
-    cost = Template(counts, edges, [signal_template, background], name=["signal"] + names, method="jsc")
+    cost = Template(counts, edges, [signal_template, model], name=["signal"] + names, method="jsc")
     total = counts.sum()
-    m = Minuit(cost, signal=0.5 * total, **{name: 0.5 * total / (degree + 1) for name in names})
-    m.limits["signal"] = (0, None)
-    for name in names:
+    m = Minuit(cost, signal=0.5 * total, **{name: 0.5 * total / len(names) for name in names})
+    for name in ["signal"] + names:
         m.limits[name] = (0, None)
     m.migrad()
     m.hesse()
     centres = 0.5 * (edges[1:] + edges[:-1])
     in_window = (centres >= window[0]) & (centres < window[1])
     fraction = signal_template[in_window].sum() / signal_template.sum()
+    yields = np.array([m.values[n] for n in names])
+    per_bin = (yields[0] * background_template / background_template.sum() if background_template is not None
+               else np.diff(bernstein_cdf(edges, yields, low, high)))
     return YieldFit(m.values["signal"], m.errors["signal"], fraction * m.values["signal"], fraction * m.errors["signal"],
-                    np.array([m.values[n] for n in names]), bool(m.valid), m)
+                    yields, bool(m.valid), m, per_bin)
 
 
 def _signature(names):
@@ -210,13 +230,17 @@ def _signature(names):
     return inspect.Signature([inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in names])
 
 
-def template_efficiency(pass_counts, fail_counts, edges, signal_template, degree=2, window=(80.0, 100.0)):
+def template_efficiency(pass_counts, fail_counts, edges, signal_template, degree=2, window=(80.0, 100.0),
+                        background_template=None):
     """Identification efficiency from data: eps = P / (P + F), the fitted signal in the
     window after the ID (pass) over before (pass + fail). Pass and fail are independent
-    samples, so sigma^2 = (F sigma_P)^2 + (P sigma_F)^2, over (P + F)^4.
+    samples, so sigma^2 = (F sigma_P)^2 + (P sigma_F)^2, over (P + F)^4. The background
+    of each fit is ``fit_signal_yield``'s: a polynomial, or with ``background_template``
+    = (passing, failing) the control sample's counts after the same ID.
     Returns (eps, sigma, pass fit, fail fit)."""
-    passed = fit_signal_yield(pass_counts, edges, signal_template, degree, window)
-    failed = fit_signal_yield(fail_counts, edges, signal_template, degree, window)
+    pass_background, fail_background = background_template if background_template is not None else (None, None)
+    passed = fit_signal_yield(pass_counts, edges, signal_template, degree, window, pass_background)
+    failed = fit_signal_yield(fail_counts, edges, signal_template, degree, window, fail_background)
     p, f = passed.window_signal, failed.window_signal
     if p + f <= 0:
         raise EmptyDatasetError("no signal found before the identification: the efficiency is undefined")

@@ -75,3 +75,35 @@ def test_bad_histograms_are_refused():
         fit_signal_yield(np.ones(40), EDGES, np.zeros(40))
     with pytest.raises(ParameterError, match="disagree"):
         fit_signal_yield(np.ones(39), EDGES, template)
+
+
+def _radiative_z_like(rng, n_photons=8000, n_fakes=8000):
+    """m_llgamma of photons (a Z peak) and of Z + jets fakes, whose mass rises to a
+    kinematic edge just above the Z's, and each candidate's ID decision."""
+    photons = _signal(rng, n_photons)
+    fakes = np.concatenate([93.0 + rng.gamma(2.0, 3.0, n_fakes // 2), 65.0 + 40.0 * rng.beta(2.0, 1.2, n_fakes // 2)])
+    mass = np.concatenate([photons, fakes])
+    is_photon = np.arange(mass.size) < n_photons
+    passed = np.where(is_photon, rng.random(mass.size) < 0.85, rng.random(mass.size) < 0.05)
+    return mass, is_photon, passed
+
+
+def test_the_efficiency_closes_with_a_control_template_where_a_polynomial_is_biased():
+    """The photon-ID chapter's closure at smoke size: with the fakes' shape from a control
+    sample the pull mean is within 3 of its error of zero and the width within 3 of its
+    error of one; a quadratic background cannot follow the edge and is biased."""
+    from analysis_lib.studies.photon_id import TemplateFitSamples, closure_summary, efficiency_closure
+
+    mass, is_photon, passed = _radiative_z_like(np.random.default_rng(10), 20000, 20000)
+    edges, window = np.linspace(65.0, 105.0, 17), (80.0, 100.0)
+    samples = TemplateFitSamples.of(mass, is_photon, edges)
+    truth = {"ID": samples.true_efficiency(passed, window)}
+    for background, closes in (("template", True), (2, False)):
+        closure = efficiency_closure(samples, {"ID": passed}, window, 80, 1500, 1500, np.random.default_rng(2),
+                                     background)
+        row = closure_summary(closure, truth).loc["ID"]
+        assert row["pseudo-experiments"] >= 75
+        unbiased = abs(row["pull mean"]) <= 3 * row["error of the mean"]
+        assert unbiased == closes, (background, row["pull mean"], row["error of the mean"])
+        if closes:
+            assert abs(row["pull width"] - 1) <= 3 * row["error of the width"], row["pull width"]
