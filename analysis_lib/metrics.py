@@ -1,12 +1,13 @@
 """Classifier performance: scores, ROC curves, working points, confusion matrices.
 
 Contents: ``WORKING_POINTS``, ``signal_score``, ``binomial_error``, ``Rejection``, ``rejection``,
-``WorkingPoint``, ``round_to_error``, ``working_point``, ``roc_curve``, ``auc``, ``auc_error``, ``confusion_matrix``, ``efficiency_in_bins``,
+``WorkingPoint``, ``round_to_error``, ``working_point``, ``RejectionRatio``, ``rejection_ratio``, ``roc_curve``, ``auc``, ``auc_error``, ``confusion_matrix``, ``efficiency_in_bins``,
 ``match_photons``, ``photon_residuals``, ``ThresholdSummary``, ``best_threshold``,
 ``id_comparison_in_bins``.
 """
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from scipy.special import logsumexp
@@ -121,6 +122,27 @@ def working_point(signal_scores, background_scores, target, tolerance=0.01):
     rejection = 1.0 / eff_b if reachable else np.nan
     error = float(binomial_error(eff_b, n_b)) / eff_b**2 if reachable else np.nan
     return WorkingPoint(target, float(threshold), float(eff_s), eff_b, n_b, n_pass, rejection, error)
+
+
+class RejectionRatio(NamedTuple):
+    """The ratio of two measured rejections and its error; NaN where either was not measured."""
+
+    value: float
+    error: float
+
+    def __str__(self):
+        return "not measured" if np.isnan(self.value) else round_to_error(self.value, self.error)
+
+
+def rejection_ratio(numerator, denominator):
+    """``RejectionRatio`` of two measured rejections (``WorkingPoint``s of independent test
+    samples): R1 / R2 with sigma = ratio * sqrt((s1 / R1)^2 + (s2 / R2)^2)."""
+    a, b = numerator, denominator
+    if not (np.isfinite(a.rejection) and np.isfinite(b.rejection) and b.rejection > 0):
+        return RejectionRatio(float("nan"), float("nan"))
+    ratio = a.rejection / b.rejection
+    return RejectionRatio(ratio, ratio * float(np.hypot(a.rejection_error / a.rejection,
+                                                        b.rejection_error / b.rejection)))
 
 
 def roc_curve(signal_scores, background_scores):

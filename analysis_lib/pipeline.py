@@ -39,7 +39,7 @@ from pathlib import Path
 
 from .errors import ParameterError
 from .io import atomic_output
-from .reporting import PEAK_MEMORY_CELL, read_records
+from .reporting import PEAK_MEMORY_CELL, read_claims, read_records
 # the stage list's names, re-exported: the runner is where readers of the code look for them
 from .stage_list import (PROFILES, Stage, book_page, default_root, dependencies, headline_files,  # noqa: F401
                          load_stages, select)
@@ -461,6 +461,11 @@ class StageResult:
     seconds: float = 0.0
     message: str = ""
     record: dict = field(default_factory=dict)
+    claims: dict = field(default_factory=dict)  # {claim: whether it held on this run}
+
+    @property
+    def claims_not_held(self):
+        return [name for name, holds in self.claims.items() if not holds]
 
 
 class Pipeline:
@@ -535,6 +540,7 @@ class Pipeline:
         for stage, result in zip(self.stages, ordered):
             if result.status == "skipped":  # a stage that ran has its record already
                 result.record = read_records(self.output_notebook(stage))
+                result.claims = read_claims(self.output_notebook(stage))
         return ordered
 
     def _schedule(self, pool, results, running):
@@ -617,7 +623,7 @@ class Pipeline:
         record = read_records(self.output_notebook(stage))
         peak = record.get("peak_memory_gib")
         self.log(f"[done]    {stage.id} in {seconds:.1f} s" + (f", peak memory {peak:.2f} GiB" if peak else ""))
-        return StageResult(stage.id, "ran", seconds, record=record)
+        return StageResult(stage.id, "ran", seconds, record=record, claims=read_claims(self.output_notebook(stage)))
 
     def _execute(self, stage, params):
         import nbformat
@@ -716,10 +722,12 @@ def _finish_page(path, stage, shown_paths, profile="book", scale=1):
 
 
 def results_table(results):
-    """One row per stage: status, seconds and every value its notebook recorded."""
+    """One row per stage: status, seconds, the claims of its page that did not hold and
+    every value its notebook recorded."""
     import pandas as pd
 
-    rows = [{"stage": r.stage, "status": r.status, "seconds": round(r.seconds, 1), **r.record} for r in results]
+    rows = [{"stage": r.stage, "status": r.status, "seconds": round(r.seconds, 1),
+             "claims_not_held": "; ".join(r.claims_not_held), **r.record} for r in results]
     return pd.DataFrame(rows).set_index("stage")
 
 
@@ -729,4 +737,8 @@ def summary_table(results):
     for r in results:
         shown = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in r.record.items())
         lines.append(f"{r.stage:{width}s} {r.status:8s} {r.seconds:7.1f}s  {shown}".rstrip())
+    not_held = [(r.stage, name) for r in results for name in r.claims_not_held]
+    if not_held:
+        lines.append(f"claims that did not hold on this run ({len(not_held)}; each page says what was measured instead):")
+        lines += [f"  {stage}: {name}" for stage, name in not_held]
     return "\n".join(lines)

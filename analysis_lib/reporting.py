@@ -1,15 +1,22 @@
-"""A notebook's headline numbers, handed to the pipeline: ``record`` shows them in the
-page and tags them with a MIME type of their own; ``read_records`` reads them back from
-an executed notebook, so the pipeline gathers every stage's numbers into one table.
-The pipeline also records each notebook's peak memory, from a last cell it appends.
+"""A notebook's headline numbers and conclusions, handed to the pipeline.
 
-Contents: ``RECORD_MIME``, ``record``, ``read_records``, ``peak_memory_gib``,
-``PEAK_MEMORY_CELL``.
+``record`` shows a page's headline numbers and tags them with a MIME type of their own;
+``read_records`` reads them back from an executed notebook, so the pipeline gathers every
+stage's numbers into one table. ``claim`` prints the sentence a page's numbers support:
+the conclusion where its check holds on this run, what was measured instead where it does
+not, and hands the outcome to the pipeline (``read_claims``), whose summary names every
+claim that did not hold, by page. ``say`` prints Markdown built from the run (a page's
+text with its numbers). The pipeline also records each notebook's peak memory, from a last
+cell it appends.
+
+Contents: ``RECORD_MIME``, ``CLAIM_MIME``, ``record``, ``read_records``, ``say``,
+``claim``, ``read_claims``, ``peak_memory_gib``, ``PEAK_MEMORY_CELL``.
 """
 
 from pathlib import Path
 
 RECORD_MIME = "application/vnd.analysis-lib.record+json"
+CLAIM_MIME = "application/vnd.analysis-lib.claim+json"
 
 
 def record(**values):
@@ -23,16 +30,49 @@ def record(**values):
     display({RECORD_MIME: values, "text/plain": f"recorded: {text}"}, raw=True)
 
 
-def read_records(notebook_path):
-    """The values ``record`` displayed in an executed notebook, merged in cell order."""
+def _displayed(notebook_path, mime):
+    """Every output of type ``mime`` in an executed notebook, in cell order."""
     import nbformat
 
+    if not Path(notebook_path).exists():
+        return []
+    return [output["data"][mime] for cell in nbformat.read(str(notebook_path), as_version=4).cells
+            for output in cell.get("outputs", []) if mime in output.get("data", {})]
+
+
+def read_records(notebook_path):
+    """The values ``record`` displayed in an executed notebook, merged in cell order."""
     values = {}
-    if Path(notebook_path).exists():
-        for cell in nbformat.read(str(notebook_path), as_version=4).cells:
-            for output in cell.get("outputs", []):
-                values.update(output.get("data", {}).get(RECORD_MIME, {}))
+    for shown in _displayed(notebook_path, RECORD_MIME):
+        values.update(shown)
     return values
+
+
+def say(markdown):
+    """Show Markdown built from this run's numbers as the page's text (in a cell tagged
+    ``remove-input``, the reader sees a paragraph, not code)."""
+    from IPython.display import Markdown, display
+
+    display(Markdown(markdown))
+
+
+def claim(name, holds, said, otherwise):
+    """A conclusion checked on this run: shows ``said`` where ``holds`` is true, else
+    ``otherwise`` (what was measured instead; it must not repeat the conclusion), and hands
+    ``name`` and the outcome to the pipeline, which lists every claim that did not hold.
+
+    ``holds`` is the check itself, with its statistical error inside it (e.g. a pull mean
+    within three of its errors of zero), computed in the cell from the page's numbers."""
+    from IPython.display import display
+
+    holds = bool(holds)
+    display({CLAIM_MIME: {"claim": name, "holds": holds}, "text/markdown": said if holds else otherwise}, raw=True)
+    return holds
+
+
+def read_claims(notebook_path):
+    """{claim name: whether it held} for every ``claim`` of an executed notebook."""
+    return {shown["claim"]: shown["holds"] for shown in _displayed(notebook_path, CLAIM_MIME)}
 
 
 def peak_memory_gib():

@@ -8,7 +8,8 @@ stage per value, ``id/value``. A stage depends on every stage whose ``writes`` c
 one of its ``reads``.
 
 Contents: ``PROFILES``, ``Stage``, ``load_stages``, ``headline_files``, ``dependencies``,
-``select``, ``book_page``, ``default_root``, ``stage_writing``, ``run_command``.
+``select``, ``book_page``, ``default_root``, ``stage_writing``, ``run_command``,
+``profile_parameters``.
 """
 
 import shlex
@@ -205,7 +206,18 @@ def stage_writing(path):
     return (profile, max(writers)[1]) if writers else None
 
 
-def run_command(profile, only):
+def run_command(profile, only, python=None):
     """The command that runs stage (or study) ``only`` of ``profile`` and what it needs,
-    as typed in a shell: this Python by its full path, so it works from any folder."""
-    return f"{shlex.quote(sys.executable)} -m analysis_lib run --profile {profile} --only {only}"
+    as typed in a shell: by default this Python by its full path, so it works from any
+    folder; a book page gives ``python=".venv/bin/python"``, as typed in the repository."""
+    return f"{shlex.quote(python or sys.executable)} -m analysis_lib run --profile {profile} --only {only}"
+
+
+def profile_parameters(stage_id, profile):
+    """The parameter values ``stages.yml`` gives stage ``stage_id`` in ``profile`` (with
+    ``{data}`` unresolved): a page made by one profile can say what another one runs."""
+    stages = {s.id: s for s in load_stages(REPOSITORY_DIR / "stages.yml")}
+    if stage_id not in stages:
+        raise ParameterError(f"no stage {stage_id!r} in stages.yml")
+    stage = stages[stage_id]
+    return {**stage.parameters.get("all", {}), **stage.parameters.get(profile, {})}

@@ -219,3 +219,19 @@ def test_a_selection_no_background_passes_has_a_lower_bound_not_infinity(recwarn
     assert list(table["background passing the cuts"] == 0) == [False, True]
     assert np.isfinite(table["rejection ratio"].iloc[0]) and np.isnan(table["rejection ratio"].iloc[1])
     assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
+def test_a_ratio_of_rejections_carries_both_errors_and_says_when_it_was_not_measured():
+    from analysis_lib.metrics import rejection_ratio
+
+    rng = np.random.default_rng(3)
+    background = rng.normal(size=20000)
+    strong = working_point(rng.normal(2.5, 1, 5000), background, 0.9)
+    weak = working_point(rng.normal(1.5, 1, 5000), background, 0.9)
+    ratio = rejection_ratio(strong, weak)
+    assert ratio.value == pytest.approx(strong.rejection / weak.rejection)
+    relative = np.hypot(strong.rejection_error / strong.rejection, weak.rejection_error / weak.rejection)
+    assert ratio.error == pytest.approx(ratio.value * relative) and ratio.error > 0
+    nobody_passes = working_point(rng.normal(10, 1, 500), rng.normal(-10, 1, 500), 0.9)
+    assert str(rejection_ratio(nobody_passes, weak)) == "not measured"
+    assert "±" in str(ratio)

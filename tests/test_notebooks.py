@@ -289,3 +289,57 @@ def test_the_readmes_papermill_command_writes_only_where_it_is_told(smoke_run, t
             assert _files_below(tmp_path) == {output}
     finally:
         output.unlink(missing_ok=True)
+
+
+# -- a page's text is bound to its run ------------------------------------------------------
+def test_every_number_in_a_pages_text_is_computed_or_cited(smoke_run):
+    """Markdown cells hold no measured number: each number there is a citation or a
+    constant the notebook declares with its source; measurements come from code cells.
+    No text or output speaks of numbers from outside the build."""
+    from .page_text import outside_phrases, unbound_numbers
+
+    pipeline, _ = smoke_run
+    problems = {}
+    for stage in STAGES:
+        notebook = nbformat.read(pipeline.output_notebook(stage), as_version=4)
+        found = unbound_numbers(notebook) + [f"phrase: {p}" for p in outside_phrases(notebook)]
+        if found:
+            problems[stage.id] = found
+    assert not problems, problems
+
+
+def test_the_checker_finds_a_hand_written_measurement_and_passes_a_cited_constant():
+    from nbformat.v4 import new_markdown_cell, new_notebook
+
+    from .page_text import outside_phrases, unbound_numbers
+
+    notebook = new_notebook(cells=[new_markdown_cell(
+        "The BDT rejects 318 ± 73 at 90 % (Table 2 of arXiv 2401.15690), `n_epochs = 12`, measured outside the book.")])
+    assert unbound_numbers(notebook) == ["318", "73", "90"]
+    notebook.metadata["analysis_lib"] = {"cited": {"90": "the working point of Table 2"}}
+    assert unbound_numbers(notebook) == ["318", "73"]
+    assert outside_phrases(notebook) == ["outside the book"]
+
+
+@pytest.mark.parametrize("tolerance, holds", [(1.0, True), (0.0, False)])
+def test_a_claim_that_fails_changes_the_pages_words_and_is_listed(smoke_run, tmp_path, tolerance, holds):
+    """The resolution page's flatness claim, forced either way through its parameter: the
+    page says what was measured, and the run's summary names the claim that did not hold."""
+    import shutil
+
+    from analysis_lib.pipeline import summary_table
+
+    pipeline, _ = smoke_run
+    folder = shutil.copytree(pipeline.data_dir / "atlas_ecal" / "scan", tmp_path / "user" / "scan")
+    stage = next(s for s in STAGES if s.id == "detector/resolution")
+    run = Pipeline([stage], profile="smoke", root=ROOT, data_dir=tmp_path / "data", book_dir=tmp_path / "book",
+                   overrides={"data_dir": str(folder.parent), "linearity_tolerance": tolerance},
+                   log=lambda message: None)
+    results = run.run()
+    assert [r.status for r in results] == ["ran"], results[0].message
+    page = nbformat.read(run.output_notebook(stage), as_version=4)
+    text = " ".join(o["data"]["text/markdown"] for c in page.cells for o in c.get("outputs", [])
+                    if "text/markdown" in o.get("data", {}))
+    assert ("not flat within" in text) is not holds and (f"flat within {tolerance:.1%} (a spread" in text) is holds
+    assert results[0].claims[f"response flat within {tolerance:.1%}"] is holds
+    assert (f"detector/resolution: response flat within {tolerance:.1%}" in summary_table(results)) is not holds

@@ -386,3 +386,27 @@ def test_every_stage_reports_its_peak_memory_and_a_scaled_run_keeps_to_its_own_f
     page = nbformat.read(project / "book/s/make.ipynb", as_version=4)
     assert "remove-cell" in page.cells[-1].metadata["tags"] and "peak_memory_gib" in page.cells[-1].source
     assert "`smoke` profile of `stages.yml`, its event counts and epochs scaled by 0.5" in page.cells[0].source
+
+
+def test_a_claim_that_does_not_hold_is_said_otherwise_and_listed_by_page(project):
+    """A page's conclusion is a check on its own numbers: where it fails, the page shows
+    what was measured instead, and the summary and the table name the claim and the page."""
+    from analysis_lib.pipeline import results_table, summary_table
+    from analysis_lib.reporting import read_claims
+
+    _notebook(project / "notebooks/t/other.ipynb", 'scale = 1.5\n', """
+        from analysis_lib.reporting import claim
+        claim("scale above one", scale > 1, f"The scale, {scale}, is above one.", f"The scale is only {scale}.")
+    """)
+    for scale, holds in ((1.5, True), (0.5, False)):
+        pipeline = _pipeline(project, overrides={"scale": scale})
+        results = {r.stage: r for r in pipeline.run()}
+        page = pipeline.output_notebook(next(s for s in pipeline.stages if s.id == "t/other"))
+        shown = [o["data"]["text/markdown"] for c in nbformat.read(page, as_version=4).cells
+                 for o in c.get("outputs", []) if "text/markdown" in o.get("data", {})]
+        assert shown == ([f"The scale, {scale}, is above one."] if holds else [f"The scale is only {scale}."])
+        assert read_claims(page) == {"scale above one": holds}
+        summary = summary_table(list(results.values()))
+        assert ("t/other: scale above one" in summary) is not holds
+        assert results_table(list(results.values())).loc["t/other", "claims_not_held"] == ("" if holds else
+                                                                                             "scale above one")
