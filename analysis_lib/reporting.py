@@ -67,7 +67,6 @@ def claim(name, holds, said, otherwise):
 
     holds = bool(holds)
     display({CLAIM_MIME: {"claim": name, "holds": holds}, "text/markdown": said if holds else otherwise}, raw=True)
-    return holds
 
 
 def read_claims(notebook_path):

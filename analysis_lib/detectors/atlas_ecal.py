@@ -20,7 +20,8 @@ one at a time, and ``Readout.published()`` is the digitisation of the published
 photon-jet files.
 
 Contents: ``AngularLayer``, ``AtlasLikeEcal``, ``check_simulation_request``,
-``ATLAS_ECAL`` (the detector with the book's readout), ``EVENTS_PER_STREAM``.
+``ATLAS_ECAL`` (the detector with the book's readout), ``EVENTS_PER_STREAM``,
+``DIRECTION_SPREAD_RAD``.
 """
 
 from dataclasses import dataclass, field, replace
@@ -38,6 +39,9 @@ from .shower import GFlashParameters, Readout, digitise_cells, make_showers, sli
 #: Events per independent random stream: a file's content depends on the seed
 #: only, never on how the work is chunked or parallelised.
 EVENTS_PER_STREAM = 1000
+#: Primaries point uniformly within this angle (rad) of the detector centre, half a middle
+#: cell: the impact point moves across the cells, as real photons' does.
+DIRECTION_SPREAD_RAD = 0.0125
 
 
 @dataclass(frozen=True)
@@ -179,7 +183,7 @@ class AtlasLikeEcal:
                 for layer, image in zip(self.layers, images_gev)]
 
     def simulate_stream(self, particle, n_events, seed, stream, energy_range_gev=(40.0, 250.0),
-                        mass_gev=1.0, direction_spread_rad=0.0125):
+                        mass_gev=1.0, direction_spread_rad=DIRECTION_SPREAD_RAD):
         """Simulate ``n_events`` of one random stream; returns a dict of arrays.
 
         Energies are uniform in ``energy_range_gev``; the primary points at angles

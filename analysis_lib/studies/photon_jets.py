@@ -12,7 +12,7 @@ a time); the networks: ``photon_jet_cnn``, ``particle_flow_network``,
 baseline: ``raw_cell_features``, ``raw_cell_gbdt``, ``gbdt_logits``; the headline numbers of a model:
 ``headline_numbers``; the original's numbers: ``PUBLISHED_REJECTION``,
 ``PUBLISHED_TEST_BACKGROUND``, ``published_rejections``; the gap to them:
-``READOUT_LADDER``.
+``BOOK_DIRECTION_SPREAD_RAD``, ``ORIGINAL_DIRECTION_SPREAD_RAD``, ``READOUT_LADDER``.
 """
 
 from pathlib import Path
@@ -23,6 +23,7 @@ from keras import layers
 
 from ..datasets import LabelledSample, h5_or_root
 from ..detectors import ATLAS_ECAL, Readout, simulate_sample
+from ..detectors.atlas_ecal import DIRECTION_SPREAD_RAD
 from ..errors import EmptyDatasetError, ParameterError
 from ..features import bin_centres
 from ..io import ShowerSample, read_showers
@@ -95,14 +96,27 @@ def photon_jet_task(data_dir, task, energy_tag="40-250GeV", events_per_class=Non
     return _labelled(parts, task, seed, fractions)
 
 
-def simulated_task(task, events_per_class, readout=Readout(), seed=0, fractions=(0.56, 0.14, 0.3)):
+#: The book's primaries point uniformly within half a middle cell of the detector centre,
+#: so the impact point moves across the cells as real photons' do.
+BOOK_DIRECTION_SPREAD_RAD = DIRECTION_SPREAD_RAD
+#: The original's particle gun (XiaocongAi/Photon-jet, generation/run2.mac, the only
+#: macro its repository holds: ``/gps/direction 0 0 1`` from a point source): every
+#: primary along the axis, onto the corner of four cells in every layer.
+ORIGINAL_DIRECTION_SPREAD_RAD = 0.0
+
+
+def simulated_task(task, events_per_class, readout=Readout(), seed=0, fractions=(0.56, 0.14, 0.3),
+                   direction_spread_rad=BOOK_DIRECTION_SPREAD_RAD):
     """``photon_jet_task`` simulated in memory in the ATLAS-like ECAL with ``readout``:
     the same seed gives the same showers whatever the readout, so two readouts compare
-    on the same events (seeds: seed + 1, 2, 3 for gamma, pi0 and the signal)."""
+    on the same events (seeds: seed + 1, 2, 3 for gamma, pi0 and the signal). Primaries
+    point uniformly within +-``direction_spread_rad`` of the detector centre; 0 is the
+    original's particle gun (``ORIGINAL_DIRECTION_SPREAD_RAD``)."""
     if task not in PHOTON_JET_TASKS:
         raise ParameterError(f"unknown photon-jet task {task!r}; choose one of {', '.join(PHOTON_JET_TASKS)}")
     detector = ATLAS_ECAL.with_readout(readout)
-    parts = [simulate_sample(detector, name, events_per_class, seed=seed + i + 1)
+    parts = [simulate_sample(detector, name, events_per_class, seed=seed + i + 1,
+                             direction_spread_rad=direction_spread_rad)
              for i, name in enumerate(("gamma", "pi0", task))]
     return _labelled(parts, task, seed, fractions)
 
