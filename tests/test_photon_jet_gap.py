@@ -83,3 +83,33 @@ def test_the_originals_fixed_gun_makes_axion1_far_easier_than_a_spread_of_impact
     else:
         ratio = rejection_ratio(fixed, spread)
         assert ratio.value - 2 * ratio.error > 3, message
+
+
+def _strip_profiles(energies_gev, eta_rad, start_x0):
+    """Bare mean deposit (no fluctuation of any kind) of photons at the given eta angles,
+    one event per row; the strip layer summed over phi."""
+    from analysis_lib.detectors import ATLAS_ECAL
+    from analysis_lib.detectors.shower import Showers
+
+    energies, eta = np.atleast_2d(energies_gev).astype(float), np.atleast_2d(eta_rad).astype(float)
+    depth_max, alpha = ATLAS_ECAL.gflash.mean_profile(energies.ravel())
+    showers = Showers(energies.ravel(), np.full(energies.size, float(start_x0)), depth_max, alpha)
+    strips = ATLAS_ECAL.deposit(showers, np.zeros(energies.size), eta.ravel())[1]
+    return strips.reshape(energies.shape + strips.shape[1:]).sum(axis=(1, 2))
+
+
+def test_a_single_photon_has_no_second_maximum_and_two_photons_four_strips_apart_do():
+    """What the strip layer can show, on the bare deposit: a single photon anywhere in a
+    strip never has a second local maximum above 5 % of the first; two photons four strips
+    apart in eta, the softer with 20 % of the energy, always have one."""
+    from analysis_lib.detectors import ATLAS_ECAL
+    from analysis_lib.features import strip_maxima
+
+    pitch = ATLAS_ECAL.layer_named("strips").cell_size_rad[1]
+    offsets = np.linspace(0.0, 1.0, 11)[:, None] * pitch  # across one strip
+    single = _strip_profiles(np.full((11, 1), 60.0), offsets, start_x0=0.5)
+    _, e_max1, e_max2, _ = strip_maxima(single)
+    assert np.all(e_max2 < 0.05 * e_max1), e_max2 / e_max1
+    pair = _strip_profiles(np.tile([48.0, 12.0], (11, 1)), offsets + np.array([[-2.0, 2.0]]) * pitch, start_x0=0.5)
+    _, e_max1, e_max2, _ = strip_maxima(pair)
+    assert np.all(e_max2 > 0.05 * e_max1), e_max2 / e_max1
