@@ -219,5 +219,4 @@ def profile_parameters(stage_id, profile):
     stages = {s.id: s for s in load_stages(REPOSITORY_DIR / "stages.yml")}
     if stage_id not in stages:
         raise ParameterError(f"no stage {stage_id!r} in stages.yml")
-    stage = stages[stage_id]
-    return {**stage.parameters.get("all", {}), **stage.parameters.get(profile, {})}
+    return stages[stage_id].resolved_parameters(profile, "{data}")
