@@ -6,7 +6,7 @@ Everything is vectorised over events: arrays in, arrays out.
 
 Contents: ``bin_centres``, ``hottest_cell_angles``, ``cluster_energy_gev``,
 ``photon_pair_separations``, ``energy_weighted_rms_angle``; shower shapes:
-``SHOWER_SHAPES``, ``SHOWER_SHAPE_LABELS``, ``cell_window``, ``strip_profile``,
+``SHOWER_SHAPES``, ``STRIP_SHOWER_SHAPES``, ``SHOWER_SHAPE_LABELS``, ``cell_window``, ``strip_profile``,
 ``strip_maxima``, ``second_hottest_cell``, ``shower_shapes`` (ATLAS's definitions or the
 photon-jet study's own); ``physics_variables``, ``log_scaled_images``.
 """
@@ -67,6 +67,8 @@ def energy_weighted_rms_angle(truth):
 # -- shower shapes of the photon-jet BDT ------------------------------------------
 #: The nine BDT variables, in the original study's order (names as in its ntuples).
 SHOWER_SHAPES = ("f1", "w_s3", "w_stot", "f_side", "delta_e_s", "e_ratio", "r_eta", "r_phi", "w_eta2")
+#: The shower shapes read from the strip layer (the others from the middle layer).
+STRIP_SHOWER_SHAPES = SHOWER_SHAPES[:6]
 SHOWER_SHAPE_LABELS = {
     "f1": "f1 (strip energy fraction)", "w_s3": "w_s3 [strips]", "w_stot": "w_stot [strips]",
     "f_side": "f_side", "delta_e_s": "Delta E_s [GeV]", "e_ratio": "E_ratio", "r_eta": "R_eta",

@@ -16,7 +16,8 @@ Parameters are checked before anything runs: names and types against the noteboo
 ``parameters`` cells, values against ``PARAMETER_RANGES``, and an override never
 redirects where a stage writes. ``scale`` runs a profile at reduced size
 (``scale_profile``) into folders of its own. Every stage's kernel reports its peak
-memory from a last cell the pipeline appends (hidden in the book's page).
+memory from a last cell the pipeline appends (hidden in the book's page); ``book_pages``
+makes each executed notebook a page of the book.
 
 Contents: ``sweep``, ``parse_value``, ``parse_overrides``, ``notebook_parameters``, ``PARAMETER_RANGES``,
 ``check_range``, ``scale_profile``, ``check_parameters``, ``stage_inputs``, ``module_dependencies``,
@@ -37,13 +38,13 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .book_pages import finish_page
 from .errors import ParameterError
 from .io import atomic_output
 from .reporting import PEAK_MEMORY_CELL, read_claims, read_records
 # the stage list's names, re-exported: the runner is where readers of the code look for them
 from .stage_list import (PROFILES, Stage, book_page, default_root, dependencies, headline_files,  # noqa: F401
                          load_stages, select)
-from .tensorflow_startup import TENSORFLOW_STARTUP_LINES
 
 LIBRARY_DIR = Path(__file__).resolve().parent
 #: Messages of kernel start-up races that papermill hits with parallel kernels; retried once.
@@ -647,7 +648,7 @@ class Pipeline:
                     failed_copy.parent.mkdir(parents=True, exist_ok=True)
                     tmp.replace(failed_copy)
                 raise
-            _finish_page(tmp, stage, {f"{self.root}/": "", str(self.data_dir): f"data/{self.label}",
+            finish_page(tmp, stage, {f"{self.root}/": "", str(self.data_dir): f"data/{self.label}",
                                       str(self.book_dir): "book"}, self.profile, self.scale)
         if failed_copy.exists():
             failed_copy.unlink()
@@ -671,54 +672,6 @@ def _cmdline(process):
         return " ".join(process.cmdline())
     except Exception:  # noqa: BLE001 - a process that ended or is not ours
         return ""
-
-
-
-
-def _finish_page(path, stage, shown_paths, profile="book", scale=1):
-    """Make an executed copy a page of the book: the notebook's defaults are dropped
-    (papermill's injected cell right after them shows the values really used), the
-    machine's own folders in that cell are written as the reader knows them
-    (``shown_paths``: {absolute prefix: shown as}), TensorFlow's start-up lines are
-    dropped, the title of a matrix or sweep variant says which one it is, and a line
-    under the title names the ``profile`` (and its ``scale``) that made the page's numbers."""
-    import nbformat
-
-    notebook = nbformat.read(str(path), as_version=4)
-    for cell in notebook.cells:
-        tags = cell.metadata.setdefault("tags", [])
-        if "parameters" in tags and "remove-cell" not in tags:
-            tags.append("remove-cell")
-        if "injected-parameters" in tags:
-            for prefix, shown in shown_paths.items():
-                cell.source = cell.source.replace(prefix, shown)
-        if cell.cell_type == "code":  # TensorFlow's start-up lines: below Python, no setting but oneDNN off silences them
-            for output in cell.outputs:
-                if output.output_type == "stream" and output.name == "stderr":
-                    output.text = "".join(line for line in output.text.splitlines(keepends=True)
-                                          if not any(m in line for m in TENSORFLOW_STARTUP_LINES))
-            cell.outputs = [o for o in cell.outputs if not (o.output_type == "stream" and not o.text)]
-    code = [c for c in notebook.cells if c.cell_type == "code" and not {"parameters", "injected-parameters",
-                                                                          "remove-cell"} & set(c.metadata.get("tags", []))]
-    if code and all("remove-input" in c.metadata.get("tags", []) for c in code):  # a page of results only
-        for cell in notebook.cells:
-            if "injected-parameters" in cell.metadata.get("tags", []):
-                cell.metadata["tags"].append("remove-cell")
-    if "papermill" in notebook.metadata:  # not shown, but a published file either
-        text = json.dumps(notebook.metadata["papermill"])
-        for prefix, shown in shown_paths.items():
-            text = text.replace(json.dumps(prefix)[1:-1], json.dumps(shown)[1:-1])
-        notebook.metadata["papermill"] = json.loads(text)
-    heading = next((c for c in notebook.cells if c.cell_type == "markdown" and c.source.startswith("# ")), None)
-    if stage.variant and heading is not None:
-        first, _, rest = heading.source.partition("\n")
-        heading.source = f"{first}: {stage.variant}" + (f"\n{rest}" if rest else "")
-    if heading is not None:
-        first, _, rest = heading.source.partition("\n")
-        scaled = "" if scale == 1 else f", its event counts and epochs scaled by {scale:g}"
-        heading.source = (f"{first}\n\n*Every number on this page was made by the `{profile}` profile of "
-                          f"`stages.yml`{scaled} (stage `{stage.id}`).*" + (f"\n{rest}" if rest else ""))
-    nbformat.write(notebook, str(path))
 
 
 def results_table(results):

@@ -6,9 +6,13 @@ from matplotlib.colors import LogNorm
 
 
 def use_style():
-    """HEP style (mplhep) with figure sizes that fit a book page."""
+    """HEP style (mplhep) with figure sizes that fit a book page, and the book's tables
+    (``reporting.publishable_tables``)."""
     import mplhep
 
+    from .reporting import publishable_tables
+
+    publishable_tables()
     plt.style.use(mplhep.style.ROOT)
     plt.rcParams.update({"figure.figsize": (7, 4.5), "font.size": 12, "axes.titlesize": 12,
                          "axes.labelsize": 12, "legend.fontsize": 10, "savefig.bbox": "tight"})

@@ -6,17 +6,21 @@ stage's numbers into one table. ``claim`` prints the sentence a page's numbers s
 the conclusion where its check holds on this run, what was measured instead where it does
 not, and hands the outcome to the pipeline (``read_claims``), whose summary names every
 claim that did not hold, by page. ``say`` prints Markdown built from the run (a page's
-text with its numbers). The pipeline also records each notebook's peak memory, from a last
+text with its numbers). ``caption`` gives the figure of its cell a numbered caption in the
+book (the page finisher, ``book_pages``, moves it there). ``publishable_tables`` makes the
+tables a page displays tables a physicist would publish. The pipeline also records each notebook's peak memory, from a last
 cell it appends.
 
-Contents: ``RECORD_MIME``, ``CLAIM_MIME``, ``record``, ``read_records``, ``say``,
-``claim``, ``read_claims``, ``peak_memory_gib``, ``PEAK_MEMORY_CELL``.
+Contents: ``RECORD_MIME``, ``CLAIM_MIME``, ``CAPTION_MIME``, ``record``, ``read_records``,
+``say``, ``claim``, ``read_claims``, ``caption``, ``table_number``, ``table_html``,
+``publishable_tables``, ``peak_memory_gib``, ``PEAK_MEMORY_CELL``.
 """
 
 from pathlib import Path
 
 RECORD_MIME = "application/vnd.analysis-lib.record+json"
 CLAIM_MIME = "application/vnd.analysis-lib.claim+json"
+CAPTION_MIME = "application/vnd.analysis-lib.caption+json"
 
 
 def record(**values):
@@ -72,6 +76,52 @@ def claim(name, holds, said, otherwise):
 def read_claims(notebook_path):
     """{claim name: whether it held} for every ``claim`` of an executed notebook."""
     return {shown["claim"]: shown["holds"] for shown in _displayed(notebook_path, CLAIM_MIME)}
+
+
+def caption(text):
+    """The caption of the one figure this cell shows: what to see in it (Markdown, built
+    from the run where it quotes numbers). JupyterLab shows it under the cell; the book
+    makes it the figure's numbered caption."""
+    from IPython.display import display
+
+    display({CAPTION_MIME: text, "text/markdown": f"*Figure: {text}*"}, raw=True)
+
+
+def table_number(value):
+    """A table's number as a physicist writes it: four significant figures, whole numbers
+    from ten thousand up with thin-space thousands (``10 575``, not ``10574.56``)."""
+    if value != value:  # NaN
+        return "n/a"
+    if abs(value) >= 1e4:
+        return f"{value:,.0f}".replace(",", "\u2009")
+    return f"{value:.4g}"
+
+
+def table_html(table):
+    """A DataFrame or Series as the book shows it: no row numbers for a plain range index,
+    ``n/a`` for a missing value, ``table_number`` for floats, inside a box that scrolls
+    sideways when the table is wider than the page."""
+    import pandas as pd
+
+    frame = table.to_frame() if isinstance(table, pd.Series) else table
+    html = frame.to_html(index=not isinstance(frame.index, pd.RangeIndex), na_rep="n/a",
+                         float_format=table_number, border=0, classes="book-table")
+    return f'<div class="table-scroll">{html}</div>'
+
+
+def publishable_tables():
+    """Show every DataFrame and Series of this kernel through ``table_html`` (a Series
+    as a table, not as its ``Name: ..., dtype`` repr). Hand-formatted tables elsewhere
+    would repeat it in every notebook; IPython's formatter does it once."""
+    import pandas as pd
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    if shell is None:  # a plain Python process: nothing displays
+        return
+    html = shell.display_formatter.formatters["text/html"]
+    for kind in (pd.DataFrame, pd.Series):
+        html.for_type(kind, table_html)
 
 
 def peak_memory_gib():

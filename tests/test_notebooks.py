@@ -122,7 +122,8 @@ def rendered_book(smoke_run):
     written_pages = [str(p.relative_to(ROOT)) for p in (ROOT / "book").glob("*.md")]  # intro, your own files
     for name in ("_config.yml", "_toc.yml", *written_pages):
         shutil.copy(ROOT / name, site / name)
-    shutil.copytree(ROOT / "book/_ext", site / "book/_ext", dirs_exist_ok=True)
+    for folder in ("book/_ext", "book/_static"):
+        shutil.copytree(ROOT / folder, site / folder, dirs_exist_ok=True)
     jupyter_book = Path(sys.executable).with_name("jupyter-book")
     result = subprocess.run([str(jupyter_book), "build", "--warningiserror", "--keep-going", str(site)],
                             capture_output=True, text=True)
@@ -194,6 +195,83 @@ def test_the_published_book_in_a_headless_browser(rendered_book):
         elif fragment and target in anchors and fragment not in anchors[target]:
             problems.append(f"{name}: link {href} points to a missing anchor")
     assert not problems, "\n".join(problems[:30])
+
+
+#: What a reader sees on a page, measured in the browser (CSS pixels).
+READER_CHECKS = """() => {
+    const shown = e => e.getClientRects().length > 0;
+    const article = document.querySelector('article') || document.body;
+    const right = article.getBoundingClientRect().right;
+    const scrolls = e => { for (let a = e.parentElement; a && a !== article; a = a.parentElement) {
+        const x = getComputedStyle(a).overflowX; if (x === 'auto' || x === 'scroll') return true; } return false; };
+    return {
+        code: Array.from(document.querySelectorAll('.cell_input'))  // folded code has no rendered text
+              .filter(e => e.innerText.trim() && !e.closest('.tag_show-input')).map(e => e.innerText.slice(0, 60)),
+        overflow: Array.from(article.querySelectorAll('table, img, pre, .cell_output > div'))
+              .filter(e => shown(e) && !scrolls(e) && e.getBoundingClientRect().right >
+                           (e.closest('.tag_full-width') ? document.documentElement.clientWidth : right) + 2)
+              .map(e => e.tagName + ' ' + (e.innerText || e.getAttribute('alt') || '').slice(0, 40)),
+        page_width: [document.documentElement.scrollWidth, window.innerWidth],
+        images: Array.from(article.querySelectorAll('.cell_output img')).map(i => ({
+              shown: i.getBoundingClientRect().width, natural: i.naturalWidth,
+              caption: !!(i.closest('figure') && i.closest('figure').querySelector('figcaption'))})),
+        nan: /\bNaN\b/.test(article.innerText),
+        sections: Array.from(article.querySelectorAll('section section')).map(s => ({
+              id: s.id, chapters: Array.from(s.querySelectorAll('a.reference.internal'))
+                                        .map(a => a.getAttribute('href')).filter(h => h && !h.startsWith('#'))})),
+    };
+}"""
+#: The smallest share of its drawn width at which a figure may be shown at 1366 px: the
+#: figures are drawn with panels of about 300 px and more, so none falls much below that.
+SMALLEST_SHOWN_SHARE = 0.75
+
+
+def test_a_reader_sees_results_with_code_folded_and_every_figure_and_table_readable(rendered_book):
+    """At 1366 px and on a 390 px phone: no code shown unless a page opts in, nothing wider
+    than the page (a wide table scrolls in its own box), every figure captioned and shown at
+    nearly its drawn size at 1366 px, no NaN, and each section of the results page linked to
+    its chapter. Screenshots of the results page and one chapter per study at both widths go
+    to _build/screenshots/ for a reader of the change."""
+    from playwright.sync_api import sync_playwright
+
+    pipeline, site, result = rendered_book
+    assert result.returncode == 0, "the book did not build"
+    html = site / "_build/html"
+    pages = [html / pipeline.output_notebook(s).relative_to(site).with_suffix(".html") for s in STAGES]
+    screenshots = ROOT / "_build/screenshots"
+    screenshots.mkdir(parents=True, exist_ok=True)
+    shot = {"results/results", "detector/resolution", "photon_jets/compare/axion1", "photon_id/template_fit",
+            "shashlik/compare", "ldmx/unseen_masses", "lartpc/train"}
+    problems = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        for width, height in ((1366, 900), (390, 844)):
+            page = browser.new_page(viewport={"width": width, "height": height})
+            for stage, path in zip(STAGES, pages):
+                page.goto(path.as_uri(), wait_until="load")
+                found = page.evaluate(READER_CHECKS)
+                where = f"{path.parent.name}/{path.name} at {width} px"
+                problems += [f"{where}: code shown: {c!r}" for c in found["code"]]
+                problems += [f"{where}: wider than the page: {o}" for o in found["overflow"]]
+                if found["page_width"][0] > found["page_width"][1] + 1:
+                    problems.append(f"{where}: the page scrolls sideways ({found['page_width']})")
+                if found["nan"]:
+                    problems.append(f"{where}: NaN shown")
+                for image in found["images"]:
+                    if not image["caption"]:
+                        problems.append(f"{where}: a figure without a caption")
+                    if width == 1366 and image["shown"] < SMALLEST_SHOWN_SHARE * min(image["natural"], 1100):
+                        problems.append(f"{where}: a figure drawn {image['natural']} px wide shown at "
+                                        f"{image['shown']:.0f} px")
+                if stage.id == "results/results":
+                    problems += [f"{where}: section {s['id']} links to no chapter" for s in found["sections"]
+                                 if not s["chapters"] and s["id"] != "reproduce-this-page"]
+                if stage.id in shot:
+                    page.screenshot(path=str(screenshots / f"{stage.id.replace('/', '-')}-{width}px.png"),
+                                    full_page=True)
+            page.close()
+        browser.close()
+    assert not problems, f"{len(problems)} problems:\n" + "\n".join(problems[:40])
 
 
 def test_published_pages_are_clean(smoke_run):

@@ -1,0 +1,180 @@
+"""An executed notebook made a page of the book: results first, code one click away.
+
+The pipeline runs each stage's notebook with papermill and then calls ``finish_page``
+on the executed copy. What a reader of the book sees is then:
+
+- the title, a line naming the profile (and scale) that made the page's numbers, the
+  text and the outputs, in the notebook's order;
+- analysis code folded (``hide-input``: a click shows it) unless the notebook tags a
+  cell otherwise; bookkeeping cells removed (``remove-cell``): the ``parameters`` cell
+  and papermill's injected one (the reproduce line names the profile whose values they
+  are), cells of imports, plotting style and saving with nothing to show;
+- each figure a numbered figure with the caption its cell gave (``reporting.caption``;
+  a cell showing several figures becomes one cell per figure), a figure wider than the
+  text column spread over the page's margin too (``full-width``);
+- the headline numbers ``reporting.record`` hands to the pipeline, not shown as a line of
+  bookkeeping (the tables of the page show them with their errors);
+- a last section with the one command that remakes the page.
+
+The machine's own folders are written as a reader knows them (``shown_paths``) and
+TensorFlow's start-up lines are dropped. The notebook under ``notebooks/`` keeps every
+cell as it is: JupyterLab shows the code.
+
+Contents: ``CODE_TAGS``, ``BOOKKEEPING_CALLS``, ``TEXT_COLUMN_PX``, ``is_bookkeeping``,
+``finish_page``.
+"""
+
+import ast
+import base64
+import json
+import struct
+
+import nbformat
+
+from .reporting import CAPTION_MIME, RECORD_MIME
+from .stage_list import run_command
+from .tensorflow_startup import TENSORFLOW_STARTUP_LINES
+
+#: Tags by which a notebook decides itself how a code cell shows (the finisher leaves these alone).
+CODE_TAGS = {"remove-cell", "remove-input", "remove-output", "hide-input", "hide-output", "hide-cell", "show-input"}
+#: Calls that only set a page up or save its results: a cell of nothing else (and imports) is not shown.
+BOOKKEEPING_CALLS = {"use_style", "in_repository", "mkdir", "save_model", "save_arrays", "save", "record", "Path",
+                     "save_table", "install", "filterwarnings", "set_printoptions", "set_option", "seed", "set_random_seed"}
+#: The width in CSS pixels of sphinx-book-theme's text column at 1366 px (a figure wider is shown full-width).
+TEXT_COLUMN_PX = 760
+_PROFILE_LINE = "*Every number on this page was made by the"
+_REPRODUCE_HEADING = "## Reproduce this page"
+
+
+def _called(node):
+    function = node.func
+    return function.attr if isinstance(function, ast.Attribute) else getattr(function, "id", None)
+
+
+def is_bookkeeping(source):
+    """Whether a code cell only imports, sets the page up or saves: every statement an
+    import or a call (or an assignment from a call) of ``BOOKKEEPING_CALLS``."""
+    try:
+        statements = ast.parse(source).body
+    except SyntaxError:  # IPython magics: shown as they are
+        return False
+    def bookkeeping(statement):
+        if isinstance(statement, (ast.Import, ast.ImportFrom)):
+            return True
+        value = statement.value if isinstance(statement, (ast.Expr, ast.Assign, ast.AnnAssign)) else None
+        return isinstance(value, ast.Call) and _called(value) in BOOKKEEPING_CALLS
+    return bool(statements) and all(bookkeeping(s) for s in statements)
+
+
+def _png_width_px(output):
+    """The width of a PNG output in CSS pixels (Retina images carry their shown width)."""
+    shown = output.get("metadata", {}).get("image/png", {}).get("width")
+    if shown:
+        return int(shown)
+    header = base64.b64decode(output["data"]["image/png"][:44])
+    return struct.unpack(">I", header[16:20])[0]
+
+
+def _visible(outputs):
+    """The outputs a reader sees: text, errors and every display but a bare record."""
+    return [o for o in outputs if (o.output_type == "stream" and o.text.strip()) or o.output_type == "error"
+            or set(o.get("data", {})) - {RECORD_MIME}]
+
+
+def _finish_outputs(cell):
+    """Drop TensorFlow's start-up lines, the records' text and empty streams; take out the
+    captions. Returns (outputs, captions, the images' widths in pixels)."""
+    kept, captions, widths = [], [], []
+    for output in cell.outputs:
+        if output.output_type == "stream" and output.name == "stderr":
+            # below Python, no setting but oneDNN off silences them
+            output.text = "".join(line for line in output.text.splitlines(keepends=True)
+                                  if not any(m in line for m in TENSORFLOW_STARTUP_LINES))
+        data = output.get("data", {})
+        if output.output_type == "stream" and not output.text:
+            continue
+        if RECORD_MIME in data:  # the pipeline reads it; the page's tables show these numbers with errors
+            data.pop("text/plain", None)
+        if CAPTION_MIME in data:
+            captions.append(data[CAPTION_MIME])
+            continue
+        if "image/png" in data:
+            widths.append(_png_width_px(output))
+        kept.append(output)
+    return kept, captions, widths
+
+
+def _one_figure_each(cell, outputs, captions):
+    """The cell, or the cell cut where its figures are (MyST-NB makes every output of a
+    cell with a caption a figure): the k-th caption is the k-th figure's, each figure in a
+    cell of its own, the other outputs in cells between them. The first keeps the code;
+    the others show outputs only."""
+    images = [i for i, o in enumerate(outputs) if "image/png" in o.get("data", {})]
+    if not captions:
+        cell.outputs = outputs
+        return [cell]
+    if len(captions) != len(images):
+        raise ValueError(f"{len(captions)} caption(s) for {len(images)} figure(s) in the cell starting "
+                         f"{cell.source[:60]!r}: give each figure its caption (reporting.caption)")
+    cuts = sorted({0, len(outputs), *images, *(i + 1 for i in images)})
+    cells, figure_captions = [], iter(captions)
+    for start, stop in zip(cuts, cuts[1:]):
+        part = cell if not cells else nbformat.v4.new_code_cell("", id=f"{cell.id}-{len(cells)}",
+                                                                metadata={"tags": ["remove-input"]})
+        part.outputs = outputs[start:stop]
+        if start in images:
+            part.metadata.setdefault("mystnb", {})["figure"] = {"caption": next(figure_captions)}
+        cells.append(part)
+    return cells
+
+
+def finish_page(path, stage, shown_paths, profile="book", scale=1):
+    """Make the executed notebook at ``path`` (stage ``stage`` of ``profile`` at ``scale``)
+    a page of the book, in place (see the module's docstring). ``shown_paths`` maps an
+    absolute folder of this machine to what the page writes instead."""
+    notebook = nbformat.read(str(path), as_version=4)
+    cells, figures = [], 0
+    for cell in notebook.cells:
+        tags = cell.metadata.setdefault("tags", [])
+        if "injected-parameters" in tags:
+            for prefix, shown in shown_paths.items():
+                cell.source = cell.source.replace(prefix, shown)
+        if cell.cell_type != "code":
+            cells.append(cell)
+            continue
+        outputs, captions, widths = _finish_outputs(cell)
+        if not CODE_TAGS & set(tags):
+            bookkeeping = not _visible(outputs) and is_bookkeeping(cell.source)
+            tags.append("remove-cell" if {"parameters", "injected-parameters"} & set(tags) or bookkeeping
+                        else "hide-input")
+        if widths and max(widths) > TEXT_COLUMN_PX and "full-width" not in tags:
+            tags.append("full-width")
+        for part in _one_figure_each(cell, outputs, captions):
+            if "figure" in part.metadata.get("mystnb", {}):
+                figures += 1
+                part.metadata["mystnb"]["figure"]["name"] = f"fig-{stage.id.replace('/', '-')}-{figures}"
+            if part is not cell and "full-width" in tags:
+                part.metadata["tags"].append("full-width")
+            cells.append(part)
+    notebook.cells = cells
+    if "papermill" in notebook.metadata:  # not shown, but a published file either
+        text = json.dumps(notebook.metadata["papermill"])
+        for prefix, shown in shown_paths.items():
+            text = text.replace(json.dumps(prefix)[1:-1], json.dumps(shown)[1:-1])
+        notebook.metadata["papermill"] = json.loads(text)
+    heading = next((c for c in notebook.cells if c.cell_type == "markdown" and c.source.startswith("# ")), None)
+    if heading is not None and _PROFILE_LINE not in heading.source:
+        first, _, rest = heading.source.partition("\n")
+        if stage.variant:
+            first = f"{first}: {stage.variant}"
+        scaled = "" if scale == 1 else f", its event counts and epochs scaled by {scale:g}"
+        heading.source = (f"{first}\n\n{_PROFILE_LINE} `{profile}` profile of `stages.yml`{scaled} "
+                          f"(stage `{stage.id}`).*" + (f"\n{rest}" if rest else ""))
+    if not any(c.cell_type == "markdown" and c.source.startswith(_REPRODUCE_HEADING) for c in notebook.cells):
+        scaled = "" if scale == 1 else f" --scale {scale:g}"
+        notebook.cells.append(nbformat.v4.new_markdown_cell(
+            f"{_REPRODUCE_HEADING}\n\nIn the repository, after `make install` (or `make book`), this remakes the "
+            f"page and every stage it needs (the stages that are up to date are skipped):\n\n"
+            f"```bash\n{run_command(profile, stage.id, python='.venv/bin/python')}{scaled}\n```\n",
+            id="reproduce"))
+    nbformat.write(notebook, str(path))

@@ -1,0 +1,118 @@
+"""An executed notebook made a page: code folded, bookkeeping removed, captions numbered,
+wide figures full-width, records not shown as text, the reproduce command last, and the
+book's tables without NaN or row numbers."""
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from analysis_lib.book_pages import finish_page, is_bookkeeping
+from analysis_lib.reporting import CAPTION_MIME, RECORD_MIME, read_records, table_html, table_number
+from analysis_lib.stage_list import Stage
+
+CELLS = [
+    ("markdown", "# A study\n\nWhat it measures."),
+    ("code", "import numpy as np\nimport matplotlib.pyplot as plt\nfrom analysis_lib.plotting import use_style\nuse_style()"),
+    ("code", "values = np.arange(3.0)"),
+    ("code", "fig, ax = plt.subplots(figsize=(4, 3))\nax.plot(values)\n"
+             "from analysis_lib.reporting import caption\ncaption('A line: it rises.')\nplt.show()"),
+    ("code", "fig, axes = plt.subplots(1, 4, figsize=(16, 3))\nplt.show()"),
+    ("code", "import pandas as pd\npd.DataFrame({'AUC': [0.91234567, float('nan')], 'N': [1, 2]})"),
+    ("code", "from analysis_lib.reporting import record\nrecord(auc=0.9)"),
+    ("code", "print('a result line')"),
+    ("code", "for k in (1, 2):\n    plt.plot([0, k])\n    plt.show()\n    caption(f'Line {k}.')"),
+]
+
+
+@pytest.fixture(scope="module")
+def finished_page(tmp_path_factory):
+    notebook = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell(s) if kind == "markdown" else nbformat.v4.new_code_cell(s) for kind, s in CELLS])
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    NotebookClient(notebook, timeout=120, kernel_name="python3").execute()
+    path = tmp_path_factory.mktemp("page") / "page.ipynb"
+    nbformat.write(notebook, str(path))
+    stage = Stage("study/stage", path, variant="axion1")
+    finish_page(path, stage, {}, profile="smoke")
+    finish_page(path, stage, {}, profile="smoke")  # a second time changes nothing
+    return nbformat.read(str(path), as_version=4)
+
+
+def _tags(cell):
+    return cell.metadata.get("tags", [])
+
+
+def test_code_is_folded_and_bookkeeping_removed(finished_page):
+    imports, computation, figure, wide, table, record, printed = finished_page.cells[1:8]
+    assert "remove-cell" in _tags(imports)
+    assert "remove-cell" in _tags(record)
+    for cell in (computation, figure, wide, table, printed):
+        assert sorted(_tags(cell)) in (["hide-input"], ["full-width", "hide-input"]), _tags(cell)
+
+
+def test_a_caption_becomes_the_figures_and_a_wide_figure_spans_the_page(finished_page):
+    figure, wide = finished_page.cells[3], finished_page.cells[4]
+    assert figure.metadata["mystnb"]["figure"] == {"caption": "A line: it rises.", "name": "fig-study-stage-1"}
+    assert not [o for o in figure.outputs if "text/markdown" in o.get("data", {})], "the caption is shown twice"
+    assert "full-width" in _tags(wide) and "full-width" not in _tags(figure)
+
+
+def test_a_loop_of_figures_becomes_one_numbered_figure_each(finished_page):
+    first, second = finished_page.cells[8:10]
+    assert first.source.startswith("for k in") and second.source == "" and "remove-input" in _tags(second)
+    assert [c.metadata["mystnb"]["figure"] for c in (first, second)] == [
+        {"caption": "Line 1.", "name": "fig-study-stage-2"}, {"caption": "Line 2.", "name": "fig-study-stage-3"}]
+    assert [sum("image/png" in o.get("data", {}) for o in c.outputs) for c in (first, second)] == [1, 1]
+
+
+def test_captions_that_do_not_match_the_figures_are_refused(tmp_path):
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "plt.show()", outputs=[nbformat.v4.new_output("display_data", data={"text/plain": "x"}),
+                               nbformat.v4.new_output("display_data", data={CAPTION_MIME: "A figure."})])])
+    path = tmp_path / "page.ipynb"
+    nbformat.write(notebook, str(path))
+    with pytest.raises(ValueError, match="1 caption.*0 figure"):
+        finish_page(path, Stage("study/stage", path), {})
+
+
+def test_a_record_is_read_but_not_shown_as_text(finished_page, tmp_path):
+    record = finished_page.cells[6]
+    assert [set(o["data"]) for o in record.outputs] == [{RECORD_MIME}]
+    path = tmp_path / "page.ipynb"
+    nbformat.write(finished_page, str(path))
+    assert read_records(path) == {"auc": 0.9}
+
+
+def test_the_title_names_variant_and_profile_once_and_the_page_ends_with_its_command(finished_page):
+    title = finished_page.cells[0].source
+    assert title.startswith("# A study: axion1\n") and title.count("`smoke` profile") == 1
+    last = finished_page.cells[-1].source
+    assert last.startswith("## Reproduce this page")
+    assert ".venv/bin/python -m analysis_lib run --profile smoke --only study/stage" in last
+    assert sum(c.source.startswith("## Reproduce") for c in finished_page.cells) == 1
+
+
+def test_a_table_has_no_nan_and_no_row_numbers(finished_page):
+    html = finished_page.cells[5].outputs[0]["data"]["text/html"]
+    assert "NaN" not in html and "n/a" in html and "0.9123" in html and "0.91234567" not in html
+    assert "<th>0</th>" not in html, "a range index is shown as a column"
+    assert html.startswith('<div class="table-scroll">')
+
+
+def test_table_numbers_read_as_written():
+    assert [table_number(v) for v in (10574.56, 0.000123456, float("nan"), 3.0)] == ["10\u2009575", "0.0001235",
+                                                                                        "n/a", "3"]
+    import pandas as pd
+    assert "Name:" not in table_html(pd.Series([1.0, 2.0], name="x"))
+
+
+@pytest.mark.parametrize("source, bookkeeping", [
+    ("import numpy as np\nfrom pathlib import Path", True),
+    ("use_style()\noutput_dir = Path(output_dir)\noutput_dir.mkdir(parents=True, exist_ok=True)", True),
+    ("bdt.save_model(output_dir / 'bdt.json')", True),
+    ("model = train(x)", False),
+    ("import numpy as np\nresult = np.mean(x)", False),
+    ("%matplotlib inline", False),
+])
+def test_what_counts_as_bookkeeping(source, bookkeeping):
+    assert is_bookkeeping(source) is bookkeeping
