@@ -4,7 +4,8 @@ The pipeline runs each stage's notebook with papermill and then calls ``finish_p
 on the executed copy. What a reader of the book sees is then:
 
 - the title, a line naming the profile (and scale) that made the page's numbers, the
-  text and the outputs, in the notebook's order;
+  page's headline results (``reporting.headline``, gathered from wherever the notebook
+  measures them), then the text and the outputs in the notebook's order;
 - analysis code folded (``hide-input``: a click shows it) unless the notebook tags a
   cell otherwise; bookkeeping cells removed (``remove-cell``): the ``parameters`` cell
   and papermill's injected one (the reproduce line names the profile whose values they
@@ -31,15 +32,16 @@ import struct
 
 import nbformat
 
-from .reporting import CAPTION_MIME, RECORD_MIME
+from .reporting import CAPTION_MIME, HEADLINE_MIME, RECORD_MIME
 from .stage_list import run_command
 from .tensorflow_startup import TENSORFLOW_STARTUP_LINES
 
 #: Tags by which a notebook decides itself how a code cell shows (the finisher leaves these alone).
 CODE_TAGS = {"remove-cell", "remove-input", "remove-output", "hide-input", "hide-output", "hide-cell", "show-input"}
 #: Calls that only set a page up or save its results: a cell of nothing else (and imports) is not shown.
-BOOKKEEPING_CALLS = {"use_style", "in_repository", "mkdir", "save_model", "save_arrays", "save", "record", "Path",
-                     "save_table", "install", "filterwarnings", "set_printoptions", "set_option", "seed", "set_random_seed"}
+BOOKKEEPING_CALLS = {"use_style", "in_repository", "mkdir", "save_model", "save_arrays", "save_table", "save",
+                     "record", "headline", "Path", "install", "filterwarnings", "set_printoptions", "set_option",
+                     "seed", "set_random_seed"}
 #: The width in CSS pixels of sphinx-book-theme's text column at 1366 px (a figure wider is shown full-width).
 TEXT_COLUMN_PX = 760
 _PROFILE_LINE = "*Every number on this page was made by the"
@@ -58,11 +60,13 @@ def is_bookkeeping(source):
         statements = ast.parse(source).body
     except SyntaxError:  # IPython magics: shown as they are
         return False
+
     def bookkeeping(statement):
         if isinstance(statement, (ast.Import, ast.ImportFrom)):
             return True
         value = statement.value if isinstance(statement, (ast.Expr, ast.Assign, ast.AnnAssign)) else None
         return isinstance(value, ast.Call) and _called(value) in BOOKKEEPING_CALLS
+
     return bool(statements) and all(bookkeeping(s) for s in statements)
 
 
@@ -83,8 +87,8 @@ def _visible(outputs):
 
 def _finish_outputs(cell):
     """Drop TensorFlow's start-up lines, the records' text and empty streams; take out the
-    captions. Returns (outputs, captions, the images' widths in pixels)."""
-    kept, captions, widths = [], [], []
+    captions and headlines. Returns (outputs, captions, the images' widths in pixels, headlines)."""
+    kept, captions, widths, headlines = [], [], [], []
     for output in cell.outputs:
         if output.output_type == "stream" and output.name == "stderr":
             # below Python, no setting but oneDNN off silences them
@@ -98,10 +102,13 @@ def _finish_outputs(cell):
         if CAPTION_MIME in data:
             captions.append(data[CAPTION_MIME])
             continue
+        if HEADLINE_MIME in data:
+            headlines.append(data[HEADLINE_MIME])
+            continue
         if "image/png" in data:
             widths.append(_png_width_px(output))
         kept.append(output)
-    return kept, captions, widths
+    return kept, captions, widths, headlines
 
 
 def _one_figure_each(cell, outputs, captions):
@@ -133,7 +140,7 @@ def finish_page(path, stage, shown_paths, profile="book", scale=1):
     a page of the book, in place (see the module's docstring). ``shown_paths`` maps an
     absolute folder of this machine to what the page writes instead."""
     notebook = nbformat.read(str(path), as_version=4)
-    cells, figures = [], 0
+    cells, figures, headlines = [], 0, []
     for cell in notebook.cells:
         tags = cell.metadata.setdefault("tags", [])
         if "injected-parameters" in tags:
@@ -142,7 +149,8 @@ def finish_page(path, stage, shown_paths, profile="book", scale=1):
         if cell.cell_type != "code":
             cells.append(cell)
             continue
-        outputs, captions, widths = _finish_outputs(cell)
+        outputs, captions, widths, found = _finish_outputs(cell)
+        headlines += found
         if not CODE_TAGS & set(tags):
             bookkeeping = not _visible(outputs) and is_bookkeeping(cell.source)
             tags.append("remove-cell" if {"parameters", "injected-parameters"} & set(tags) or bookkeeping
@@ -170,6 +178,19 @@ def finish_page(path, stage, shown_paths, profile="book", scale=1):
         scaled = "" if scale == 1 else f", its event counts and epochs scaled by {scale:g}"
         heading.source = (f"{first}\n\n{_PROFILE_LINE} `{profile}` profile of `stages.yml`{scaled} "
                           f"(stage `{stage.id}`).*" + (f"\n{rest}" if rest else ""))
+    if headlines:  # output only (the numbers are the run's): under the title, before any text of the page
+        summary = "**Measured on this run**\n\n" + "\n".join(f"- {h}" for h in headlines)
+        shown = nbformat.v4.new_code_cell("", id="page-headline", metadata={"tags": ["remove-input"]}, outputs=[
+            nbformat.v4.new_output("display_data", data={"text/markdown": summary})])
+        where = notebook.cells.index(heading) + 1 if heading is not None else 0
+        if heading is not None:  # the title cell goes on with the page's text: the headline comes before it
+            lines = heading.source.split("\n")
+            profile_line = next(i for i, line in enumerate(lines) if line.startswith(_PROFILE_LINE))
+            text = "\n".join(lines[profile_line + 1:]).strip("\n")
+            if text:
+                heading.source = "\n".join(lines[:profile_line + 1])
+                notebook.cells.insert(where, nbformat.v4.new_markdown_cell(text, id="page-introduction"))
+        notebook.cells.insert(where, shown)
     if not any(c.cell_type == "markdown" and c.source.startswith(_REPRODUCE_HEADING) for c in notebook.cells):
         scaled = "" if scale == 1 else f" --scale {scale:g}"
         notebook.cells.append(nbformat.v4.new_markdown_cell(

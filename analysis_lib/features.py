@@ -6,9 +6,10 @@ Everything is vectorised over events: arrays in, arrays out.
 
 Contents: ``bin_centres``, ``hottest_cell_angles``, ``cluster_energy_gev``,
 ``photon_pair_separations``, ``energy_weighted_rms_angle``; shower shapes:
-``SHOWER_SHAPES``, ``STRIP_SHOWER_SHAPES``, ``SHOWER_SHAPE_LABELS``, ``cell_window``, ``strip_profile``,
-``strip_maxima``, ``second_hottest_cell``, ``shower_shapes`` (ATLAS's definitions or the
-photon-jet study's own); ``physics_variables``, ``log_scaled_images``.
+``SHOWER_SHAPES``, ``STRIP_SHOWER_SHAPES``, ``SHOWER_SHAPE_LABELS``, ``cell_window``,
+``strip_profile``, ``strip_maxima``, ``second_hottest_cell``, ``shower_shapes`` (ATLAS's
+definitions or the photon-jet study's own); ``PHYSICS_VARIABLE_LABELS``,
+``physics_variables``, ``log_scaled_images``.
 """
 
 import numpy as np
@@ -220,6 +221,14 @@ def shower_shapes(sample, detector, definitions="atlas"):
         "r_phi": ratio(e33, e37),
         "w_eta2": np.sqrt(np.clip(var_eta, 0.0, None)),
     }
+
+
+#: The quantities of ``physics_variables`` as a figure or a table names them (units in brackets).
+PHYSICS_VARIABLE_LABELS = {
+    "total_e": "total energy [GeV]", "presampler_e": "presampler energy [GeV]",
+    "depth_weighted_e": "mean layer (energy-weighted)", "depth_weighted_e2": "mean squared layer (energy-weighted)",
+    "middle_phi2": "middle-layer φ variance [rad²]", "middle_eta2": "middle-layer η variance [rad²]",
+}
 
 
 def physics_variables(sample, detector):

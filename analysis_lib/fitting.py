@@ -3,7 +3,7 @@ study's, in ``studies.shashlik``):
 
 * response and resolution: Gaussian cores of response distributions
   (``fit_gaussian_core``, ``core_widths_in_bins``, ``resolution_table``, its headline
-  numbers ``resolution_numbers``) and the
+  numbers ``resolution_numbers`` and sentence ``resolution_text``) and the
   calorimeter resolution sigma/E = a/sqrt(E) (+) b/E (+) c (``resolution_model``,
   ``fit_resolution``), with ``FitResult``;
 * template fits of a mass peak: a signal template over a background that is either a
@@ -116,6 +116,16 @@ def resolution_table(residuals):
                      "error sigma_E/E [%]": 100 * fits["e"].errors["sigma"],
                      "bias x [mm]": fits["x"]["mu"], "bias E [%]": 100 * fits["e"]["mu"]})
     return pd.DataFrame(rows).set_index("method")
+
+
+def resolution_text(table):
+    """A ``resolution_table`` as a page's headline: each method's sigma_x and sigma_E/E with
+    their errors."""
+    from .metrics import round_to_error
+
+    return "; ".join(f"**{method}** σx {round_to_error(row['sigma_x [mm]'], row['error sigma_x [mm]'])} mm, "
+                     f"σE/E {round_to_error(row['sigma_E/E [%]'], row['error sigma_E/E [%]'])} %"
+                     for method, row in table.iterrows())
 
 
 def resolution_numbers(table, methods=None):

@@ -95,6 +95,7 @@ class WorkingPoint:
 def round_to_error(value, error, digits=2):
     """``"value ± error"``, the error to ``digits`` significant figures and the value to
     the same decimal place (464.9 ± 131 -> "460 ± 130"); no error: the value to 4 figures."""
+    value, error = float(value), float(error)  # numpy scalars and 0-d arrays (binomial_error) alike
     if not (np.isfinite(error) and error > 0):
         return f"{value:.4g}"
     place = int(np.floor(np.log10(error))) - (digits - 1)

@@ -1,4 +1,9 @@
-"""Plots the notebooks share: calorimeter layer images and a consistent style."""
+"""Plots the notebooks share: a consistent style, grids of panels a book page can show,
+calorimeter layer images, training histories, confusion matrices and rejection curves.
+
+Contents: ``use_style``, ``panel_grid``, ``plot_layers``, ``plot_history``, ``plot_confusion``,
+``plot_rejection_curves``.
+"""
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -16,6 +21,19 @@ def use_style():
     plt.style.use(mplhep.style.ROOT)
     plt.rcParams.update({"figure.figsize": (7, 4.5), "font.size": 12, "axes.titlesize": 12,
                          "axes.labelsize": 12, "legend.fontsize": 10, "savefig.bbox": "tight"})
+
+
+def panel_grid(n_panels, columns=2, panel_inches=(6.0, 4.0), **subplots):
+    """A figure of ``n_panels`` panels in rows of ``columns``, each ``panel_inches`` (width,
+    height) large. A book page is about 1000 px wide (100 px an inch): a row of many panels
+    would shrink each below legibility, so wide sets of panels wrap into rows. Returns the
+    figure and the list of its used axes (the unused ones of the last row are hidden)."""
+    rows = -(-n_panels // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(panel_inches[0] * columns, panel_inches[1] * rows),
+                             squeeze=False, **subplots)
+    for ax in axes.ravel()[n_panels:]:
+        ax.set_visible(False)
+    return fig, list(axes.ravel()[:n_panels])
 
 
 def plot_layers(images, detector, title=None, axes=None, log=True, unit="MeV"):

@@ -7,12 +7,13 @@ the conclusion where its check holds on this run, what was measured instead wher
 not, and hands the outcome to the pipeline (``read_claims``), whose summary names every
 claim that did not hold, by page. ``say`` prints Markdown built from the run (a page's
 text with its numbers). ``caption`` gives the figure of its cell a numbered caption in the
-book (the page finisher, ``book_pages``, moves it there). ``publishable_tables`` makes the
-tables a page displays tables a physicist would publish. The pipeline also records each notebook's peak memory, from a last
-cell it appends.
+book, and ``headline`` puts a result under the page's title (the page finisher,
+``book_pages``, moves both there). ``publishable_tables`` makes the tables a page
+displays tables a physicist would publish. The pipeline also records each notebook's peak
+memory, from a last cell it appends.
 
 Contents: ``RECORD_MIME``, ``CLAIM_MIME``, ``CAPTION_MIME``, ``record``, ``read_records``,
-``say``, ``claim``, ``read_claims``, ``caption``, ``table_number``, ``table_html``,
+``HEADLINE_MIME``, ``say``, ``claim``, ``read_claims``, ``caption``, ``headline``, ``table_number``, ``table_html``,
 ``publishable_tables``, ``peak_memory_gib``, ``PEAK_MEMORY_CELL``.
 """
 
@@ -21,6 +22,7 @@ from pathlib import Path
 RECORD_MIME = "application/vnd.analysis-lib.record+json"
 CLAIM_MIME = "application/vnd.analysis-lib.claim+json"
 CAPTION_MIME = "application/vnd.analysis-lib.caption+json"
+HEADLINE_MIME = "application/vnd.analysis-lib.headline+json"
 
 
 def record(**values):
@@ -87,6 +89,15 @@ def caption(text):
     display({CAPTION_MIME: text, "text/markdown": f"*Figure: {text}*"}, raw=True)
 
 
+def headline(markdown):
+    """A headline result of the page (Markdown built from this run, with its errors): shown
+    where it is measured in JupyterLab, and gathered under the title of the book's page, so a
+    reader sees what was measured before any figure or code."""
+    from IPython.display import display
+
+    display({HEADLINE_MIME: markdown, "text/markdown": f"**Headline:** {markdown}"}, raw=True)
+
+
 def table_number(value):
     """A table's number as a physicist writes it: four significant figures, whole numbers
     from ten thousand up with thin-space thousands (``10 575``, not ``10574.56``)."""
@@ -99,13 +110,14 @@ def table_number(value):
 
 def table_html(table):
     """A DataFrame or Series as the book shows it: no row numbers for a plain range index,
-    ``n/a`` for a missing value, ``table_number`` for floats, inside a box that scrolls
-    sideways when the table is wider than the page."""
+    ``n/a`` for a missing value, ``table_number`` for floats, every column and no label cut
+    short, inside a box that scrolls sideways when the table is wider than the page."""
     import pandas as pd
 
     frame = table.to_frame() if isinstance(table, pd.Series) else table
-    html = frame.to_html(index=not isinstance(frame.index, pd.RangeIndex), na_rep="n/a",
-                         float_format=table_number, border=0, classes="book-table")
+    with pd.option_context("display.max_colwidth", None, "display.max_columns", None):  # no "..." in a label
+        html = frame.to_html(index=not isinstance(frame.index, pd.RangeIndex), na_rep="n/a",
+                             float_format=table_number, border=0, classes="book-table")
     return f'<div class="table-scroll">{html}</div>'
 
 

@@ -12,7 +12,8 @@ from analysis_lib.stage_list import Stage
 
 CELLS = [
     ("markdown", "# A study\n\nWhat it measures."),
-    ("code", "import numpy as np\nimport matplotlib.pyplot as plt\nfrom analysis_lib.plotting import use_style\nuse_style()"),
+    ("code", "import numpy as np\nimport matplotlib.pyplot as plt\n"
+             "from analysis_lib.plotting import use_style\nuse_style()"),
     ("code", "values = np.arange(3.0)"),
     ("code", "fig, ax = plt.subplots(figsize=(4, 3))\nax.plot(values)\n"
              "from analysis_lib.reporting import caption\ncaption('A line: it rises.')\nplt.show()"),
@@ -21,6 +22,7 @@ CELLS = [
     ("code", "from analysis_lib.reporting import record\nrecord(auc=0.9)"),
     ("code", "print('a result line')"),
     ("code", "for k in (1, 2):\n    plt.plot([0, k])\n    plt.show()\n    caption(f'Line {k}.')"),
+    ("code", "from analysis_lib.reporting import headline\nheadline(f'AUC {0.91:.2f} ± 0.01')"),
 ]
 
 
@@ -42,8 +44,14 @@ def _tags(cell):
     return cell.metadata.get("tags", [])
 
 
+def _after_headline(page):
+    """The cells of the notebook's own, in order: the title, headline and introduction
+    the finisher put first are left out."""
+    return [c for c in page.cells if c.get("id") not in ("page-headline", "page-introduction")]
+
+
 def test_code_is_folded_and_bookkeeping_removed(finished_page):
-    imports, computation, figure, wide, table, record, printed = finished_page.cells[1:8]
+    imports, computation, figure, wide, table, record, printed = _after_headline(finished_page)[1:8]
     assert "remove-cell" in _tags(imports)
     assert "remove-cell" in _tags(record)
     for cell in (computation, figure, wide, table, printed):
@@ -51,14 +59,14 @@ def test_code_is_folded_and_bookkeeping_removed(finished_page):
 
 
 def test_a_caption_becomes_the_figures_and_a_wide_figure_spans_the_page(finished_page):
-    figure, wide = finished_page.cells[3], finished_page.cells[4]
+    figure, wide = _after_headline(finished_page)[3:5]
     assert figure.metadata["mystnb"]["figure"] == {"caption": "A line: it rises.", "name": "fig-study-stage-1"}
     assert not [o for o in figure.outputs if "text/markdown" in o.get("data", {})], "the caption is shown twice"
     assert "full-width" in _tags(wide) and "full-width" not in _tags(figure)
 
 
 def test_a_loop_of_figures_becomes_one_numbered_figure_each(finished_page):
-    first, second = finished_page.cells[8:10]
+    first, second = _after_headline(finished_page)[8:10]
     assert first.source.startswith("for k in") and second.source == "" and "remove-input" in _tags(second)
     assert [c.metadata["mystnb"]["figure"] for c in (first, second)] == [
         {"caption": "Line 1.", "name": "fig-study-stage-2"}, {"caption": "Line 2.", "name": "fig-study-stage-3"}]
@@ -76,11 +84,20 @@ def test_captions_that_do_not_match_the_figures_are_refused(tmp_path):
 
 
 def test_a_record_is_read_but_not_shown_as_text(finished_page, tmp_path):
-    record = finished_page.cells[6]
+    record = _after_headline(finished_page)[6]
     assert [set(o["data"]) for o in record.outputs] == [{RECORD_MIME}]
     path = tmp_path / "page.ipynb"
     nbformat.write(finished_page, str(path))
     assert read_records(path) == {"auc": 0.9}
+
+
+def test_the_headline_comes_under_the_title_before_the_text(finished_page):
+    title, headline, introduction = finished_page.cells[:3]
+    assert headline.outputs[0]["data"]["text/markdown"] == "**Measured on this run**\n\n- AUC 0.91 ± 0.01"
+    assert "remove-input" in _tags(headline) and introduction.source == "What it measures."
+    assert "What it measures" not in title.source
+    assert "remove-cell" in _tags(_after_headline(finished_page)[-2]), "a cell left empty by its headline is shown"
+    assert len({c.id for c in finished_page.cells}) == len(finished_page.cells), "two cells share an id"
 
 
 def test_the_title_names_variant_and_profile_once_and_the_page_ends_with_its_command(finished_page):
@@ -93,7 +110,7 @@ def test_the_title_names_variant_and_profile_once_and_the_page_ends_with_its_com
 
 
 def test_a_table_has_no_nan_and_no_row_numbers(finished_page):
-    html = finished_page.cells[5].outputs[0]["data"]["text/html"]
+    html = _after_headline(finished_page)[5].outputs[0]["data"]["text/html"]
     assert "NaN" not in html and "n/a" in html and "0.9123" in html and "0.91234567" not in html
     assert "<th>0</th>" not in html, "a range index is shown as a column"
     assert html.startswith('<div class="table-scroll">')

@@ -384,7 +384,9 @@ def test_every_stage_reports_its_peak_memory_and_a_scaled_run_keeps_to_its_own_f
         assert 0.01 < result.record["peak_memory_gib"] < 64, result  # a Python kernel: tens of MiB at least
     assert sum("peak memory" in m for m in messages) == len(stages)
     page = nbformat.read(project / "book/s/make.ipynb", as_version=4)
-    assert "remove-cell" in page.cells[-1].metadata["tags"] and "peak_memory_gib" in page.cells[-1].source
+    peak = next(c for c in page.cells if c.get("id") == "peak-memory")
+    assert "remove-cell" in peak.metadata["tags"] and "peak_memory_gib" in peak.source
+    assert "--profile smoke --only s/make --scale 0.5" in page.cells[-1].source  # the page ends with its command
     assert "`smoke` profile of `stages.yml`, its event counts and epochs scaled by 0.5" in page.cells[0].source
 
 

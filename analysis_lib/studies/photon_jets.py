@@ -10,7 +10,7 @@ the PFN's inputs: ``POINT_FEATURES``, ``point_clouds`` (``POINT_CLOUD_CHUNK`` ev
 a time); the networks: ``photon_jet_cnn``, ``particle_flow_network``,
 ``train_photon_jet_cnn``; the shower-shape BDT: ``shower_shape_bdt``; the raw-cell
 baseline: ``raw_cell_features``, ``raw_cell_gbdt``, ``gbdt_logits``; the headline numbers of a model:
-``headline_numbers``; the original's numbers: ``PUBLISHED_REJECTION``,
+``headline_numbers``, ``headline_text``; the original's numbers: ``PUBLISHED_REJECTION``,
 ``PUBLISHED_TEST_BACKGROUND``, ``published_rejections``; the gap to them:
 ``BOOK_DIRECTION_SPREAD_RAD``, ``ORIGINAL_DIRECTION_SPREAD_RAD``, ``READOUT_LADDER``.
 """
@@ -315,6 +315,20 @@ def headline_numbers(logits, labels, model):
     return {(model, "AUC"): (area, auc_error(area, signal.size, background.size)),
             (model, "rejection at 90%"): (np.inf if point.n_background_pass == 0 else point.rejection,
                                           point.rejection_error)}
+
+
+def headline_text(numbers, task, n_test):
+    """``headline_numbers`` of one or more models as the page's headline: each model's
+    rejection at 90 % signal efficiency and AUC with their test-sample errors."""
+    from ..metrics import round_to_error
+
+    def shown(value, error):
+        return round_to_error(value, error) if np.isfinite(value) else "beyond the test sample (no background passed)"
+
+    models = dict.fromkeys(model for model, _ in numbers)
+    return f"{task}, {n_test} test events: " + "; ".join(
+        f"**{m}** rejection at 90 % signal efficiency {shown(*numbers[m, 'rejection at 90%'])}, "
+        f"AUC {shown(*numbers[m, 'AUC'])}" for m in models)
 
 
 # -- the original's numbers ------------------------------------------------------------
