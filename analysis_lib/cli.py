@@ -100,7 +100,9 @@ def _run(args):
 
 def _stages(args):
     from .pipeline import dependencies, default_root, load_stages
+    from .stage_list import check_profile
 
+    check_profile(args.profile)
     stages = load_stages(args.stages or default_root() / "stages.yml")
     deps = dependencies(stages)
     for stage in stages:

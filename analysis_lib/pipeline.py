@@ -43,8 +43,8 @@ from .errors import ParameterError
 from .io import atomic_output
 from .reporting import PEAK_MEMORY_CELL, read_claims, read_records
 # the stage list's names, re-exported: the runner is where readers of the code look for them
-from .stage_list import (PROFILES, Stage, book_page, default_root, dependencies, headline_files,  # noqa: F401
-                         load_stages, select)
+from .stage_list import (PROFILES, Stage, book_page, check_profile, default_root, dependencies,  # noqa: F401
+                         headline_files, load_stages, select)
 
 LIBRARY_DIR = Path(__file__).resolve().parent
 #: Messages of kernel start-up races that papermill hits with parallel kernels; retried once.
@@ -263,8 +263,7 @@ def check_parameters(stages, profile, overrides, data_dir, scale=1):
     keeps that value, so ``-p data_dir=/your/files`` makes the reading stages read your
     files while the simulation upstream still writes into the pipeline's own folder.
     ``scale`` (below 1) shrinks the profile's sizes first (``scale_profile``)."""
-    if profile not in PROFILES:
-        raise ParameterError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
+    check_profile(profile)
     resolved, used, kept = {}, set(), set()
     for stage in stages:
         defaults = notebook_parameters(stage.notebook)

@@ -7,7 +7,12 @@ readers can name the stage that makes a missing file without importing the runne
 stage per value, ``id/value``. A stage depends on every stage whose ``writes`` contain
 one of its ``reads``.
 
-Contents: ``PROFILES``, ``Stage``, ``load_stages``, ``headline_files``, ``dependencies``,
+The list is checked against ``STAGE_LIST_SCHEMA`` (JSON Schema, with ``jsonschema``)
+before anything else, so a misspelt key or a value of the wrong type is one sentence
+naming the stage and the key, never a silently dropped dependency; then every read
+below ``{data}`` must be written by some stage.
+
+Contents: ``PROFILES``, ``check_profile``, ``STAGE_LIST_SCHEMA``, ``Stage``, ``load_stages``, ``headline_files``, ``dependencies``,
 ``select``, ``book_page``, ``default_root``, ``stage_writing``, ``run_command``,
 ``profile_parameters``.
 """
@@ -23,6 +28,38 @@ from .errors import ParameterError, PipelineError
 from .repository import PROJECT_DATA_DIR, REPOSITORY_DIR
 
 PROFILES = ("smoke", "book", "full")
+
+_PATHS = {"type": "array", "items": {"type": "string", "minLength": 1}}
+_VALUES = {"type": "object", "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_]*$"}}
+#: What ``stages.yml`` may hold: a list of stages, each with exactly these keys.
+STAGE_LIST_SCHEMA = {
+    "type": "object",
+    "properties": {"stages": {"type": "array", "items": {"$ref": "#/$defs/stage"}}},
+    "required": ["stages"],
+    "additionalProperties": False,
+    "$defs": {"stage": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string", "pattern": "^[A-Za-z0-9_]+(/[A-Za-z0-9_]+)*$"},
+            "notebook": {"type": "string", "pattern": "\\.ipynb$"},
+            "reads": _PATHS, "writes": _PATHS, "headlines": _PATHS,
+            # one parameter and the list of its values
+            "matrix": {"type": "object", "minProperties": 1, "maxProperties": 1,
+                       "additionalProperties": {"type": "array", "minItems": 1,
+                                                "items": {"type": ["string", "number", "boolean"]}}},
+            "parameters": {"type": "object", "propertyNames": {"enum": ["all", *PROFILES]},
+                           "additionalProperties": _VALUES},
+        },
+        "required": ["id", "notebook"],
+        "additionalProperties": False,
+    }},
+}
+
+
+def check_profile(profile):
+    """Refuse a profile name that ``stages.yml`` cannot have."""
+    if profile not in PROFILES:
+        raise ParameterError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
 
 
 @dataclass
@@ -83,9 +120,7 @@ def load_stages(path):
         mark = getattr(error, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark else ""
         raise PipelineError(f"{path} is not valid YAML{where}: {getattr(error, 'problem', None) or error}") from None
-    if not isinstance(spec, dict) or not isinstance(spec.get("stages", []), list) or not all(
-            isinstance(e, dict) and "id" in e and "notebook" in e for e in spec.get("stages", [])):
-        raise PipelineError(f"{path} must hold 'stages:', a list of entries each with an id and a notebook")
+    _check_schema(spec, path)
     stages, seen = [], set()
     for entry in (e for raw in spec.get("stages", []) for e in _expand_matrix(raw)):
         stage = Stage(id=entry["id"], notebook=path.parent / entry["notebook"],
@@ -94,9 +129,6 @@ def load_stages(path):
                       variant=entry.get("variant", ""), headlines=entry.get("headlines", []) or [])
         if stage.id in seen:
             raise PipelineError(f"stage {stage.id!r} appears twice in {path}")
-        unknown = set(stage.parameters) - set(PROFILES) - {"all"}
-        if unknown:
-            raise PipelineError(f"stage {stage.id!r} has parameters for unknown profile {sorted(unknown)[0]!r}")
         if not stage.notebook.is_file():
             raise PipelineError(f"stage {stage.id!r} names a missing notebook {stage.notebook}")
         seen.add(stage.id)
@@ -105,8 +137,50 @@ def load_stages(path):
     for stage in stages:
         if "{headlines}" in stage.reads:  # the results page: every stage's headline tables
             stage.reads = [r for r in stage.reads if r != "{headlines}"] + every_headline
+    _check_reads_are_written(stages, path)
     _ordered(stages, dependencies(stages))  # refuses cycles early
     return stages
+
+
+def _check_schema(spec, path):
+    """One sentence for the first place where ``spec`` leaves ``STAGE_LIST_SCHEMA``."""
+    import jsonschema
+
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(STAGE_LIST_SCHEMA).iter_errors(spec))
+    if error is None:
+        return
+    where = list(error.absolute_path)
+    stages = spec.get("stages") if isinstance(spec, dict) else None
+    entry = stages[where[1]] if len(where) > 1 and isinstance(stages, list) else None
+    stage = (f"stage {entry['id']!r}" if isinstance(entry, dict) and isinstance(entry.get("id"), str)
+             else f"stage {where[1] + 1} of the list" if entry is not None else "the top level")
+    key = "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in where[2:]).lstrip(".")
+    instance = error.instance
+    if error.validator == "additionalProperties":
+        known = error.schema.get("properties", {})
+        unknown = sorted(set(instance) - set(known))[0]
+        said = f"unknown key {unknown!r}" + (f" (known keys: {', '.join(known)})" if known else "")
+    elif error.validator == "enum" and key.endswith("parameters"):  # a profile's name, checked as a property name
+        said = f"parameters for unknown profile {instance!r} (profiles: all, {', '.join(PROFILES)})"
+    elif error.validator == "type":
+        expected = error.validator_value if isinstance(error.validator_value, str) else " or ".join(error.validator_value)
+        said = f"{key or 'it'} must be {'a list' if expected == 'array' else 'a mapping' if expected == 'object' else 'a ' + expected}, got {instance!r}"
+    elif error.validator in ("minProperties", "maxProperties") and key.endswith("matrix"):
+        said = f"a matrix takes exactly one parameter and its list of values, got {instance!r}"
+    else:
+        said = f"{key or 'its entry'}: {error.message}"
+    raise PipelineError(f"{path.name}, {stage}: {said}")
+
+
+def _check_reads_are_written(stages, path):
+    """A read below ``{data}`` must be some stage's output (else it can only fail inside
+    its notebook); reads elsewhere are the user's or the repository's own files."""
+    written = [w for stage in stages for w in stage.paths("writes", Path("{data}"))]
+    for stage in stages:
+        for read in stage.paths("reads", Path("{data}")):
+            if read.parts[0] == "{data}" and not any(read == w or w in read.parents or read in w.parents
+                                                     for w in written):
+                raise PipelineError(f"{path.name}, stage {stage.id!r}: reads {read}, which no stage writes")
 
 
 def headline_files(stages, data_dir):

@@ -1,5 +1,6 @@
 """The papermill pipeline on a tiny project: order, skipping, failures, parameters."""
 
+import re
 import subprocess
 import sys
 import textwrap
@@ -161,6 +162,31 @@ def test_stage_list_errors(project):
     (project / "stages.yml").write_text(spec.replace("notebooks/t/other.ipynb", "notebooks/t/gone.ipynb"))
     with pytest.raises(PipelineError, match="missing notebook"):
         load_stages(project / "stages.yml")
+
+
+@pytest.mark.parametrize("mistake, said", [
+    (('reads: ["{data}/numbers"]', 'reed: ["{data}/numbers"]'), "stage 's/use': unknown key 'reed'"),
+    (('reads: ["{data}/numbers"]', 'reads: "{data}/numbers"'), "stage 's/use': reads must be a list"),
+    (("smoke: {n: 4}", "smoke: {n: 4}\n    matrix: {n: 4}"), "stage 's/make': matrix.n must be a list"),
+    (("smoke: {n: 4}", "all: [1, 2]"), "stage 's/make': parameters.all must be a mapping"),
+    (('reads: ["{data}/numbers"]', 'reads: ["{data}/numbrs"]'), "stage 's/use': reads {data}/numbrs, which no stage"),
+    (("- id: t/other", "- id: t/other\n    stage: 3"), "stage 't/other': unknown key 'stage'"),
+])
+def test_a_stage_list_with_a_mistake_is_refused_naming_stage_and_key(project, mistake, said):
+    """Before the schema, a misspelt ``reads`` was ignored and its dependency lost, and a
+    matrix of one string expanded into a stage per character."""
+    spec = (project / "stages.yml").read_text()
+    assert mistake[0] in spec
+    (project / "stages.yml").write_text(spec.replace(mistake[0], mistake[1], 1))
+    with pytest.raises(PipelineError, match=re.escape(said)):
+        load_stages(project / "stages.yml")
+
+
+def test_an_unknown_profile_is_one_sentence_and_exit_status_2(capsys):
+    from analysis_lib.cli import main
+
+    assert main(["stages", "--profile", "nosuch"]) == 2
+    assert capsys.readouterr().err == "error: unknown profile 'nosuch'; choose one of smoke, book, full\n"
 
 
 def test_select_includes_upstream_stages(project):
