@@ -494,7 +494,14 @@ class Pipeline:
                 raise ParameterError(f"cannot create the {name} folder {folder}: {error.strerror or error}") from None
             if not os.access(folder, os.W_OK):
                 raise ParameterError(f"the {name} folder {folder} is not writable")
+        self._stopping = threading.Event()  # set by Ctrl-C: no stage starts after it
         self.deps = {sid: d & {s.id for s in stages} for sid, d in dependencies(stages, self.data_dir).items()}
+
+    def __getstate__(self):  # a Dask worker gets the pipeline without the run's stop event (a lock)
+        return {k: v for k, v in self.__dict__.items() if k != "_stopping"}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state, _stopping=threading.Event())
 
     def output_notebook(self, stage):
         return self.book_dir / book_page(stage, self.root)
@@ -533,6 +540,9 @@ class Pipeline:
             try:
                 self._schedule(pool, results, running)
             except KeyboardInterrupt:  # Ctrl-C, or SIGTERM through the command line
+                self._stopping.set()  # a stage whose thread starts from now on returns at once
+                for future in running.values():
+                    future.cancel()  # queued stages never start (a running one cannot be cancelled)
                 self.log(f"[stopping] interrupted: stopping {', '.join(sorted(running)) or 'nothing running'}")
                 self._stop_kernels(running)
                 raise
@@ -567,23 +577,27 @@ class Pipeline:
 
     def _stop_kernels(self, running, grace_s=10.0):
         """Interrupt the running notebooks' kernels (their cells get KeyboardInterrupt, so
-        their atomic writes clean up), kill those still running after ``grace_s``, and
-        remove what a killed kernel left half-written in its stage's output folders."""
+        their atomic writes clean up and papermill shuts each kernel down), kill any still
+        alive after ``grace_s``, and remove what a killed kernel left half-written in its
+        stage's output folders."""
         import signal
 
         import psutil
 
         from .io import remove_stale_partials_under
 
-        kernels = [p for p in psutil.Process().children(recursive=True) if "ipykernel_launcher" in _cmdline(p)]
-        for kernel in kernels:
+        def kernels():
+            return [p for p in psutil.Process().children(recursive=True) if "ipykernel_launcher" in _cmdline(p)]
+
+        for kernel in kernels():
             with contextlib.suppress(psutil.Error):
                 kernel.send_signal(signal.SIGINT)
-        _, still_running = psutil.wait_procs(kernels, timeout=grace_s)
-        for kernel in still_running:
+        wait([f for f in running.values() if not f.cancelled()], timeout=grace_s)  # the stages' threads end
+        left = kernels()  # those that did not stop, and one a stage started in the meantime
+        for kernel in left:
             with contextlib.suppress(psutil.Error):
                 kernel.kill()
-        wait(running.values(), timeout=grace_s)  # the stages' threads see their kernels end
+        psutil.wait_procs(left, timeout=grace_s)
         for stage in self.stages:
             if stage.id not in running:
                 continue
@@ -592,6 +606,8 @@ class Pipeline:
 
     def _run_stage(self, stage):
         start = time.perf_counter()
+        if self._stopping.is_set():  # queued before Ctrl-C, on a thread that started after it
+            return StageResult(stage.id, "blocked", message="the run was interrupted before it started")
         params = self.parameters[stage.id]
         digest = stage_hash(stage, params, self.data_dir, self.root)
         if self.is_current(stage, digest):
@@ -604,6 +620,8 @@ class Pipeline:
                 self._execute(stage, params)
                 break
             except Exception as error:  # noqa: BLE001 - reported, never swallowed
+                if self._stopping.is_set():
+                    return StageResult(stage.id, "failed", time.perf_counter() - start, "interrupted")
                 if attempt == 1 and any(m in str(error) for m in TRANSIENT_KERNEL_ERRORS):
                     self.log(f"[retry]   {stage.id}: kernel did not start ({str(error)[:80]}), trying once more")
                     continue

@@ -143,3 +143,32 @@ def test_ctrl_c_or_sigterm_stops_the_running_notebook_at_once_and_leaves_nothing
     assert not [p for p in tmp_path.rglob("*") if ".partial-" in p.name]
     assert not (tmp_path / "data/out/a.h5").exists() and not list((tmp_path / "book").rglob("*.json"))
     assert not [k for k in kernels if k.is_running() and k.status() != psutil.STATUS_ZOMBIE]
+
+
+def test_ctrl_c_with_stages_queued_starts_none_of_them_and_stops_within_seconds(tmp_path):
+    """Four independent stages, one at a time: they are all queued at the start. Before,
+    the queued ones started and ran to the end after Ctrl-C (53 s on the smoke profile)."""
+    _notebook(tmp_path / "notebooks/s/slow.ipynb", 'started = "s.txt"\n', """
+        import time
+        from pathlib import Path
+        Path(started).write_text("started")
+        for _ in range(600):
+            time.sleep(0.1)
+    """)
+    entries = "".join(f"""
+          - id: s/slow/{i}
+            notebook: notebooks/s/slow.ipynb
+            parameters:
+              all: {{started: "{{data}}/started_{i}.txt"}}""" for i in range(4))
+    (tmp_path / "stages.yml").write_text("stages:" + textwrap.dedent(entries) + "\n")
+    process = subprocess.Popen(_run_command(tmp_path) + ["--jobs", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    _wait_for(lambda: list((tmp_path / "data").glob("started_*.txt")), process)
+    signalled = time.monotonic()
+    process.send_signal(signal.SIGINT)
+    output, error = process.communicate(timeout=60)
+    stopped_after_s = time.monotonic() - signalled
+    assert process.returncode == 130, error
+    assert stopped_after_s < 8, f"stopped {stopped_after_s:.1f} s after Ctrl-C"
+    assert len(list((tmp_path / "data").glob("started_*.txt"))) == 1, "a queued stage started after Ctrl-C"
+    assert "[running]" in output and output.count("[running]") == 1
