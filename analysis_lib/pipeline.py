@@ -6,8 +6,10 @@ parameters per profile, what it ``reads`` and ``writes``, the graph those make).
 A stage is skipped when the content hash of its notebook, its parameters, the
 files it reads (``stage_inputs``: its declared reads and every path a parameter
 names, your own data folder included) and the library modules its notebook imports
-(``library_sources``) is the one recorded after its last successful run, and its
-outputs still exist. The record (a stamp) is removed when a stage starts and written
+(``library_sources``) is the one recorded before its last successful run, and its
+outputs still exist: those declared, and every file it was seen to write
+(``Pipeline.written_files``). A run holds its data and book folders (a file lock): a
+second run on them is refused in one sentence naming the first. The record (a stamp) is removed when a stage starts and written
 atomically once all its outputs exist, so a stage stopped half-way is never current.
 A failing stage stops only the stages that depend on it; the run goes on with the rest
 and exits non-zero. Ctrl-C (or SIGTERM) interrupts the running kernels at once.
@@ -32,6 +34,7 @@ import hashlib
 import json
 import math
 import os
+import sys
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
@@ -39,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .book_pages import finish_page
-from .errors import ParameterError
+from .errors import ParameterError, PipelineError
 from .io import atomic_output
 from .reporting import PEAK_MEMORY_CELL, read_claims, read_records
 # the stage list's names, re-exported: the runner is where readers of the code look for them
@@ -322,9 +325,10 @@ def _visible_files(folder, recursive=True):
 def stage_inputs(stage, parameters, data_dir, root):
     """The files a stage's result depends on: everything under its declared ``reads``,
     and every existing path a parameter names (your own ``data_dir`` included). A folder
-    named by a parameter counts with the files directly in it, where the studies keep
-    their inputs; its subfolders are other stages' outputs, declared where they are read.
-    What the stage itself writes (and the folder it writes files into) is left out."""
+    of yours named by a parameter counts with everything in it, subfolders included; a
+    folder inside ``data_dir`` (the profile's own) with the files directly in it, where
+    the studies keep their inputs, since its subfolders are other stages' outputs,
+    declared where they are read. What the stage itself writes is left out."""
     written = [p.resolve() for p in stage.paths("writes", data_dir)]
     files = set()
     for path in stage.paths("reads", data_dir):
@@ -338,8 +342,9 @@ def stage_inputs(stage, parameters, data_dir, root):
         path = Path(value) if Path(value).is_absolute() else Path(root) / value
         if path.resolve() == Path(root).resolve():
             continue
+        ours = Path(data_dir).resolve() in (path.resolve(), *path.resolve().parents)
         if path.is_dir():
-            files.update(_visible_files(path, recursive=False))
+            files.update(_visible_files(path, recursive=not ours))
         elif path.is_file():
             files.add(path)
     files = {f.resolve() for f in files}
@@ -485,15 +490,18 @@ class Pipeline:
         self.jobs, self.force, self.log = jobs, force, log
         self.scheduler = scheduler  # None: threads here; "local" or an address: Dask workers (shared disk)
         self.parameters = check_parameters(stages, profile, overrides or {}, self.data_dir, scale)
-        for name, folder in (("data", self.data_dir), ("book", self.book_dir)):
+        folders = (("data", self.data_dir), ("book", self.book_dir))
+        for name, folder in folders:  # both checked before either is made
             if folder.exists() and not folder.is_dir():
                 raise ParameterError(f"the {name} folder {folder} is a file")
+            existing = next(p for p in (folder, *folder.parents) if p.exists())
+            if not existing.is_dir() or not os.access(existing, os.W_OK):
+                raise ParameterError(f"the {name} folder {folder} cannot be made: {existing} is not a writable folder")
+        for name, folder in folders:
             try:
                 folder.mkdir(parents=True, exist_ok=True)
             except OSError as error:
                 raise ParameterError(f"cannot create the {name} folder {folder}: {error.strerror or error}") from None
-            if not os.access(folder, os.W_OK):
-                raise ParameterError(f"the {name} folder {folder} is not writable")
         self._stopping = threading.Event()  # set by Ctrl-C: no stage starts after it
         self.deps = {sid: d & {s.id for s in stages} for sid, d in dependencies(stages, self.data_dir).items()}
 
@@ -510,15 +518,35 @@ class Pipeline:
         return self.state_dir / (stage.id.replace("/", "__") + ".json")
 
     def is_current(self, stage, digest):
+        """Whether the stage's stamp holds ``digest`` and every file it wrote last time
+        (``written_files``) is still there with its size."""
         stamp = self._stamp(stage)
-        if self.force or not stamp.exists() or not self.output_notebook(stage).exists():
+        if self.force or not stamp.is_file() or not self.output_notebook(stage).exists():
             return False
         if any(not p.exists() for p in stage.paths("writes", self.data_dir)):
             return False
         try:
-            return json.loads(stamp.read_text()).get("hash") == digest
+            record = json.loads(stamp.read_text())
+            written = record.get("outputs", {})
+            return record.get("hash") == digest and all(
+                (self.data_dir / name).is_file() and (self.data_dir / name).stat().st_size == size
+                for name, size in written.items())
         except (OSError, ValueError, AttributeError):  # unreadable, cut short or not a record: not current
             return False
+
+    def written_files(self, stage, since_ns):
+        """{path below the data folder: size} of the files the stage wrote since
+        ``since_ns``: everything in its ``writes`` folders, and the files beside a
+        declared file (a stage lists one of its ROOT files and writes its siblings)."""
+        found = set()
+        for path in stage.paths("writes", self.data_dir):
+            if path.is_dir():
+                found.update(_visible_files(path))
+            elif path.parent.is_dir():
+                found.update(_visible_files(path.parent, recursive=False))
+        data = self.data_dir.resolve()
+        return {str(f.resolve().relative_to(data)): f.stat().st_size for f in sorted(found)
+                if f.stat().st_mtime_ns >= since_ns and data in f.resolve().parents}
 
     def run(self):
         """Run everything; returns the list of StageResult in stage order."""
@@ -529,6 +557,8 @@ class Pipeline:
         # slow each other (a 100-tree raw-cell GBDT: 26 s with one thread, 42 s with two, beside two busy cores).
         os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // self.jobs)))
         with contextlib.ExitStack() as stack:
+            for folder in dict.fromkeys((self.data_dir, self.book_dir)):
+                stack.enter_context(_folder_lock(folder))
             # papermill changes the process's folder for each notebook; from threads the restores can interleave
             stack.callback(os.chdir, os.getcwd())
             if self.scheduler:
@@ -605,7 +635,8 @@ class Pipeline:
                 remove_stale_partials_under(path if path.is_dir() else path.parent)
 
     def _run_stage(self, stage):
-        start = time.perf_counter()
+        # a file's time stamp comes from the kernel's coarser clock, up to a tick before this one
+        start, started_ns = time.perf_counter(), time.time_ns() - 1_000_000_000
         if self._stopping.is_set():  # queued before Ctrl-C, on a thread that started after it
             return StageResult(stage.id, "blocked", message="the run was interrupted before it started")
         params = self.parameters[stage.id]
@@ -633,11 +664,15 @@ class Pipeline:
             message = f"{self._shown(stage.notebook)} ran but did not write {missing[0]}"
             self.log(f"[failed]  {stage.id}: {message}")
             return StageResult(stage.id, "failed", time.perf_counter() - start, message)
-        # Hashed again after the run (a stage may write what it reads); the stamp comes last, whole or not at all.
-        with atomic_output(self._stamp(stage)) as tmp:
-            tmp.write_text(json.dumps({"hash": stage_hash(stage, params, self.data_dir, self.root),
-                                       "parameters": params}, default=str))
         seconds = time.perf_counter() - start
+        # The stamp holds the hash of what the stage read, taken before it ran; if that changed while it ran
+        # (a file replaced, the library edited), its result is of neither version: no stamp, it runs again.
+        if stage_hash(stage, params, self.data_dir, self.root) != digest:
+            self.log(f"[changed] {stage.id}: its inputs changed while it ran; it is not current and runs next time")
+        else:
+            with atomic_output(self._stamp(stage)) as tmp:  # last, whole or not at all
+                tmp.write_text(json.dumps({"hash": digest, "parameters": params,
+                                           "outputs": self.written_files(stage, started_ns)}, default=str))
         record = read_records(self.output_notebook(stage))
         peak = record.get("peak_memory_gib")
         self.log(f"[done]    {stage.id} in {seconds:.1f} s" + (f", peak memory {peak:.2f} GiB" if peak else ""))
@@ -682,6 +717,31 @@ class Pipeline:
                     f"{getattr(error, 'ename', type(error).__name__)}: {getattr(error, 'evalue', error)} "
                     f"(executed copy: {failed_copy})")
         return f"{where}: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+
+
+@contextlib.contextmanager
+def _folder_lock(folder):
+    """Hold ``folder`` for this run (``filelock``), or refuse in one sentence naming the
+    run that holds it: two runs writing one folder would stamp each other's results."""
+    import filelock
+
+    lock, owner = folder / ".pipeline.lock", folder / ".pipeline.lock.owner"
+    try:
+        held = filelock.FileLock(lock, timeout=0).acquire()
+    except filelock.Timeout:
+        try:
+            holder = json.loads(owner.read_text())
+            by = f"run {holder['pid']} (`{holder['command']}`, started {holder['started']})"
+        except (OSError, ValueError, KeyError):
+            by = "another run"
+        raise PipelineError(f"{folder} is in use by {by}; wait for it to end or stop it, then run again") from None
+    with held:
+        owner.write_text(json.dumps({"pid": os.getpid(), "command": " ".join(sys.argv),
+                                     "started": time.strftime("%Y-%m-%d %H:%M:%S")}))
+        try:
+            yield
+        finally:
+            owner.unlink(missing_ok=True)
 
 
 def _cmdline(process):

@@ -172,3 +172,62 @@ def test_ctrl_c_with_stages_queued_starts_none_of_them_and_stops_within_seconds(
     assert stopped_after_s < 8, f"stopped {stopped_after_s:.1f} s after Ctrl-C"
     assert len(list((tmp_path / "data").glob("started_*.txt"))) == 1, "a queued stage started after Ctrl-C"
     assert "[running]" in output and output.count("[running]") == 1
+
+
+def test_a_second_run_on_the_same_folders_is_refused_naming_the_run_that_holds_them(tmp_path):
+    """Two runs on one data folder stamped each other's results current (a 400-event
+    residual file marked current for 800 events)."""
+    _notebook(tmp_path / "notebooks/s/slow.ipynb", 'started = "s.txt"\n', """
+        import time
+        from pathlib import Path
+        Path(started).write_text("started")
+        time.sleep(60)
+    """)
+    (tmp_path / "stages.yml").write_text(textwrap.dedent("""
+        stages:
+          - id: s/slow
+            notebook: notebooks/s/slow.ipynb
+            parameters:
+              all: {started: "{data}/started.txt"}
+    """))
+    first = subprocess.Popen(_run_command(tmp_path), start_new_session=True, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    try:
+        _wait_for(lambda: (tmp_path / "data/started.txt").exists(), first)
+        second = subprocess.run(_run_command(tmp_path) + ["--force"], capture_output=True, text=True, timeout=120)
+        assert second.returncode == 2
+        assert f"is in use by run {first.pid} (`" in second.stderr and "Traceback" not in second.stderr
+        assert len(second.stderr.strip().splitlines()) == 1
+    finally:
+        _kill_group(first)
+
+
+def test_a_stage_whose_input_changes_while_it_runs_is_not_stamped_current(tmp_path):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "numbers.txt").write_text("1 2 3")
+    _notebook(tmp_path / "notebooks/s/sum.ipynb", 'src = "numbers.txt"\ndst = "sum.txt"\n', """
+        from pathlib import Path
+        total = sum(int(v) for v in Path(src).read_text().split())
+        Path(src).write_text("4 5 6")  # what another program does to the user's file meanwhile
+        Path(dst).parent.mkdir(parents=True, exist_ok=True)
+        Path(dst).write_text(str(total))
+    """)
+    (tmp_path / "stages.yml").write_text(textwrap.dedent("""
+        stages:
+          - id: s/sum
+            notebook: notebooks/s/sum.ipynb
+            writes: ["{data}/sum.txt"]
+            parameters:
+              all: {dst: "{data}/sum.txt"}
+    """))
+    said = []
+
+    def run():
+        return Pipeline(load_stages(tmp_path / "stages.yml"), profile="smoke", root=tmp_path,
+                        data_dir=tmp_path / "data", book_dir=tmp_path / "book",
+                        overrides={"src": str(mine / "numbers.txt")}, log=said.append).run()[0].status
+
+    assert run() == "ran"
+    assert any(line.startswith("[changed] s/sum") for line in said)
+    assert run() == "ran"  # the result of the old numbers was never current

@@ -93,6 +93,14 @@ def test_deleted_output_or_edited_notebook_reruns(project):
     assert _status(_pipeline(project).run()) == {"s/make": "skipped", "s/use": "skipped", "t/other": "ran"}
 
 
+def test_a_deleted_file_that_the_stage_list_does_not_name_reruns_its_stage(project):
+    """``s/make`` declares its folder; the file it writes there is recorded in its stamp."""
+    _pipeline(project).run()
+    (project / "data/numbers/x.txt").unlink()
+    assert _status(_pipeline(project).run()) == {"s/make": "ran", "s/use": "skipped", "t/other": "skipped"}
+    assert (project / "data/numbers/x.txt").read_text() == "0 1 2 3"
+
+
 def test_failure_stops_only_dependents_and_names_notebook_and_cell(project):
     _pipeline(project).run()
     before = (project / "book/s/make.ipynb").read_bytes()
@@ -297,6 +305,18 @@ def test_a_stage_hash_covers_the_users_own_files(tmp_path):
     (mine / "radiative_z_jet.h5").write_bytes(b"one")
     before = _hashes(stages, tmp_path / "data", data_dir=str(mine))
     (mine / "radiative_z_jet.h5").write_bytes(b"two")
+    assert _hashes(stages, tmp_path / "data", data_dir=str(mine)) != before
+
+
+def test_a_stage_hash_covers_the_subfolders_of_the_users_own_folder(tmp_path):
+    """The resolution chapter reads ``data_dir/scan/gamma_*GeV.h5``: replacing one of
+    your files there reran nothing."""
+    stages = [s for s in _book_stages() if s.id == "detector/resolution"]
+    mine = tmp_path / "my_showers"
+    (mine / "scan").mkdir(parents=True)
+    (mine / "scan" / "gamma_10GeV.h5").write_bytes(b"one")
+    before = _hashes(stages, tmp_path / "data", data_dir=str(mine))
+    (mine / "scan" / "gamma_10GeV.h5").write_bytes(b"two")
     assert _hashes(stages, tmp_path / "data", data_dir=str(mine)) != before
 
 
