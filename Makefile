@@ -55,4 +55,4 @@ benchmark: $(INSTALLED)
 	$(BIN)/python benchmarks/bench_book.py
 
 clean:
-	rm -rf _build book/.pipeline data book/*/*.ipynb
+	rm -rf _build book/.pipeline data book/*/*.ipynb book/*/*.log

@@ -50,6 +50,8 @@ from .stage_list import (PROFILES, Stage, book_page, check_profile, default_root
                          headline_files, load_stages, select)
 
 LIBRARY_DIR = Path(__file__).resolve().parent
+#: The longest a running stage goes without a line on the terminal.
+PROGRESS_EVERY_S = 30
 #: Messages of kernel start-up races that papermill hits with parallel kernels; retried once.
 TRANSIENT_KERNEL_ERRORS = ("Address already in use", "Kernel didn't respond", "Kernel died before replying")
 
@@ -503,13 +505,22 @@ class Pipeline:
             except OSError as error:
                 raise ParameterError(f"cannot create the {name} folder {folder}: {error.strerror or error}") from None
         self._stopping = threading.Event()  # set by Ctrl-C: no stage starts after it
+        self._counting = threading.Lock()
+        self._finished = 0
+        self._cells = {}  # stage id -> (cell index, cells, when the stage started): the progress lines
         self.deps = {sid: d & {s.id for s in stages} for sid, d in dependencies(stages, self.data_dir).items()}
 
-    def __getstate__(self):  # a Dask worker gets the pipeline without the run's stop event (a lock)
-        return {k: v for k, v in self.__dict__.items() if k != "_stopping"}
+    def __getstate__(self):  # a Dask worker gets the pipeline without the run's stop event and lock
+        return {k: v for k, v in self.__dict__.items() if k not in ("_stopping", "_counting")}
 
     def __setstate__(self, state):
-        self.__dict__.update(state, _stopping=threading.Event())
+        self.__dict__.update(state, _stopping=threading.Event(), _counting=threading.Lock())
+
+    def _ended(self):
+        """``[k/N]``: how many of the run's stages have ended, this one included."""
+        with self._counting:
+            self._finished += 1
+            return f"[{self._finished}/{len(self.stages)}]"
 
     def output_notebook(self, stage):
         return self.book_dir / book_page(stage, self.root)
@@ -584,6 +595,7 @@ class Pipeline:
         return ordered
 
     def _schedule(self, pool, results, running):
+        said_at = time.monotonic()
         while len(results) < len(self.stages):
             for stage in self.stages:
                 if stage.id in results or stage.id in running:
@@ -592,7 +604,7 @@ class Pipeline:
                 bad = [d for d in deps if d in results and results[d].status in ("failed", "blocked")]
                 if bad:
                     results[stage.id] = StageResult(stage.id, "blocked", message=f"needs {bad[0]}, which did not finish")
-                    self.log(f"[blocked] {stage.id}: needs {bad[0]}, which did not finish")
+                    self.log(f"[blocked] {self._ended()} {stage.id}: needs {bad[0]}, which did not finish")
                 elif all(d in results for d in deps):
                     running[stage.id] = pool.submit(self._run_stage, stage)
             if not running:
@@ -600,10 +612,22 @@ class Pipeline:
             # with a timeout: the main thread runs signal handlers (Ctrl-C) only when it wakes,
             # and a stage may run for hours
             finished, _ = wait(running.values(), timeout=0.5, return_when=FIRST_COMPLETED)
+            if time.monotonic() - said_at > PROGRESS_EVERY_S:
+                said_at = time.monotonic()
+                for sid in sorted(running):
+                    if sid in self._cells or self.scheduler:  # started (a queued one is not working)
+                        self.log(f"[working] {sid}: {self._progress(sid)}")
             for sid, future in list(running.items()):
                 if future in finished:
                     results[sid] = future.result()
                     del running[sid]
+
+    def _progress(self, stage_id):
+        if stage_id not in self._cells:  # its kernel is driven by a Dask worker
+            return "on a Dask worker"
+        cell, cells, since = self._cells[stage_id]
+        minutes, seconds = divmod(int(time.monotonic() - since), 60)
+        return f"cell {cell + 1} of {cells}, {minutes} min {seconds:02d} s so far"
 
     def _stop_kernels(self, running, grace_s=10.0):
         """Interrupt the running notebooks' kernels (their cells get KeyboardInterrupt, so
@@ -642,7 +666,7 @@ class Pipeline:
         params = self.parameters[stage.id]
         digest = stage_hash(stage, params, self.data_dir, self.root)
         if self.is_current(stage, digest):
-            self.log(f"[skipped] {stage.id}: unchanged")
+            self.log(f"[skipped] {self._ended()} {stage.id}: unchanged")
             return StageResult(stage.id, "skipped")
         self.log(f"[running] {stage.id} ({self._shown(stage.notebook)})")
         self._stamp(stage).unlink(missing_ok=True)  # from here on, until all outputs exist, nothing is current
@@ -657,12 +681,12 @@ class Pipeline:
                     self.log(f"[retry]   {stage.id}: kernel did not start ({str(error)[:80]}), trying once more")
                     continue
                 message = self._describe_failure(stage, error)
-                self.log(f"[failed]  {stage.id}: {message}")
+                self.log(f"[failed]  {self._ended()} {stage.id}: {message}")
                 return StageResult(stage.id, "failed", time.perf_counter() - start, message)
         missing = [p for p in stage.paths("writes", self.data_dir) if not p.exists()]
         if missing:
             message = f"{self._shown(stage.notebook)} ran but did not write {missing[0]}"
-            self.log(f"[failed]  {stage.id}: {message}")
+            self.log(f"[failed]  {self._ended()} {stage.id}: {message}")
             return StageResult(stage.id, "failed", time.perf_counter() - start, message)
         seconds = time.perf_counter() - start
         # The stamp holds the hash of what the stage read, taken before it ran; if that changed while it ran
@@ -675,7 +699,7 @@ class Pipeline:
                                            "outputs": self.written_files(stage, started_ns)}, default=str))
         record = read_records(self.output_notebook(stage))
         peak = record.get("peak_memory_gib")
-        self.log(f"[done]    {stage.id} in {seconds:.1f} s" + (f", peak memory {peak:.2f} GiB" if peak else ""))
+        self.log(f"[done]    {self._ended()} {stage.id} in {seconds:.1f} s" + (f", peak memory {peak:.2f} GiB" if peak else ""))
         return StageResult(stage.id, "ran", seconds, record=record, claims=read_claims(self.output_notebook(stage)))
 
     def _execute(self, stage, params):
@@ -688,12 +712,17 @@ class Pipeline:
         # the kernel's peak memory, read by the kernel itself when the last cell is done (hidden in the book)
         notebook.cells.append(nbformat.v4.new_code_cell(PEAK_MEMORY_CELL, id="peak-memory",
                                                         metadata={"tags": ["remove-cell"]}))
-        with atomic_output(target) as tmp:
+        cells, since = len(notebook.cells) + bool(params), time.monotonic()  # papermill adds the parameters
+
+        def on_cell(cell, cell_index):
+            self._cells[stage.id] = (cell_index, cells, since)
+
+        with atomic_output(target) as tmp, open(self.kernel_log(stage), "w") as log:
             try:
                 papermill.execute_notebook(notebook, str(tmp), parameters=params, cwd=str(self.root),
-                                           progress_bar=False, kernel_name="python3",
-                                           # the kernel's own notices (TCP without encryption, on
-                                           # a local socket) are not for the user's terminal
+                                           progress_bar=False, kernel_name="python3", on_cell_execute=on_cell,
+                                           # TensorFlow's, oneDNN's and the kernel's own lines go to the log
+                                           kernel_manager_class=_kernel_manager_writing_to(log),
                                            extra_arguments=["--IPKernelApp.log_level=ERROR"])
             except Exception:
                 if tmp.exists():  # keep the executed copy with the error for the user to read
@@ -704,6 +733,13 @@ class Pipeline:
                                       str(self.book_dir): "book"}, self.profile, self.scale)
         if failed_copy.exists():
             failed_copy.unlink()
+
+    def kernel_log(self, stage):
+        """What the stage's kernel printed outside its cells (TensorFlow's start-up lines),
+        kept beside its executed notebook instead of on the terminal."""
+        path = self.output_notebook(stage).with_suffix(".log")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
 
     def _shown(self, path):
         return path.relative_to(self.root) if self.root in path.resolve().parents else path
@@ -717,6 +753,17 @@ class Pipeline:
                     f"{getattr(error, 'ename', type(error).__name__)}: {getattr(error, 'evalue', error)} "
                     f"(executed copy: {failed_copy})")
         return f"{where}: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+
+
+def _kernel_manager_writing_to(log):
+    """A kernel manager whose kernels print into ``log`` (an open file), not the terminal."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class LoggedKernelManager(AsyncKernelManager):
+        async def _async_launch_kernel(self, kernel_cmd, **kw):
+            await super()._async_launch_kernel(kernel_cmd, **{**kw, "stdout": log, "stderr": log})
+
+    return LoggedKernelManager
 
 
 @contextlib.contextmanager

@@ -458,3 +458,37 @@ def test_a_claim_that_does_not_hold_is_said_otherwise_and_listed_by_page(project
         assert ("t/other: scale above one" in summary) is not holds
         assert results_table(list(results.values())).loc["t/other", "claims_not_held"] == ("" if holds else
                                                                                              "scale above one")
+
+
+def test_the_terminal_gets_a_line_per_stage_and_progress_and_the_kernels_own_lines_go_to_its_log(
+        tmp_path, monkeypatch, capfd):
+    """TensorFlow and oneDNN print from C++ into the kernel's stderr: 120 such lines on a
+    smoke run, and nothing at all during a 200-second stage."""
+    import analysis_lib.pipeline as pipeline_module
+
+    _notebook(tmp_path / "notebooks/s/noisy.ipynb", 'seconds = 3\n', """
+        import os
+        import time
+        os.write(2, b"All log messages before absl::InitializeLog() is called are written to STDERR\\\\n")
+        time.sleep(seconds)
+    """)
+    (tmp_path / "stages.yml").write_text(textwrap.dedent("""
+        stages:
+          - id: s/noisy
+            notebook: notebooks/s/noisy.ipynb
+          - id: s/quiet
+            notebook: notebooks/s/noisy.ipynb
+            parameters:
+              all: {seconds: 0}
+    """))
+    monkeypatch.setattr(pipeline_module, "PROGRESS_EVERY_S", 1)
+    said = []
+    pipeline = Pipeline(load_stages(tmp_path / "stages.yml"), profile="smoke", root=tmp_path,
+                        data_dir=tmp_path / "data", book_dir=tmp_path / "book", jobs=1, log=said.append)
+    assert _status(pipeline.run()) == {"s/noisy": "ran", "s/quiet": "ran"}
+    assert "absl" not in capfd.readouterr().err
+    assert "absl::InitializeLog" in pipeline.kernel_log(pipeline.stages[0]).read_text()
+    assert [line.split()[1] for line in said if line.startswith("[done]")] == ["[1/2]", "[2/2]"]
+    quiet = [i for i, line in enumerate(said) if line.startswith(("[running] s/quiet", "[working] s/quiet"))]
+    assert said[quiet[0]].startswith("[running]")  # while queued, it is not said to be working
+    assert any(re.match(r"\[working\] s/noisy: cell 2 of 3, 0 min 0\d s so far", line) for line in said), said
