@@ -1,10 +1,11 @@
-"""Trained models on disk: Keras 3 ``.keras`` files written so that the same weights
-give the same bytes, and ONNX exports run with onnxruntime. No pickle.
+"""Trained models on disk: Keras 3 ``.keras`` files and ONNX exports written so that the
+same weights give the same bytes, and ONNX models run with onnxruntime. No pickle.
 
 Contents: ``save_model``, ``load_model``, ``export_onnx``, ``OnnxModel``.
 """
 
 import json
+import re
 import warnings
 from pathlib import Path
 
@@ -87,7 +88,84 @@ def export_onnx(model, path):
         # tf2onnx touches np.object, which NumPy 2 warns about; the exported model is checked against Keras
         warnings.filterwarnings("ignore", message=".*np.object", category=FutureWarning)
         model.export(str(tmp), format="onnx", verbose=False)
+        _renumber_onnx_names(tmp)
     return path
+
+
+_GENERATED = re.compile(r"__(\d+)(?=(:\d+)?$)")  # tf2onnx's suffix: Transpose__24, Transpose__24:0
+
+
+def _renumber_onnx_names(path):
+    """Rewrite an ONNX file so that the same model gives the same bytes. tf2onnx numbers
+    the nodes and tensors it makes from a process-wide counter, and lists parallel
+    branches in an order that changes from run to run (``Transpose__98`` once,
+    ``Transpose__94`` the next). Here the nodes are put in one topological order (ties
+    broken by what they compute and read) and the numbers renumbered in that order;
+    names the model gave keep theirs."""
+    import heapq
+
+    import onnx
+
+    model = onnx.load(str(path))
+    graph, numbers = model.graph, {}
+    # equal constants are merged under the name of whichever came first (const_axes__21 or const_starts__21)
+    constants = {t.name: "const" + m.group(0) for t in graph.initializer if (m := _GENERATED.search(t.name))}
+    for tensor in graph.initializer:
+        tensor.name = constants.get(tensor.name, tensor.name)
+    for node in graph.node:
+        node.input[:] = [constants.get(n, n) for n in node.input]
+
+    def renamed(name):
+        return _GENERATED.sub(lambda m: "__" + str(numbers.setdefault(m.group(1), len(numbers))), name)
+
+    def unnumbered(name):
+        return _GENERATED.sub("__", name)
+
+    available = {v.name for v in graph.input} | {t.name for t in graph.initializer} | {""}
+    canonical = {}  # a produced tensor's name -> its new name
+    waiting = {i: {n for n in node.input if n not in available} for i, node in enumerate(graph.node)}
+    readers = {}
+    for i, needs in waiting.items():
+        for name in needs:
+            readers.setdefault(name, []).append(i)
+
+    def key(i):
+        node = graph.node[i]
+        return (tuple(canonical.get(n, unnumbered(n)) for n in node.input), node.op_type, unnumbered(node.name), i)
+
+    ready = [key(i) for i, needs in waiting.items() if not needs]
+    heapq.heapify(ready)
+    order = []
+    while ready:
+        i = heapq.heappop(ready)[-1]
+        order.append(i)
+        for name in graph.node[i].output:
+            canonical[name] = renamed(name)
+            for reader in readers.get(name, []):
+                waiting[reader].discard(name)
+                if not waiting[reader]:
+                    heapq.heappush(ready, key(reader))
+    if len(order) != len(graph.node):  # not a graph this can order: leave it as exported
+        return
+    nodes = [graph.node[i] for i in order]
+    for node in nodes:
+        node.name = renamed(node.name)
+        node.input[:] = [renamed(n) for n in node.input]
+        node.output[:] = [renamed(n) for n in node.output]
+    del graph.node[:]
+    graph.node.extend(nodes)
+    for values in (graph.initializer, graph.value_info, graph.input, graph.output):
+        for value in values:
+            value.name = renamed(value.name)
+    for value in (*graph.input, *graph.output, *graph.value_info):
+        for dim in value.type.tensor_type.shape.dim:
+            if dim.dim_param:
+                dim.dim_param = renamed(dim.dim_param)
+    ordered = sorted(graph.initializer, key=lambda t: t.name)
+    del graph.initializer[:]
+    graph.initializer.extend(ordered)
+    graph.doc_string = ""  # names TensorFlow's traced function, numbered by another counter
+    onnx.save(model, str(path))
 
 
 class OnnxModel:
