@@ -227,6 +227,20 @@ def _names_output(value, written):
     return any(value == p or (p.suffix and value == p.parent) for p in written)
 
 
+def _names_input(value, read):
+    """Whether a parameter's value is one of a stage's reads, inside one or holds one."""
+    if not isinstance(value, str):
+        return False
+    value = Path(value)
+    return any(value == r or r in value.parents or value in r.parents for r in read)
+
+
+def _check_exists(name, value, stage, root):
+    path = Path(value) if not isinstance(value, str) or Path(value).is_absolute() else Path(root or ".") / value
+    if not isinstance(value, str) or not path.exists():
+        raise ParameterError(f"-p {name}={value}: no such file or folder ({stage.id} reads it)")
+
+
 def _is_size(name):
     """Whether a parameter counts events or epochs (what ``scale_profile`` shrinks)."""
     return ((name.startswith("n_") and name not in ("n_trees", "n_bins"))
@@ -259,7 +273,7 @@ def scale_profile(stage, profile, factor, defaults):
     return scaled
 
 
-def check_parameters(stages, profile, overrides, data_dir, scale=1):
+def check_parameters(stages, profile, overrides, data_dir, scale=1, root=None):
     """Refuse unknown names and wrong types, in stages.yml and on the command line,
     before anything runs. Returns {stage id: parameters to pass}.
 
@@ -267,7 +281,9 @@ def check_parameters(stages, profile, overrides, data_dir, scale=1):
     is one of the stage's ``writes`` (a simulation's output folder, a model's folder)
     keeps that value, so ``-p data_dir=/your/files`` makes the reading stages read your
     files while the simulation upstream still writes into the pipeline's own folder.
-    ``scale`` (below 1) shrinks the profile's sizes first (``scale_profile``)."""
+    An override of what a stage reads must exist (relative paths from ``root``, where
+    the notebooks run), or nothing runs. ``scale`` (below 1) shrinks the profile's sizes
+    first (``scale_profile``)."""
     check_profile(profile)
     resolved, used, kept = {}, set(), set()
     for stage in stages:
@@ -279,11 +295,13 @@ def check_parameters(stages, profile, overrides, data_dir, scale=1):
             if name not in defaults:
                 raise ParameterError(f"stages.yml gives {stage.id} a parameter {name!r} that "
                                      f"{stage.notebook.name} does not declare")
-        written = stage.paths("writes", data_dir)
+        written, read = stage.paths("writes", data_dir), stage.paths("reads", data_dir)
         for name, value in overrides.items():
             if name in params and _names_output(params[name], written):
                 kept.add(name)
             elif name in defaults:
+                if name in params and _names_input(params[name], read):
+                    _check_exists(name, value, stage, root)
                 params[name] = value
                 used.add(name)
         for name, value in params.items():
@@ -491,7 +509,7 @@ class Pipeline:
             raise ParameterError(f"--jobs must be at least 1, got {jobs}")
         self.jobs, self.force, self.log = jobs, force, log
         self.scheduler = scheduler  # None: threads here; "local" or an address: Dask workers (shared disk)
-        self.parameters = check_parameters(stages, profile, overrides or {}, self.data_dir, scale)
+        self.parameters = check_parameters(stages, profile, overrides or {}, self.data_dir, scale, self.root)
         folders = (("data", self.data_dir), ("book", self.book_dir))
         for name, folder in folders:  # both checked before either is made
             if folder.exists() and not folder.is_dir():
@@ -499,11 +517,17 @@ class Pipeline:
             existing = next(p for p in (folder, *folder.parents) if p.exists())
             if not existing.is_dir() or not os.access(existing, os.W_OK):
                 raise ParameterError(f"the {name} folder {folder} cannot be made: {existing} is not a writable folder")
+        made = []  # the folders this run creates, deepest first: removed again if the next cannot be made
         for name, folder in folders:
+            new = [p for p in (folder, *folder.parents) if not p.exists()]
             try:
                 folder.mkdir(parents=True, exist_ok=True)
             except OSError as error:
+                for empty in made:
+                    with contextlib.suppress(OSError):
+                        empty.rmdir()
                 raise ParameterError(f"cannot create the {name} folder {folder}: {error.strerror or error}") from None
+            made += new
         self._stopping = threading.Event()  # set by Ctrl-C: no stage starts after it
         self._counting = threading.Lock()
         self._finished = 0

@@ -79,7 +79,9 @@ def _two_shower_trees(tmp):
 
 
 def _odd_layer_2(kind):
-    """A shower file whose layer_2 is an HDF5 group, a link to another file, or complex."""
+    """A shower file whose layer_2 is an HDF5 group, a link to another file, a single
+    number, a soft link to nothing, float64 beyond float32's range or complex; or
+    whose truth links to another file."""
     def make(tmp):
         path = _h5(tmp / "f.h5", skip=(2,))
         with h5py.File(path, "a") as f:
@@ -87,9 +89,29 @@ def _odd_layer_2(kind):
                 f.create_group("layer_2")
             elif kind == "link":
                 f["layer_2"] = h5py.ExternalLink("elsewhere.h5", "layer_2")
+            elif kind == "scalar":
+                f["layer_2"] = 1.0
+            elif kind == "dangling":
+                f["layer_2"] = h5py.SoftLink("/nowhere")
+            elif kind == "truth link":
+                f["layer_2"] = np.ones((4, 16, 16), np.float32)
+                f["energy"] = h5py.ExternalLink("elsewhere.h5", "energy")
+            elif kind == "float64 overflow":
+                f["layer_2"] = np.full((4, 16, 16), 1e300)
             else:
                 f["layer_2"] = np.ones((4, 16, 16), np.complex64)
         return path
+    return make
+
+
+def _stage_list(entry, notebook=True):
+    """A stage list of one stage, ``entry`` its lines after the id and notebook."""
+    def make(tmp):
+        if notebook:
+            (tmp / "n.ipynb").write_text('{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}')
+        (tmp / "s.yml").write_text("stages:\n  - id: a/b\n    notebook: n.ipynb\n" +
+                                   "".join(f"    {line}\n" for line in entry.splitlines()))
+        return tmp
     return make
 
 
@@ -233,6 +255,34 @@ CASES = {
                                              "cannot create the data folder"),
     "a stage list that is not YAML": (_text("s.yml", "stages:\n  - id: [x\n"),
                                       lambda t: ["run", "--stages", str(t / "s.yml")], "is not valid YAML (line 3)"),
+    "a layer that is a single number": (_odd_layer_2("scalar"), _inspect(), "layer_2 in "),
+    "a layer that is a soft link to nothing": (_odd_layer_2("dangling"), _inspect(),
+                                               "is a soft link to /nowhere, which is not in the file"),
+    "a truth dataset that links to another file": (_odd_layer_2("truth link"), _inspect(),
+                                                   "energy in "),
+    "cells beyond float32's range": (_odd_layer_2("float64 overflow"), _inspect(),
+                                     "has cell energies beyond float32's range (up to 1e+300, event 0)"),
+    "a misspelt key in the stage list": (_stage_list("reed: [x]"), lambda t: ["run", "--stages", str(t / "s.yml")],
+                                         "s.yml, stage 'a/b': unknown key 'reed'"),
+    "a read given as one path, not a list": (_stage_list('reads: "{data}/x"'),
+                                             lambda t: ["run", "--stages", str(t / "s.yml")],
+                                             "stage 'a/b': reads must be a list, got '{data}/x'"),
+    "a matrix that is not a list": (_stage_list("matrix: {task: axion1}"),
+                                    lambda t: ["run", "--stages", str(t / "s.yml")],
+                                    "stage 'a/b': matrix.task must be a list, got 'axion1'"),
+    "stage parameters that are not a mapping": (_stage_list("parameters: {all: [1, 2]}"),
+                                                lambda t: ["run", "--stages", str(t / "s.yml")],
+                                                "stage 'a/b': parameters.all must be a mapping"),
+    "a read that no stage writes": (_stage_list('reads: ["{data}/x.h5"]'),
+                                    lambda t: ["run", "--stages", str(t / "s.yml")],
+                                    "stage 'a/b': reads {data}/x.h5, which no stage writes"),
+    "an unknown profile": (lambda t: t, lambda t: ["stages", "--profile", "nosuch"], "unknown profile 'nosuch'"),
+    "a book folder that cannot be written": (lambda t: t, lambda t: ["run", "--only", "photon_id/explore", "--data-dir",
+                                                                     str(t / "d"), "--book-dir", "/sys/analysis_lib_test"],
+                                             "cannot create the book folder /sys/analysis_lib_test"),
+    "a folder of yours that does not exist": (lambda t: t, _run(only="photon_id/cut_based",
+                                                                extra=("-p", "data_dir=TMP/mine")),
+                                              "-p data_dir="),
 }
 
 
@@ -282,3 +332,21 @@ def test_training_refuses_no_epochs_no_batch_and_no_schedule_in_one_sentence():
                            ({"schedule": ()}, "schedule needs at least one")):
         with pytest.raises(AnalysisError, match=words):
             train_classifier(model, x, y, x, y, **options)
+
+
+def test_checking_a_file_never_starts_tensorflow(tmp_path):
+    """``inspect`` of an LDMX hits file took 26 s and printed TensorFlow's start-up lines
+    before its one sentence: the study module imported Keras for its network."""
+    import subprocess
+    import sys
+
+    hits = _tree(tmp_path / "h.root", "ecalHits", HITS)
+    shashlik = simulate_to_files(SHASHLIK_ECAL, "gamma", 5, [tmp_path / "g.h5"], progress=False)[0]
+    code = ("import sys; from analysis_lib.cli import main; "
+            f"main(['inspect', {str(hits)!r}, '--detector', 'ldmx-ecal']); "
+            f"main(['inspect', {str(shashlik)!r}, '--detector', 'shashlik']); "
+            "print('imported:', sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "photons per event: 1" in done.stdout and "imported: []" in done.stdout, done.stdout
+    assert done.stderr == ""

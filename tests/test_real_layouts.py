@@ -80,14 +80,17 @@ def test_a_simulation_pointed_at_a_users_folder_replaces_nothing(stage_id, tmp_p
 
 
 def test_an_override_of_the_data_folder_never_reaches_the_simulation_upstream(tmp_path):
-    stages = select(STAGES, ["photon_jets/explore"])
-    resolved = check_parameters(stages, "smoke", {"data_dir": "/my/files"}, tmp_path)
-    assert resolved["photon_jets/explore"]["data_dir"] == "/my/files"
-    assert resolved["detector/simulate"]["data_dir"] == str(tmp_path / "atlas_ecal")
     from analysis_lib.errors import ParameterError
 
+    stages, mine = select(STAGES, ["photon_jets/explore"]), tmp_path / "my_files"
+    with pytest.raises(ParameterError, match="no such file or folder"):  # before the simulation upstream runs
+        check_parameters(stages, "smoke", {"data_dir": str(mine)}, tmp_path)
+    mine.mkdir()
+    resolved = check_parameters(stages, "smoke", {"data_dir": str(mine)}, tmp_path)
+    assert resolved["photon_jets/explore"]["data_dir"] == str(mine)
+    assert resolved["detector/simulate"]["data_dir"] == str(tmp_path / "atlas_ecal")
     with pytest.raises(ParameterError, match="never redirect a stage's output"):
-        check_parameters(select(STAGES, ["detector/simulate"]), "smoke", {"data_dir": "/my/files"}, tmp_path)
+        check_parameters(select(STAGES, ["detector/simulate"]), "smoke", {"data_dir": str(mine)}, tmp_path)
 
 
 # -- the published photon-jet dataset ---------------------------------------------------
@@ -346,10 +349,11 @@ def test_photon_id_ntuples_go_through_every_notebook(photon_id_ntuples, tmp_path
     assert (tmp_path / "photon_id" / "template_fit" / "template_fit.csv").exists()
 
 
-def test_a_data_folder_override_never_reaches_a_simulation_that_writes_files():
-    resolved = check_parameters(select(STAGES, ["photon_id"]), "smoke", {"data_dir": "/my/clusters"}, "/d")
+def test_a_data_folder_override_never_reaches_a_simulation_that_writes_files(tmp_path):
+    mine = str(tmp_path)
+    resolved = check_parameters(select(STAGES, ["photon_id"]), "smoke", {"data_dir": mine}, "/d")
     assert resolved["photon_id/explore"]["data_dir"] == "/d/photon_id"  # it writes files there: kept
-    assert all(resolved[f"photon_id/{s}"]["data_dir"] == "/my/clusters" for s in ("cut_based", "hybrid_cnn"))
+    assert all(resolved[f"photon_id/{s}"]["data_dir"] == mine for s in ("cut_based", "hybrid_cnn"))
 
 
 # -- LArTPC: one file of images per class, noise-subtracted ------------------------------

@@ -194,24 +194,58 @@ def _read_hdf5(path, names, start, stop):
     import h5py
 
     with h5py.File(path, "r") as f:
-        missing = [name for name in names if name not in f]
+        missing = [name for name in names if f.get(name, getlink=True) is None]
         if missing:
             raise DataFileError(f"{path} has no dataset {missing[0]!r}; shower files need {names[0]} ... {names[-1]}")
         for name in names:
-            link = f.get(name, getlink=True)
-            if isinstance(link, h5py.ExternalLink):
-                raise DataFileError(f"{name} in {path} is a link to {link.filename}, not data of its own; "
-                                    f"copy the layers into one file")
+            _check_own_data(f, name, path)
             if not isinstance(f[name], h5py.Dataset):
                 raise DataFileError(f"{name} in {path} is an HDF5 group, not a dataset of cell energies")
+            if f[name].ndim == 0:
+                raise DataFileError(f"{name} in {path} is a single number, not cell energies event by event")
             if not (np.issubdtype(f[name].dtype, np.integer) or np.issubdtype(f[name].dtype, np.floating)):
                 raise DataFileError(f"{name} in {path} holds {f[name].dtype} values, not real numbers")
         # converted to float32 while reading: the published float64 files never sit in memory twice
         layers = [f[name].astype(np.float32)[start:stop] for name in names]
-        truth = {k: np.asarray(f[k][start:stop]) for k in f if not k.startswith("layer_") and
-                 isinstance(f[k], h5py.Dataset) and f[k].ndim >= 1}
+        for name, layer in zip(names, layers):
+            _check_float32_range(f[name], layer, name, path, start)
+        truth = {}
+        for k in f:
+            if not k.startswith("layer_"):
+                _check_own_data(f, k, path)
+                if isinstance(f[k], h5py.Dataset) and f[k].ndim >= 1:
+                    truth[k] = np.asarray(f[k][start:stop])
         attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
     return layers, truth, attrs
+
+
+def _check_own_data(f, name, path):
+    """Refuse a dataset that is a link to another file, or a soft link to nothing:
+    h5py's own errors for them read as a damaged file."""
+    import h5py
+
+    link = f.get(name, getlink=True)
+    if isinstance(link, h5py.ExternalLink):
+        raise DataFileError(f"{name} in {path} is a link to {link.filename}, not data of its own; "
+                            f"copy the datasets into one file")
+    if isinstance(link, h5py.SoftLink) and f.get(link.path) is None:
+        raise DataFileError(f"{name} in {path} is a soft link to {link.path}, which is not in the file")
+
+
+def _check_float32_range(dataset, layer, name, path, start):
+    """Cells stored as float64 beyond float32's range (3.4e38) become infinite when read
+    as float32: say so, rather than that the file holds infinities."""
+    if dataset.dtype.itemsize <= 4 or np.isfinite(layer).all():
+        return
+    event = int(np.argwhere(~np.isfinite(layer))[0][0])
+    stored = np.asarray(dataset[start + event], np.float64)
+    if np.isfinite(stored).all():
+        raise _beyond_float32(name, path, np.abs(stored).max(), event)
+
+
+def _beyond_float32(name, path, largest, event):
+    return DataFileError(f"{name} in {path} has cell energies beyond float32's range (up to {largest:.3g}, "
+                         f"event {event}); cells are read as float32")
 
 
 def _read_root(path, names, start, stop, tree_path=None):
@@ -270,6 +304,10 @@ def _validated(path, layers, truth, attrs, detector, negative_cells="keep"):
             raise DataFileError(f"{name} in {path} has cells {layer.shape[1:]} per event, expected {tuple(expected)} (phi x eta)")
         if not (np.issubdtype(layer.dtype, np.integer) or np.issubdtype(layer.dtype, np.floating)):
             raise DataFileError(f"{name} in {path} holds {layer.dtype} values, not real numbers")
+        if layer.dtype.itemsize > 4 and np.isfinite(layer).all():
+            too_large = np.abs(layer) > np.finfo(np.float32).max
+            if too_large.any():
+                raise _beyond_float32(name, path, np.abs(layer).max(), int(np.argwhere(too_large)[0][0]))
         layer = layer.astype(np.float32, copy=False)
         if unit != "MeV":
             layer *= np.float32(UNIT_TO_MEV[unit])

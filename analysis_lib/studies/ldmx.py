@@ -9,9 +9,7 @@ Contents: ``background_mass_hypotheses``, ``ldmx_sources``, ``check_signal_masse
 
 from dataclasses import dataclass
 
-import keras
 import numpy as np
-from keras import layers
 
 from ..errors import DataFileError, EmptyDatasetError, ParameterError
 
@@ -249,6 +247,9 @@ def dark_photon_convnet(input_shape, mass_input=False, dropout=0.3, name=None):
     """The original's ConvNet (Keras): conv 32 (5x5) - pool - conv 64 (5x5) - pool -
     dropout, then dense 500 to two logits (background, signal); with ``mass_input``, the
     mass-parameterised version: dense 20, joined by the A' mass hypothesis (GeV), dense 60."""
+    import keras  # here: reading and checking hit files must not start TensorFlow (~20 s)
+    from keras import layers
+
     image = keras.Input(input_shape, name="image")
     x = layers.Conv2D(32, 5, padding="same", activation="relu")(image)
     x = layers.MaxPooling2D(2)(x)
