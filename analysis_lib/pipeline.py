@@ -586,6 +586,10 @@ class Pipeline:
     def run(self):
         """Run everything; returns the list of StageResult in stage order."""
         results, running = {}, {}
+        for stage in self.stages:  # else found only once the stage has run, when its record cannot be written
+            if self._stamp(stage).is_dir():
+                raise PipelineError(f"{self._stamp(stage)} is a folder where the run keeps its record of "
+                                    f"{stage.id}; remove it and run again")
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # kernels inherit it: no C++ log lines on the terminal
         os.environ.setdefault("TQDM_DISABLE", "1")  # progress bars would print as text blocks in the book's pages
         # Parallel kernels share the cores: OpenMP threads (scikit-learn's trees) that outnumber them spin and

@@ -131,6 +131,14 @@ def test_an_unreadable_stamp_means_not_current(project):
     assert not list((project / "book/.pipeline/smoke").glob(".*"))  # stamps are written whole or not at all
 
 
+def test_a_stage_record_that_is_a_folder_is_one_sentence_before_anything_runs(project):
+    pipeline = _pipeline(project)
+    pipeline._stamp(pipeline.stages[1]).mkdir(parents=True)
+    with pytest.raises(PipelineError, match="s__use.json is a folder where the run keeps its record of s/use"):
+        pipeline.run()
+    assert not (project / "data/numbers").exists()
+
+
 def test_a_stage_that_does_not_write_its_declared_output_fails(project):
     text = (project / "stages.yml").read_text().replace('writes: ["{data}/sum.txt"]', 'writes: ["{data}/sum.txt", "{data}/never.txt"]')
     (project / "stages.yml").write_text(text)
