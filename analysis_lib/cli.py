@@ -24,7 +24,7 @@ def _check_simulation_request(args):
     """Everything of a ``simulate`` command that can be checked before the work starts."""
     from .errors import ParameterError
     from .io import check_replaceable, format_from_suffix
-    from .pipeline import check_range
+    from .ranges import check_range
 
     takes = SIMULATION_OPTIONS[args.detector]
     for option, value in (("energy", args.energy), ("mass", args.mass), ("process", args.process)):
@@ -167,6 +167,7 @@ def _inspect_model(path):
 
 def build_parser():
     from .detectors import DETECTORS, PARTICLES
+    from .ranges import NEGATIVE_CELLS
 
     parser = argparse.ArgumentParser(prog="python -m analysis_lib", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -216,7 +217,7 @@ def build_parser():
     inspect.add_argument("file")
     inspect.add_argument("--detector", choices=sorted(DETECTORS), default="atlas-ecal",
                          help="the geometry the file must have (default atlas-ecal)")
-    inspect.add_argument("--negative-cells", choices=("keep", "clip", "refuse"), default="keep",
+    inspect.add_argument("--negative-cells", choices=NEGATIVE_CELLS, default="keep",
                          help="cells below zero (noise-subtracted read-outs): keep (default), clip to 0, or refuse")
     inspect.add_argument("--tree", help="ROOT: the tree holding the layers, when several do (path in the file)")
     inspect.add_argument("--hits", help="ldmx-ecal: hits as 'TREE:X,Y,Z,E' (':calibrated' for sampling-corrected "

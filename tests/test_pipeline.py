@@ -357,13 +357,13 @@ def test_no_stage_hashes_what_a_stage_downstream_or_aside_writes(tmp_path):
 def test_editing_one_module_reruns_only_the_stages_that_import_it(tmp_path, monkeypatch):
     import shutil
 
-    from analysis_lib import pipeline
+    from analysis_lib.pipeline import hashing
 
     stages = _book_stages()
-    monkeypatch.setattr(pipeline, "default_root", lambda root=pipeline.default_root(): root)
+    monkeypatch.setattr(hashing, "default_root", lambda root=hashing.default_root(): root)
     library = tmp_path / "analysis_lib"
-    shutil.copytree(pipeline.LIBRARY_DIR, library, ignore=shutil.ignore_patterns("__pycache__"))
-    monkeypatch.setattr(pipeline, "LIBRARY_DIR", library)
+    shutil.copytree(hashing.LIBRARY_DIR, library, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(hashing, "LIBRARY_DIR", library)
     before = _hashes(stages, tmp_path / "data")
     with open(library / "cuts.py", "a") as f:
         f.write("\n# an edit to the cut-based menu\n")
@@ -472,7 +472,7 @@ def test_the_terminal_gets_a_line_per_stage_and_progress_and_the_kernels_own_lin
         tmp_path, monkeypatch, capfd):
     """TensorFlow and oneDNN print from C++ into the kernel's stderr: 120 such lines on a
     smoke run, and nothing at all during a 200-second stage."""
-    import analysis_lib.pipeline as pipeline_module
+    from analysis_lib.pipeline import runner
 
     _notebook(tmp_path / "notebooks/s/noisy.ipynb", 'seconds = 3\n', """
         import os
@@ -489,7 +489,7 @@ def test_the_terminal_gets_a_line_per_stage_and_progress_and_the_kernels_own_lin
             parameters:
               all: {seconds: 0}
     """))
-    monkeypatch.setattr(pipeline_module, "PROGRESS_EVERY_S", 1)
+    monkeypatch.setattr(runner, "PROGRESS_EVERY_S", 1)
     said = []
     pipeline = Pipeline(load_stages(tmp_path / "stages.yml"), profile="smoke", root=tmp_path,
                         data_dir=tmp_path / "data", book_dir=tmp_path / "book", jobs=1, log=said.append)

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataFileError, EmptyDatasetError, ParameterError
+from ..ranges import NEGATIVE_CELLS
 from .files import (RNTUPLE_CLASS, TREE_CLASSES, WRITTEN_BY, atomic_output, describe_root_objects, file_format,
                     format_from_suffix, hdf5_for_writing, open_root, progress_disabled, root_attributes, root_trees)
 
@@ -33,9 +34,6 @@ TREE_NAME = "showers"
 
 
 UNIT_TO_MEV = {"MeV": 1.0, "GeV": 1000.0, "keV": 1e-3}
-
-
-NEGATIVE_CELLS = ("keep", "clip", "refuse")
 
 
 class _Hdf5Writer:

@@ -1,0 +1,176 @@
+"""What a stage's result depends on, and its content hash: the stage's notebook, its
+parameters, the files it reads (``stage_inputs``: its declared reads and every path a
+parameter names, your own data folder included) and the library modules its notebook
+imports (``library_sources``, following the library's own imports).
+
+Contents: ``LIBRARY_DIR``, ``stage_inputs``, ``module_dependencies``,
+``library_sources``, ``stage_hash``.
+"""
+
+import ast
+import hashlib
+import json
+import threading
+from pathlib import Path
+
+from ..stage_list import default_root
+from .parameters import _names_output
+
+LIBRARY_DIR = Path(__file__).resolve().parents[1]
+
+
+_FILE_DIGESTS = {}  # (path, size, mtime, inode) -> sha256: a file is read once per process
+
+
+def _file_digest(file):
+    info = file.stat()
+    key = (str(file.resolve()), info.st_size, info.st_mtime_ns, info.st_ino)
+    if key not in _FILE_DIGESTS:
+        digest = hashlib.sha256()
+        with open(file, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        _FILE_DIGESTS[key] = digest.hexdigest()
+    return _FILE_DIGESTS[key]
+
+
+def _visible_files(folder, recursive=True):
+    """Files of a folder, without the hidden partial files of atomic writes."""
+    found = folder.rglob("*") if recursive else folder.iterdir()
+    return sorted(p for p in found if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+
+
+def stage_inputs(stage, parameters, data_dir, root):
+    """The files a stage's result depends on: everything under its declared ``reads``,
+    and every existing path a parameter names (your own ``data_dir`` included). A folder
+    of yours named by a parameter counts with everything in it, subfolders included; a
+    folder inside ``data_dir`` (the profile's own) with the files directly in it, where
+    the studies keep their inputs, since its subfolders are other stages' outputs,
+    declared where they are read. What the stage itself writes is left out."""
+    written = [p.resolve() for p in stage.paths("writes", data_dir)]
+    files = set()
+    for path in stage.paths("reads", data_dir):
+        if path.is_dir():
+            files.update(_visible_files(path))
+        elif path.is_file():
+            files.add(path)
+    for value in parameters.values():
+        if not isinstance(value, str) or not value or _names_output(value, written):
+            continue
+        path = Path(value) if Path(value).is_absolute() else Path(root) / value
+        if path.resolve() == Path(root).resolve():
+            continue
+        ours = Path(data_dir).resolve() in (path.resolve(), *path.resolve().parents)
+        if path.is_dir():
+            files.update(_visible_files(path, recursive=not ours))
+        elif path.is_file():
+            files.add(path)
+    files = {f.resolve() for f in files}
+    return sorted(f for f in files if not any(f == w or w in f.parents for w in written))
+
+
+def _module_file(name):
+    """The source file of ``analysis_lib.<...>`` (None for anything else)."""
+    parts = name.split(".")
+    if parts[0] != LIBRARY_DIR.name:
+        return None
+    base = LIBRARY_DIR.joinpath(*parts[1:])
+    if base.with_suffix(".py").is_file() and len(parts) > 1:
+        return base.with_suffix(".py")
+    return base / "__init__.py" if (base / "__init__.py").is_file() else None
+
+
+def _imports(tree, module, is_package):
+    """(module, imported names) of every import in ``tree``, function bodies included."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            yield from ((alias.name, ()) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                package = module.split(".") if is_package else module.split(".")[:-1]
+                package = package[:len(package) - node.level + 1]
+                base = ".".join(package + ([node.module] if node.module else []))
+            yield base, tuple(alias.name for alias in node.names)
+
+
+def _parse(file):
+    return ast.parse(file.read_text(), str(file))
+
+
+def _targets(module, names):
+    """The modules ``from module import names`` makes a result depend on: a name that is
+    a submodule or that a package re-exports from one counts as that submodule only."""
+    file = _module_file(module)
+    if file is None:
+        return set()
+    if file.name != "__init__.py" or not names:
+        return {module}
+    reexports = {alias.asname or alias.name: f"{module}.{node.module}"
+                 for node in _parse(file).body if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module
+                 for alias in node.names}
+    found = set()
+    for name in names:
+        if _module_file(f"{module}.{name}"):
+            found.add(f"{module}.{name}")
+        else:
+            found.add(reexports.get(name, module))
+    return found
+
+
+def module_dependencies(module):
+    """The library modules that ``module`` (a dotted name) imports, function bodies
+    included, each as ``_targets`` resolves it: the edges of the library's import graph."""
+    file = _module_file(module)
+    imported = [_targets(m, n) for m, n in _imports(_parse(file), module, file.name == "__init__.py")]
+    return set().union(*imported) - {module}
+
+
+_PARSING = threading.Lock()  # ast.parse is not thread-safe in CPython 3.11 (gh-106905); stages hash in threads
+
+
+def library_sources(notebook):
+    """The library files a notebook's results depend on: the modules its code imports
+    from ``analysis_lib``, followed through the library's own imports (inside functions
+    too), plus the ``__init__.py`` of every package on the way. Editing any other module
+    leaves the notebook's stages current."""
+    with _PARSING:
+        return _library_sources(notebook)
+
+
+def _library_sources(notebook):
+    cells = json.loads(Path(notebook).read_text())["cells"]
+    code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+    code = "\n".join(line for line in code.splitlines() if not line.lstrip().startswith(("%", "!")))
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:  # cannot tell: everything counts
+        return sorted(LIBRARY_DIR.rglob("*.py"))
+    pending = set().union(*[_targets(m, n) for m, n in _imports(tree, "__notebook__", False)] or [set()])
+    done = set()
+    while pending:
+        module = pending.pop()
+        done.add(module)
+        pending |= module_dependencies(module) - done
+    files = set()
+    for module in done:
+        parts = module.split(".")
+        files.add(_module_file(module))
+        files.update(_module_file(".".join(parts[:i])) for i in range(1, len(parts)))
+    return sorted(f for f in files if f is not None)
+
+
+def stage_hash(stage, parameters, data_dir, root=None):
+    """Content hash of what a stage's result depends on: its notebook's cells, its
+    parameters, the files of ``stage_inputs`` and the ``library_sources`` it imports."""
+    root = Path(root or default_root())
+    digest = hashlib.sha256()
+    notebook = json.loads(stage.notebook.read_text())
+    for cell in notebook["cells"]:
+        digest.update(cell["cell_type"].encode())
+        digest.update("".join(cell["source"]).encode())
+    digest.update(json.dumps(parameters, sort_keys=True, default=str).encode())
+    for file in stage_inputs(stage, parameters, data_dir, root) + library_sources(stage.notebook):
+        digest.update(str(file.name).encode())
+        digest.update(_file_digest(file).encode())
+    return digest.hexdigest()

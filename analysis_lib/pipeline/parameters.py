@@ -1,0 +1,165 @@
+"""The notebooks' parameters, checked before anything runs: names and types against
+each notebook's ``parameters`` cell, values against ``analysis_lib.ranges``. An
+override never redirects where a stage writes, and an override of what a stage reads
+must exist. ``scale_profile`` runs a profile at reduced size.
+
+Contents: ``parse_value``, ``parse_overrides``, ``notebook_parameters``,
+``scale_profile``, ``check_parameters``.
+"""
+
+import ast
+import json
+from pathlib import Path
+
+from ..errors import ParameterError
+from ..ranges import check_range
+from ..stage_list import check_profile
+
+
+def parse_value(text):
+    """Parse a command-line parameter value: JSON, then a Python literal, else a string."""
+    for parse in (json.loads, ast.literal_eval):
+        try:
+            return parse(text)
+        except (ValueError, SyntaxError, TypeError):
+            pass
+    return text
+
+
+def parse_overrides(pairs):
+    overrides = {}
+    for pair in pairs or []:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise ParameterError(f"parameter {pair!r} is not of the form name=value")
+        overrides[name.strip()] = parse_value(value)
+    return overrides
+
+
+def notebook_parameters(notebook):
+    """{name: default value} of a notebook's ``parameters`` cell (None where not a literal)."""
+    import papermill
+
+    declared = papermill.inspect_notebook(str(notebook))
+    defaults = {}
+    for name, info in declared.items():
+        try:
+            defaults[name] = ast.literal_eval(info["default"])
+        except (ValueError, SyntaxError):
+            defaults[name] = None
+    return defaults
+
+
+def _type_ok(default, value):
+    if default is None:
+        return True
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(default, bool) and isinstance(value, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float))
+    if isinstance(default, (list, tuple)):
+        return isinstance(value, (list, tuple))
+    return isinstance(value, type(default))
+
+
+def _names_output(value, written):
+    """Whether a parameter's value is one of a stage's outputs, or the folder a written
+    file goes into (a simulation's ``data_dir``; an output folder nested in an input
+    folder does not count)."""
+    if not isinstance(value, str):
+        return False
+    value = Path(value)
+    return any(value == p or (p.suffix and value == p.parent) for p in written)
+
+
+def _names_input(value, read):
+    """Whether a parameter's value is one of a stage's reads, inside one or holds one."""
+    if not isinstance(value, str):
+        return False
+    value = Path(value)
+    return any(value == r or r in value.parents or value in r.parents for r in read)
+
+
+def _check_exists(name, value, stage, root):
+    path = Path(value) if not isinstance(value, str) or Path(value).is_absolute() else Path(root or ".") / value
+    if not isinstance(value, str) or not path.exists():
+        raise ParameterError(f"-p {name}={value}: no such file or folder ({stage.id} reads it)")
+
+
+def _is_size(name):
+    """Whether a parameter counts events or epochs (what ``scale_profile`` shrinks)."""
+    return ((name.startswith("n_") and name not in ("n_trees", "n_bins"))
+            or name.endswith(("events", "events_per_class", "epochs")))
+
+
+def scale_profile(stage, profile, factor, defaults):
+    """The event counts and epochs of ``stage`` under ``profile`` (from stages.yml, else
+    the notebook's ``defaults``), times ``factor``: the profile's code paths at a size a
+    laptop runs. Never below the ``smoke`` profile's value, or where it sets none below
+    20 (or the value itself, if smaller). Lists of sizes are scaled entry by entry.
+    Returns {name: value}."""
+    if not (isinstance(factor, (int, float)) and 0 < factor <= 1):
+        raise ParameterError(f"--scale must be a number above 0 and at most 1, got {factor!r}")
+    smoke = {**stage.parameters.get("all", {}), **stage.parameters.get("smoke", {})}
+    values = {**defaults, **stage.parameters.get("all", {}), **stage.parameters.get(profile, {})}
+
+    def shrink(value, floor):
+        return max(int(round(value * factor)), min(floor, value))
+
+    scaled = {}
+    for name, value in values.items():
+        if not _is_size(name) or isinstance(value, bool):
+            continue
+        if isinstance(value, int):
+            scaled[name] = shrink(value, smoke[name] if isinstance(smoke.get(name), int) else 20)
+        elif isinstance(value, list) and value and all(isinstance(v, int) for v in value):
+            floor = min(smoke[name]) if smoke.get(name) else 20
+            scaled[name] = sorted({shrink(v, floor) for v in value})
+    return scaled
+
+
+def check_parameters(stages, profile, overrides, data_dir, scale=1, root=None):
+    """Refuse unknown names and wrong types, in stages.yml and on the command line,
+    before anything runs. Returns {stage id: parameters to pass}.
+
+    An override never redirects where a stage writes: a parameter whose stages.yml value
+    is one of the stage's ``writes`` (a simulation's output folder, a model's folder)
+    keeps that value, so ``-p data_dir=/your/files`` makes the reading stages read your
+    files while the simulation upstream still writes into the pipeline's own folder.
+    An override of what a stage reads must exist (relative paths from ``root``, where
+    the notebooks run), or nothing runs. ``scale`` (below 1) shrinks the profile's sizes
+    first (``scale_profile``)."""
+    check_profile(profile)
+    resolved, used, kept = {}, set(), set()
+    for stage in stages:
+        defaults = notebook_parameters(stage.notebook)
+        params = stage.resolved_parameters(profile, data_dir)
+        if scale != 1:
+            params.update(scale_profile(stage, profile, scale, defaults))
+        for name in params:
+            if name not in defaults:
+                raise ParameterError(f"stages.yml gives {stage.id} a parameter {name!r} that "
+                                     f"{stage.notebook.name} does not declare")
+        written, read = stage.paths("writes", data_dir), stage.paths("reads", data_dir)
+        for name, value in overrides.items():
+            if name in params and _names_output(params[name], written):
+                kept.add(name)
+            elif name in defaults:
+                if name in params and _names_input(params[name], read):
+                    _check_exists(name, value, stage, root)
+                params[name] = value
+                used.add(name)
+        for name, value in params.items():
+            if not _type_ok(defaults[name], value):
+                raise ParameterError(f"parameter {name!r} of {stage.id} must be {type(defaults[name]).__name__} "
+                                     f"like its default {defaults[name]!r}, got {value!r}")
+            check_range(name, value)
+        resolved[stage.id] = params
+    if kept - used:
+        raise ParameterError(f"parameter {sorted(kept - used)[0]!r} names where the selected stages write; overrides "
+                             f"never redirect a stage's output (give --data-dir to move the whole data folder)")
+    unknown = set(overrides) - used - kept
+    if unknown:
+        known = sorted(set().union(*(notebook_parameters(s.notebook) for s in stages)))
+        raise ParameterError(f"no selected stage has a parameter {sorted(unknown)[0]!r}; known: {', '.join(known)}")
+    return resolved
