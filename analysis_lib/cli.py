@@ -35,7 +35,8 @@ def _check_simulation_request(args):
     if args.energy is not None:
         if len(args.energy) not in (1, 2):
             raise ParameterError("--energy takes one value (a fixed energy) or two (a range LOW HIGH)")
-        check_range("energy_range_gev", list(args.energy) * 2 if len(args.energy) == 1 else list(args.energy), "--energy")
+        check_range("energy_range_gev", list(args.energy) * 2 if len(args.energy) == 1 else list(args.energy),
+                    "--energy")
     if args.mass is not None and not (math.isfinite(args.mass) and args.mass > 0):
         raise ParameterError(f"--mass must be a finite mass above 0 GeV, got {args.mass}")
     if args.scheduler == "local" and args.workers < 1:
@@ -175,7 +176,8 @@ def build_parser():
     sim = sub.add_parser("simulate", help="simulate a detector and write HDF5 and/or ROOT files")
     sim.add_argument("detector", choices=sorted(DETECTORS))
     sim.add_argument("--particle", required=True,
-                     help=f"atlas-ecal: {', '.join(PARTICLES)}; shashlik: gamma, diphoton; ldmx-ecal: signal, background; lartpc: electron, kaon, muon, photon, pion, pion_zero; photon-id: photon, jet")
+                     help=f"atlas-ecal: {', '.join(PARTICLES)}; shashlik: gamma, diphoton; ldmx-ecal: signal, "
+                          "background; lartpc: electron, kaon, muon, photon, pion, pion_zero; photon-id: photon, jet")
     sim.add_argument("--events", type=int, required=True)
     sim.add_argument("--seed", type=int, default=0)
     sim.add_argument("--out", action="append", required=True, help="output file (.h5 or .root); repeat for both")
@@ -202,7 +204,8 @@ def build_parser():
                                          "workers) or a scheduler address; workers must see the same disk")
     run.add_argument("--scale", type=float, default=1.0,
                      help="multiply the profile's event counts and epochs by this (0 < SCALE <= 1, never below the "
-                          "smoke profile's): e.g. --profile full --scale 0.01 takes the full profile's paths on a laptop")
+                          "smoke profile's): e.g. --profile full --scale 0.01 takes the full profile's paths on a "
+                          "laptop")
     run.add_argument("--data-dir", help="data folder (default data/PROFILE, data/PROFILE-scaled-SCALE when scaled)")
     run.add_argument("--book-dir", help="folder for the executed notebooks (default book)")
     run.add_argument("--stages", help="stage list (default stages.yml)")

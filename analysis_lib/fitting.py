@@ -78,7 +78,8 @@ def _truncated_normal_cdf(lo, hi):
     def cdf(x, mu, sigma):
         # a trial mu far outside the window leaves it no probability: 0/0, a step Minuit rejects
         with np.errstate(invalid="ignore", divide="ignore"):
-            return (norm.cdf(x, mu, sigma) - norm.cdf(lo, mu, sigma)) / (norm.cdf(hi, mu, sigma) - norm.cdf(lo, mu, sigma))
+            low = norm.cdf(lo, mu, sigma)
+            return (norm.cdf(x, mu, sigma) - low) / (norm.cdf(hi, mu, sigma) - low)
 
     return cdf
 
@@ -230,7 +231,8 @@ def fit_signal_yield(counts, edges, signal_template, degree=2, window=(80.0, 100
     yields = np.array([m.values[n] for n in names])
     per_bin = (yields[0] * background_template / background_template.sum() if background_template is not None
                else np.diff(bernstein_cdf(edges, yields, low, high)))
-    return YieldFit(m.values["signal"], m.errors["signal"], fraction * m.values["signal"], fraction * m.errors["signal"],
+    return YieldFit(m.values["signal"], m.errors["signal"], fraction * m.values["signal"],
+                    fraction * m.errors["signal"],
                     yields, bool(m.valid), m, per_bin)
 
 

@@ -1,7 +1,8 @@
 """Classifier performance: scores, ROC curves, working points, confusion matrices.
 
 Contents: ``WORKING_POINTS``, ``signal_score``, ``binomial_error``, ``Rejection``, ``rejection``,
-``WorkingPoint``, ``round_to_error``, ``working_point``, ``RejectionRatio``, ``rejection_ratio``, ``roc_curve``, ``auc``, ``auc_error``, ``confusion_matrix``, ``efficiency_in_bins``,
+``WorkingPoint``, ``round_to_error``, ``working_point``, ``RejectionRatio``, ``rejection_ratio``,
+``roc_curve``, ``auc``, ``auc_error``, ``confusion_matrix``, ``efficiency_in_bins``,
 ``match_photons``, ``photon_residuals``, ``ThresholdSummary``, ``best_threshold``,
 ``id_comparison_in_bins``.
 """

@@ -36,7 +36,8 @@ PARAMETER_RANGES = {
     "seed": (lambda v: isinstance(v, int) and 0 <= v < 2**63, "a whole number from 0 to 2**63 - 1"),
     "events_per_class": _whole(0), "n_iminuit": _whole(0), "patience": _whole(0), "event_index": _whole(0),
     "learning_rate": (_positive, "a finite number above 0"),
-    "learning_rates": (lambda v: len(v) > 0 and all(len(p) == 2 and isinstance(p[0], int) and p[0] >= 1 and _positive(p[1])
+    "learning_rates": (lambda v: len(v) > 0 and all(len(p) == 2 and isinstance(p[0], int) and p[0] >= 1
+                                                    and _positive(p[1])
                                                     for p in v), "a non-empty list of [epochs, rate] pairs"),
     "target_efficiency": (lambda v: 0 < v < 1, "a fraction between 0 and 1"),
     "conversion_fraction": (lambda v: 0 <= v <= 1, "a fraction from 0 to 1"),
@@ -52,7 +53,8 @@ PARAMETER_RANGES = {
                                     "a non-empty list of whole numbers of at least 10"),
 }
 for _name in ("energies_gev", "scan_energies_gev", "masses_mev", "separation_mm"):
-    PARAMETER_RANGES[_name] = (lambda v: len(v) > 0 and all(_positive(e) for e in v), "a non-empty list of positive numbers")
+    PARAMETER_RANGES[_name] = (lambda v: len(v) > 0 and all(_positive(e) for e in v),
+                               "a non-empty list of positive numbers")
 for _name in ("energy_bins_gev", "et_edges", "eta_edges"):
     PARAMETER_RANGES[_name] = (_increasing, "at least two increasing bin edges")
 

@@ -151,4 +151,5 @@ def peak_memory_gib():
 
 
 #: What the pipeline runs after a notebook's last cell (hidden in the book).
-PEAK_MEMORY_CELL = "from analysis_lib.reporting import peak_memory_gib, record\n\nrecord(peak_memory_gib=peak_memory_gib())"
+PEAK_MEMORY_CELL = ("from analysis_lib.reporting import peak_memory_gib, record\n\n"
+                    "record(peak_memory_gib=peak_memory_gib())")

@@ -12,7 +12,8 @@ before anything else, so a misspelt key or a value of the wrong type is one sent
 naming the stage and the key, never a silently dropped dependency; then every read
 below ``{data}`` must be written by some stage.
 
-Contents: ``PROFILES``, ``check_profile``, ``STAGE_LIST_SCHEMA``, ``Stage``, ``load_stages``, ``headline_files``, ``dependencies``,
+Contents: ``PROFILES``, ``check_profile``, ``STAGE_LIST_SCHEMA``, ``Stage``, ``load_stages``,
+``headline_files``, ``dependencies``,
 ``select``, ``book_page``, ``default_root``, ``stage_writing``, ``run_command``,
 ``profile_parameters``.
 """
@@ -98,7 +99,8 @@ def book_page(stage, root):
     """Path of a stage's executed copy below the book folder: its path below
     notebooks/, with ``_<variant>`` added for a matrix stage."""
     notebooks = Path(root).resolve() / "notebooks"
-    relative = stage.notebook.relative_to(notebooks) if notebooks in stage.notebook.parents else Path(stage.notebook.name)
+    relative = (stage.notebook.relative_to(notebooks) if notebooks in stage.notebook.parents
+                else Path(stage.notebook.name))
     if stage.variant:
         relative = relative.with_name(f"{relative.stem}_{stage.variant}{relative.suffix}")
     return relative
@@ -163,8 +165,10 @@ def _check_schema(spec, path):
     elif error.validator == "enum" and key.endswith("parameters"):  # a profile's name, checked as a property name
         said = f"parameters for unknown profile {instance!r} (profiles: all, {', '.join(PROFILES)})"
     elif error.validator == "type":
-        expected = error.validator_value if isinstance(error.validator_value, str) else " or ".join(error.validator_value)
-        said = f"{key or 'it'} must be {'a list' if expected == 'array' else 'a mapping' if expected == 'object' else 'a ' + expected}, got {instance!r}"
+        expected = error.validator_value
+        expected = expected if isinstance(expected, str) else " or ".join(expected)
+        kind = {"array": "a list", "object": "a mapping"}.get(expected, f"a {expected}")
+        said = f"{key or 'it'} must be {kind}, got {instance!r}"
     elif error.validator in ("minProperties", "maxProperties") and key.endswith("matrix"):
         said = f"a matrix takes exactly one parameter and its list of values, got {instance!r}"
     else:
@@ -273,7 +277,8 @@ def stage_writing(path):
     stage_file = PROJECT_DATA_DIR.parent / "stages.yml"
     if profile not in PROFILES or not stage_file.is_file():
         return None
-    written = [(w, stage.id) for stage in load_stages(stage_file) for w in stage.paths("writes", PROJECT_DATA_DIR / profile)]
+    written = [(w, stage.id) for stage in load_stages(stage_file) for w in stage.paths("writes",
+                                                                                       PROJECT_DATA_DIR / profile)]
     writers = ([(len(w.parts), sid) for w, sid in written if w == path or w in path.parents]
                # a stage that lists some of its files writes their siblings too (the photon-ID samples)
                or [(len(w.parts), sid) for w, sid in written if w.suffix and w.parent == path.parent])

@@ -23,7 +23,8 @@ import sys
 import tempfile
 
 #: What TensorFlow prints to the process's stderr when it starts, before any log setting applies.
-TENSORFLOW_STARTUP_LINES = ("All log messages before absl::InitializeLog() is called", "oneDNN custom operations are on")
+TENSORFLOW_STARTUP_LINES = ("All log messages before absl::InitializeLog() is called",
+                            "oneDNN custom operations are on")
 
 
 @contextlib.contextmanager

@@ -88,8 +88,9 @@ def main():
     set_seed(0)
     cnn_rate = training_rate(photon_jet_cnn(ATLAS_ECAL.layer_shapes), images, labels)
     set_seed(0)
-    pfn_rate = training_rate(particle_flow_network(clouds.shape[1], clouds.shape[2],
-                                                     energy_weighted=POINT_FEATURES.index("energy_fraction")), clouds, labels)
+    pfn = particle_flow_network(clouds.shape[1], clouds.shape[2],
+                                energy_weighted=POINT_FEATURES.index("energy_fraction"))
+    pfn_rate = training_rate(pfn, clouds, labels)
     print(f"training throughput: CNN {cnn_rate:.0f} events/s, PFN {pfn_rate:.0f} events/s "
           f"(batch 128, {len(labels)} events)")
 

@@ -28,11 +28,13 @@ import numpy as np
 SHAPES = ((4, 16), (4, 128), (16, 16), (16, 8))
 
 READERS = {
-    "h5py, as stored (baseline)": "import h5py\nwith h5py.File(path) as f:\n    layers = [f[f'layer_{{i}}'][:] for i in range(4)]",
+    "h5py, as stored (baseline)": "import h5py\nwith h5py.File(path) as f:\n    layers = [f[f'layer_{{i}}'][:] for i "
+                                  "in range(4)]",
     "read_showers, whole file": "from analysis_lib.io import read_showers\nsample = read_showers(path)",
     "iterate_showers, chunked": ("from analysis_lib.io import iterate_showers\n"
                                  "sums = sum(c.layer_energy_gev().sum(0) for c in iterate_showers(path, {chunk}))"),
-    "read_showers, first 10k events": "from analysis_lib.io import read_showers\nsample = read_showers(path, stop=10000)",
+    "read_showers, first 10k events": "from analysis_lib.io import read_showers\nsample = read_showers(path, "
+                                      "stop=10000)",
 }
 
 MEASURE = """

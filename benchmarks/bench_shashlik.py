@@ -44,13 +44,16 @@ def main():
         clusters, cx, cy = cell_clusters(image, layer, size)
         x, y = cluster_cell_offsets(size, layer.cell_mm)
         subset = clusters[: args.iminuit_clusters]
-        iminuit = rate(lambda: [fit_lednev(c, x, y, layer.cell_mm, x0, n_photons, noise=noise) for c in subset], len(subset))
+        iminuit = rate(lambda: [fit_lednev(c, x, y, layer.cell_mm, x0, n_photons, noise=noise) for c in subset],
+                       len(subset))
         fitted = []
-        batch = rate(lambda: fitted.append(fit_lednev_batch(clusters, x, y, layer.cell_mm, x0, n_photons, noise=noise)[0]), len(clusters))
+        batch = rate(lambda: fitted.append(fit_lednev_batch(clusters, x, y, layer.cell_mm, x0, n_photons,
+                                                            noise=noise)[0]), len(clusters))
         inputs = cluster_inputs(clusters, cx, cy)
         mlp = cluster_regressor(inputs.shape[1], 3 * n_photons)
         seeded = lednev_refiner(inputs.shape[1], n_photons)
-        seed_inputs = [inputs, photon_targets(fitted[0], clusters.sum(axis=(1, 2)), position_limit_mm=size * layer.cell_mm)]
+        seed_inputs = [inputs, photon_targets(fitted[0], clusters.sum(axis=(1, 2)),
+                                              position_limit_mm=size * layer.cell_mm)]
         mlp.predict(inputs, batch_size=1024, verbose=0)  # warm-up: tracing, thread pools
         seeded.predict(seed_inputs, batch_size=1024, verbose=0)
         mlp_rate = rate(lambda: mlp.predict(inputs, batch_size=1024, verbose=0), len(inputs))

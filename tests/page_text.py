@@ -17,7 +17,8 @@ _NOT_PROSE = (re.compile(r"\{glue(?::\w+)?\}`[^`]*`"),  # a glued value
               re.compile(r"\]\([^)]*\)"),  # a link's target
               re.compile(r"https?://\S+"),
               re.compile(r"\b\d{4}\.\d{5}\b"),  # an arXiv number
-              re.compile(r"\b(?:Table|Figure|Fig\.|Eq\.|Section)\s+\d+", re.IGNORECASE),  # a reference to a table of a paper
+              # a reference to a table of a paper
+              re.compile(r"\b(?:Table|Figure|Fig\.|Eq\.|Section)\s+\d+", re.IGNORECASE),
               re.compile(r"^(?:\s*|#+\s+)\d+\.\s", re.MULTILINE))  # a numbered list's or section's numbers
 
 

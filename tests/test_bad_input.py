@@ -70,7 +70,8 @@ HITS = {k: ak.Array([[1.0, 2.0], [3.0]]) for k in ("x", "y", "z", "E")}
 
 
 def _two_shower_trees(tmp):
-    layers = {f"layer_{i}": np.zeros((2,) + tuple(shape), np.float32) for i, shape in enumerate(ATLAS_ECAL.layer_shapes)}
+    layers = {f"layer_{i}": np.zeros((2,) + tuple(shape), np.float32) for i,
+              shape in enumerate(ATLAS_ECAL.layer_shapes)}
     with uproot.recreate(tmp / "f.root") as f:
         for name in ("run1", "run2"):
             f.mktree(name, {k: np.dtype((v.dtype, v.shape[1:])) for k, v in layers.items()})
@@ -181,7 +182,8 @@ CASES = {
     "negative energies, refused on request": (lambda t: _h5(t / "f.h5", fill=-1.0),
                                               _inspect("--negative-cells", "refuse"), "negative cell energies"),
     "unknown units": (lambda t: _h5(t / "f.h5", units="ADC"), _inspect(), "unknown units 'ADC'"),
-    "units given as an array": (lambda t: _h5(t / "f.h5", units=np.array([b"MeV", b"GeV"])), _inspect(), "units attribute as ndarray"),
+    "units given as an array": (lambda t: _h5(t / "f.h5", units=np.array([b"MeV", b"GeV"])), _inspect(),
+                                "units attribute as ndarray"),
     "a layer that is an HDF5 group": (_odd_layer_2("group"), _inspect(), "is an HDF5 group, not a dataset"),
     "a layer that links to another file": (_odd_layer_2("link"), _inspect(), "is a link to elsewhere.h5"),
     "complex-valued cells": (_odd_layer_2("complex"), _inspect(), "holds complex64 values, not real numbers"),
@@ -196,7 +198,8 @@ CASES = {
         lambda t: _tree(t / "h.root", "ecalHits", dict(HITS, E=ak.Array([[1.0, 2.0], [3.0, 4.0]]))),
         _inspect("--detector", "ldmx-ecal"), "must have equal lengths"),
     "ROOT file without hits": (lambda t: _tree(t / "h.root", "other", {"a": ak.Array([[1.0]])}),
-                               _inspect("--detector", "ldmx-ecal"), "no hits this library recognises (looked at TTree 'other')"),
+                               _inspect("--detector", "ldmx-ecal"),
+                               "no hits this library recognises (looked at TTree 'other')"),
     "hits layout that does not parse": (lambda t: _tree(t / "h.root", "ecalHits", HITS),
                                         _inspect("--detector", "ldmx-ecal", "--hits", "ecalHits:x,y"), "TREE:X,Y,Z,E"),
     "LDMX hits of negative energy, refused on request": (
@@ -215,7 +218,8 @@ CASES = {
         lambda t: ["simulate", "atlas-ecal", "--particle", "gamma", "--events", "5", "--out", str(t / "versioned.h5")],
         "versioned.h5 exists and was not written by this library"),
     "ROOT attributes that are not a JSON object": (_root_attrs_list, _inspect(), "is not a JSON object"),
-    "hits with NaN energies": (lambda t: _tree(t / "h.root", "ecalHits", dict(HITS, E=ak.Array([[1.0, np.nan], [3.0]]))),
+    "hits with NaN energies": (lambda t: _tree(t / "h.root", "ecalHits", dict(HITS, E=ak.Array([[1.0, np.nan],
+                                                                                                [3.0]]))),
                                _inspect("--detector", "ldmx-ecal"), "hold NaN or infinity (first in event 0)"),
     "model file from elsewhere": (_file("m.keras", b"PK\x03\x04 not a model"), _inspect(), "not a Keras model"),
     "model with a Lambda layer": (_lambda_model, _inspect(), "holds a Lambda layer"),
@@ -241,7 +245,8 @@ CASES = {
                                                 "cannot write into /sys/analysis_lib_test"),
     "a full disk while writing": (lambda t: t, _simulate("--out", "TMP/x.h5", "--out", "TMP/x.root", "--events", 3000),
                                   "could not write", lambda: _disk_full_after(200_000)),
-    "no workers for a local cluster": (lambda t: t, _simulate("--out", "TMP/x.h5", "--scheduler", "local", "--workers", 0),
+    "no workers for a local cluster": (lambda t: t, _simulate("--out", "TMP/x.h5", "--scheduler", "local", "--workers",
+                                                              0),
                                        "--workers must be at least 1"),
     "a parameter out of its range": (lambda t: t, _run("epochs=0", only="photon_id/hybrid_cnn"),
                                      "'epochs' must be a whole number of at least 1"),
@@ -251,7 +256,8 @@ CASES = {
     "a data folder that is a file": (_text("f.txt", "x"), lambda t: ["run", "--only", "photon_id/explore", "--data-dir",
                                                                      str(t / "f.txt")], "is a file"),
     "a data folder that cannot be written": (lambda t: t, lambda t: ["run", "--only", "photon_id/explore", "--data-dir",
-                                                                     "/sys/analysis_lib_test", "--book-dir", str(t / "b")],
+                                                                     "/sys/analysis_lib_test", "--book-dir",
+                                                                     str(t / "b")],
                                              "cannot create the data folder"),
     "a stage list that is not YAML": (_text("s.yml", "stages:\n  - id: [x\n"),
                                       lambda t: ["run", "--stages", str(t / "s.yml")], "is not valid YAML (line 3)"),
@@ -278,7 +284,8 @@ CASES = {
                                     "stage 'a/b': reads {data}/x.h5, which no stage writes"),
     "an unknown profile": (lambda t: t, lambda t: ["stages", "--profile", "nosuch"], "unknown profile 'nosuch'"),
     "a book folder that cannot be written": (lambda t: t, lambda t: ["run", "--only", "photon_id/explore", "--data-dir",
-                                                                     str(t / "d"), "--book-dir", "/sys/analysis_lib_test"],
+                                                                     str(t / "d"), "--book-dir",
+                                                                     "/sys/analysis_lib_test"],
                                              "cannot create the book folder /sys/analysis_lib_test"),
     "a folder of yours that does not exist": (lambda t: t, _run(only="photon_id/cut_based",
                                                                 extra=("-p", "data_dir=TMP/mine")),

@@ -67,7 +67,8 @@ def test_killed_pipeline_resumes_after_the_last_finished_stage(tmp_path):
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         Path(out).write_text("first")
     """)
-    _notebook(tmp_path / "notebooks/s/second.ipynb", 'src = "a.txt"\nstarted = "s.txt"\nout = "b.txt"\nseconds = 120\n', """
+    _notebook(tmp_path / "notebooks/s/second.ipynb",
+              'src = "a.txt"\nstarted = "s.txt"\nout = "b.txt"\nseconds = 120\n', """
         import time
         from pathlib import Path
         Path(started).write_text("started")

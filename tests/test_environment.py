@@ -102,3 +102,14 @@ def test_every_import_inside_the_library_names_a_module_that_exists():
             if module.split(".")[0] == LIBRARY_DIR.name and _module_file(module) is None:
                 wrong.append(f"{file.relative_to(LIBRARY_DIR.parent)} imports {module}")
     assert not wrong
+
+
+def test_the_code_keeps_the_projects_style():
+    """The ruff configuration of pyproject.toml (pyflakes, pycodestyle, 120 characters),
+    over the library, the tests, the benchmarks and the notebooks."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "--output-format", "concise", "."],
+                          cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -36,7 +36,8 @@ def test_every_photon_jet_stage_of_the_full_profile_runs_at_reduced_size(scaled_
         if "events_per_class" in parameters:
             assert parameters["events_per_class"] == round(100000 * SCALE), stage.id
         page = nbformat.read(pipeline.output_notebook(stage), as_version=4)
-        assert f"`full` profile of `stages.yml`, its event counts and epochs scaled by {SCALE:g}" in page.cells[0].source
+        said = f"`full` profile of `stages.yml`, its event counts and epochs scaled by {SCALE:g}"
+        assert said in page.cells[0].source
 
 
 def test_the_full_profile_trains_three_seeds_and_reports_each_stages_memory(scaled_full_run):

@@ -117,7 +117,8 @@ def test_missing_root_branch(tmp_path):
 def test_jagged_root_layers_of_unequal_length(tmp_path):
     import awkward as ak
 
-    layers = {f"layer_{i}": ak.Array([np.zeros(n * m), np.zeros(n * m)]) for i, (n, m) in enumerate(ATLAS_ECAL.layer_shapes)}
+    layers = {f"layer_{i}": ak.Array([np.zeros(n * m), np.zeros(n * m)])
+              for i, (n, m) in enumerate(ATLAS_ECAL.layer_shapes)}
     layers["layer_1"] = ak.Array([np.zeros(512), np.zeros(300)])
     with uproot.recreate(tmp_path / "f.root") as f:
         f.mktree("showers", {k: v.type for k, v in layers.items()})
@@ -129,7 +130,8 @@ def test_jagged_root_layers_of_unequal_length(tmp_path):
 def test_flat_root_vectors_of_the_right_length_are_accepted(tmp_path):
     import awkward as ak
 
-    layers = {f"layer_{i}": ak.Array([np.ones(n * m, np.float32)] * 3) for i, (n, m) in enumerate(ATLAS_ECAL.layer_shapes)}
+    layers = {f"layer_{i}": ak.Array([np.ones(n * m, np.float32)] * 3)
+              for i, (n, m) in enumerate(ATLAS_ECAL.layer_shapes)}
     with uproot.recreate(tmp_path / "f.root") as f:
         f.mktree("showers", {k: v.type for k, v in layers.items()})
         f["showers"].extend(layers)
@@ -169,7 +171,8 @@ def test_units(tmp_path):
 
 @pytest.mark.parametrize("args,message", [
     (["inspect", "/no/such/file.h5"], "no such file"),
-    (["simulate", "atlas-ecal", "--particle", "axion2", "--mass", "0.2", "--events", "5", "--out", "x.h5"], "mass above"),
+    (["simulate", "atlas-ecal", "--particle", "axion2", "--mass", "0.2", "--events", "5", "--out", "x.h5"],
+     "mass above"),
     (["simulate", "atlas-ecal", "--particle", "gamma", "--events", "0", "--out", "x.h5"], "positive integer"),
     (["simulate", "atlas-ecal", "--particle", "gamma", "--events", "5", "--out", "x.csv"], "cannot tell the format"),
 ])
@@ -254,14 +257,16 @@ def test_a_library_error_shows_in_a_notebook_as_one_sentence(tmp_path):
     error = notebook.cells[0].outputs[0]
     assert error.output_type == "error" and error.ename == "DataFileError"
     assert len(error.traceback) == 1, error.traceback
-    assert error.traceback[0].startswith("DataFileError: no such file:") and "--only detector/simulate" in error.traceback[0]
+    assert error.traceback[0].startswith("DataFileError: no such file:")
+    assert "--only detector/simulate" in error.traceback[0]
 
 
 def test_arrays_written_chunk_by_chunk_read_back_whole_or_by_name(tmp_path):
     from analysis_lib.io import load_arrays, save_array_chunks
 
     rng = np.random.default_rng(3)
-    chunks = [{"image": rng.random((n, 4, 5)).astype(np.float32), "label": np.full(n, i)} for i, n in enumerate((3, 5, 1))]
+    chunks = [{"image": rng.random((n, 4, 5)).astype(np.float32), "label": np.full(n, i)} for i, n in enumerate((3, 5,
+                                                                                                                 1))]
     save_array_chunks(tmp_path / "a.h5", iter(chunks), attrs={"size": 4})
     back = load_arrays(tmp_path / "a.h5")
     assert np.array_equal(back["image"], np.concatenate([c["image"] for c in chunks]))

@@ -71,8 +71,13 @@ def test_heavier_dark_photons_give_harder_wider_recoils():
 
 def test_photonuclear_background_is_busier_than_signal():
     background, signal = _events("background", 300), _events("signal", 300, 1.0)
-    hits = lambda events: np.mean([len(e) for e in events["E"]])
-    depth = lambda events: np.mean([np.average(z, weights=e) for z, e in zip(events["z"], events["E"]) if e.sum() > 0])
+
+    def hits(events):
+        return np.mean([len(e) for e in events["E"]])
+
+    def depth(events):
+        return np.mean([np.average(z, weights=e) for z, e in zip(events["z"], events["E"]) if e.sum() > 0])
+
     assert hits(background) > 2 * hits(signal)
     assert depth(background) > depth(signal)
     assert np.all(_reconstructed(background, 20) < LDMX_ECAL.trigger_gev)
@@ -137,7 +142,8 @@ def test_hit_images_put_each_hit_in_its_bins():
     assert kept.tolist() == [True, False, False]  # no hits, and hits without energy: dropped
     image = images[0]
     assert image.max() == 1.0 and image[..., 0].sum() == pytest.approx(4 / 3)
-    assert image[0, 0, 0] == pytest.approx(1 / 3) and image[19, 9, 0] == 1.0  # x-y projection; y = 0 is halfway: the lower bin
+    assert image[0, 0, 0] == pytest.approx(1 / 3) and image[19, 9,
+                                                            0] == 1.0  # x-y projection; y = 0 is halfway: the lower bin
     assert image[9, 19, 1] == 1.0  # y-z: the z = 530 mm hit is in the last z bin, not clamped with the first
     assert image[0, 0, 1] == pytest.approx(1 / 3)
     split, _ = hit_images(x, y, z, e, "z_split", size=20, depth=5, log_depth=True)
@@ -195,7 +201,8 @@ def test_command_line_simulates_hits(tmp_path, capsys):
                  "--out", str(tmp_path / "s.root"), "--quiet"]) == 0
     chunk = next(iterate_hits(tmp_path / "s.root", truth=("mass_mev",)))
     assert len(chunk["E"]) == 50 and np.all(chunk["mass_mev"].to_numpy() == 10.0)
-    assert main(["simulate", "ldmx-ecal", "--particle", "muon", "--events", "5", "--out", str(tmp_path / "m.root")]) == 2
+    assert main(["simulate", "ldmx-ecal", "--particle", "muon", "--events", "5", "--out",
+                 str(tmp_path / "m.root")]) == 2
     assert "'signal' or 'background'" in capsys.readouterr().err
 
 

@@ -148,7 +148,8 @@ def test_confusion_matrix_and_binned_efficiency():
     predicted = np.array([0, 1, 1, 1, 2, 2])
     m = confusion_matrix(labels, predicted, 3)
     assert np.allclose(m, [[0.5, 0.5, 0], [0, 2 / 3, 1 / 3], [0, 0, 1]])
-    centres, eff, err = efficiency_in_bins(np.array([1.0, 1.5, 2.5, 2.6]), np.array([1, 0, 1, 1]), np.array([1.0, 2.0, 3.0]))
+    centres, eff, err = efficiency_in_bins(np.array([1.0, 1.5, 2.5, 2.6]), np.array([1, 0, 1, 1]), np.array([1.0, 2.0,
+                                                                                                             3.0]))
     assert np.allclose(eff, [0.5, 1.0]) and np.allclose(err, [np.sqrt(0.25 / 2), 0.0])
 
 
@@ -169,7 +170,8 @@ def test_deep_shap_of_the_pfn_head_adds_up():
     head = submodel(pfn, "latent", "logits")
     latent = keras.Model(pfn.input, pfn.get_layer("latent").output)
     z = predict_logits(latent, _clouds(60, 10, rng)).astype(np.float32)
-    assert np.allclose(predict_logits(head, z), predict_logits(pfn, _clouds(60, 10, np.random.default_rng(8))), atol=1e-5)
+    assert np.allclose(predict_logits(head, z), predict_logits(pfn, _clouds(60, 10, np.random.default_rng(8))),
+                       atol=1e-5)
     values, expected = deep_shap(head, z[:30], z[30:40])
     values = values[..., 2] if values.shape[-1] == 3 else values[2]
     assert np.allclose(values.sum(axis=1) + expected[2], predict_logits(head, z[30:40])[:, 2], atol=1e-3)

@@ -141,11 +141,14 @@ def test_book_renders_with_warnings_as_errors(rendered_book):
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's package; .ci/run installs it
 #: Without the background-networking flags Chromium keeps trying hosts this sandbox cannot reach.
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking",
                   "--disable-component-update", "--disable-sync"]
 PAGE_CHECKS = """() => ({
-    images: Array.from(document.images).map(i => [i.getAttribute('src').slice(0, 60), i.complete && i.naturalWidth > 0]),
-    errors: document.querySelectorAll('.cell_output .traceback, .cell_output .output.error, .output.stderr.error').length,
+    images: Array.from(document.images).map(i => [i.getAttribute('src').slice(0, 60),
+                                                  i.complete && i.naturalWidth > 0]),
+    errors: document.querySelectorAll('.cell_output .traceback, .cell_output .output.error, .output.stderr.error')
+        .length,
     links: Array.from(document.querySelectorAll('a[href]')).map(a => a.getAttribute('href')),
     ids: Array.from(document.querySelectorAll('[id]')).map(e => e.id),
 })"""
@@ -331,7 +334,8 @@ def test_a_default_path_is_the_repositorys_from_any_working_folder(tmp_path):
         (decoy / f"{particle}_40-250GeV.h5").write_text("not a shower file")
     elsewhere = tmp_path / "a" / "b"
     elsewhere.mkdir(parents=True)
-    run = subprocess.run([str(Path(sys.executable).with_name("papermill")), str(ROOT / "notebooks/detector/04_images.ipynb"),
+    run = subprocess.run([str(Path(sys.executable).with_name("papermill")),
+                          str(ROOT / "notebooks/detector/04_images.ipynb"),
                           "out.ipynb", "-p", "n_average", "20", "--no-progress-bar"],
                          cwd=elsewhere, capture_output=True, text=True)
     assert "not a shower file" not in run.stderr and str(decoy) not in run.stderr
@@ -350,7 +354,8 @@ def test_the_readmes_papermill_command_writes_only_where_it_is_told(smoke_run, t
     import subprocess
 
     pipeline, _ = smoke_run
-    line = next(l for l in (ROOT / "README.md").read_text().splitlines() if l.startswith(".venv/bin/papermill "))
+    line = next(text for text in (ROOT / "README.md").read_text().splitlines()
+                if text.startswith(".venv/bin/papermill "))
     command = shlex.split(line.split("#")[0])
     command += ["-p", "data_dir", str(pipeline.data_dir / "atlas_ecal"), "-p", "ideal_events", "300",
                 "--no-progress-bar"]

@@ -140,7 +140,8 @@ def test_a_stage_record_that_is_a_folder_is_one_sentence_before_anything_runs(pr
 
 
 def test_a_stage_that_does_not_write_its_declared_output_fails(project):
-    text = (project / "stages.yml").read_text().replace('writes: ["{data}/sum.txt"]', 'writes: ["{data}/sum.txt", "{data}/never.txt"]')
+    text = (project / "stages.yml").read_text().replace('writes: ["{data}/sum.txt"]',
+                                                        'writes: ["{data}/sum.txt", "{data}/never.txt"]')
     (project / "stages.yml").write_text(text)
     results = _pipeline(project).run()
     assert _status(results)["s/use"] == "failed"
@@ -169,7 +170,8 @@ def test_stage_list_errors(project):
     spec = (project / "stages.yml").read_text()
     (project / "stages.yml").write_text(spec.replace('reads: ["{data}/numbers"]', 'reads: ["{data}/numbers"]\n    '
                                                      ).replace("    writes: [\"{data}/numbers\"]",
-                                                               "    reads: [\"{data}/sum.txt\"]\n    writes: [\"{data}/numbers\"]"))
+                                                               "    reads: [\"{data}/sum.txt\"]\n    writes: "
+                                                               "[\"{data}/numbers\"]"))
     with pytest.raises(PipelineError, match="cycle"):
         load_stages(project / "stages.yml")
     (project / "stages.yml").write_text(spec.replace("smoke: {n: 4}", "huge: {n: 4}"))
@@ -221,9 +223,11 @@ def test_parse_overrides():
 
 
 def test_cli_run_exits_non_zero_on_failure(project):
-    command = [sys.executable, "-m", "analysis_lib", "run", "--profile", "smoke", "--stages", str(project / "stages.yml"),
+    command = [sys.executable, "-m", "analysis_lib", "run", "--profile", "smoke", "--stages",
+               str(project / "stages.yml"),
                "--data-dir", str(project / "data"), "--book-dir", str(project / "book")]
-    failed = subprocess.run(command + ["--only", "s/make", "-p", "fail=True"], capture_output=True, text=True, cwd=project)
+    failed = subprocess.run(command + ["--only", "s/make", "-p", "fail=True"], capture_output=True, text=True,
+                            cwd=project)
     assert failed.returncode == 1
     assert "stage s/make failed" in failed.stderr and "make.ipynb, cell 2" in failed.stderr
     refused = subprocess.run(command + ["-p", "n=x"], capture_output=True, text=True, cwd=project)

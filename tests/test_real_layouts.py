@@ -142,7 +142,8 @@ def test_published_files_without_truth_and_as_root_trees(published, tmp_path):
     with uproot.recreate(tmp_path / "axion1_t.root") as f:
         f.mktree("runs", {"run": np.int32})
         f["runs"].extend({"run": np.arange(2, dtype=np.int32)})
-        f.mktree("calo/events", {f"layer_{i}": np.dtype((np.float64, layer.shape[1:])) for i, layer in enumerate(layers)})
+        f.mktree("calo/events", {f"layer_{i}": np.dtype((np.float64, layer.shape[1:])) for i,
+                                 layer in enumerate(layers)})
         f["calo/events"].extend({f"layer_{i}": layer.astype(np.float64) for i, layer in enumerate(layers)})
     from_root = read_showers(tmp_path / "axion1_t.root")
     assert all(np.array_equal(a, b) for a, b in zip(from_root.layers, layers))
@@ -207,7 +208,8 @@ def test_a_classifier_trained_on_noise_subtracted_cells_with_negatives_works():
     from analysis_lib.io import ShowerSample
 
     rng = np.random.default_rng(1)
-    ideal = [simulate_sample(p, 600, seed=7 + i, detector=ATLAS_ECAL.ideal()) for i, p in enumerate(("gamma", "scalar1"))]
+    ideal = [simulate_sample(p, 600, seed=7 + i, detector=ATLAS_ECAL.ideal()) for i, p in enumerate(("gamma",
+                                                                                                     "scalar1"))]
     noisy = [ShowerSample([layer + rng.normal(0, spec.noise_mev, layer.shape).astype(np.float32)
                            for layer, spec in zip(s.layers, ATLAS_ECAL.layers)], s.truth) for s in ideal]
     assert min(layer.min() for layer in noisy[0].layers) < 0
@@ -291,7 +293,8 @@ def _photon_id_ntuple(path, sample, rng, mass_name=None):
     cells), signed ``eta``, ``et``, R_had as ``rhad1``, and optionally m_llgamma."""
     from analysis_lib.detectors import PHOTON_ID_ECAL
 
-    layers = [layer + rng.normal(0, spec.noise_mev, layer.shape) for layer, spec in zip(sample.layers, PHOTON_ID_ECAL.layers)]
+    layers = [layer + rng.normal(0, spec.noise_mev, layer.shape)
+              for layer, spec in zip(sample.layers, PHOTON_ID_ECAL.layers)]
     energy_gev = sum(layer.sum(axis=(1, 2)) for layer in layers) / 1000
     eta = sample.truth["abs_eta"] * rng.choice([-1.0, 1.0], len(sample))
     with h5py.File(path, "w") as f:

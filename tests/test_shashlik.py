@@ -142,16 +142,20 @@ def test_lednev_gradient_matches_finite_differences():
     x, y = _grid(5)
     cells, d_dx, d_dy = _lednev_cells_and_gradient(7.0, -11.0, x, y, CELL, WIDTHS)
     step = 1e-4
-    numeric_x = (lednev_cells(7.0 + step, -11.0, x, y, CELL, WIDTHS) - lednev_cells(7.0 - step, -11.0, x, y, CELL, WIDTHS)) / (2 * step)
-    numeric_y = (lednev_cells(7.0, -11.0 + step, x, y, CELL, WIDTHS) - lednev_cells(7.0, -11.0 - step, x, y, CELL, WIDTHS)) / (2 * step)
+    numeric_x = (lednev_cells(7.0 + step, -11.0, x, y, CELL, WIDTHS)
+                 - lednev_cells(7.0 - step, -11.0, x, y, CELL, WIDTHS)) / (2 * step)
+    numeric_y = (lednev_cells(7.0, -11.0 + step, x, y, CELL, WIDTHS)
+                 - lednev_cells(7.0, -11.0 - step, x, y, CELL, WIDTHS)) / (2 * step)
     assert np.allclose(d_dx, numeric_x, atol=1e-9) and np.allclose(d_dy, numeric_y, atol=1e-9)
 
 
 def _noisy_clusters(n, truth_photons, size, seed):
     rng = np.random.default_rng(seed)
     x, y = _grid(size)
-    mean = sum(e * lednev_cells(px[:, None, None], py[:, None, None], x, y, CELL, WIDTHS) for e, px, py in truth_photons)
-    return mean + rng.normal(0, 0.07, mean.shape) * np.sqrt(np.clip(mean, 0, None)) + rng.normal(0, 0.005, mean.shape), x, y
+    mean = sum(e * lednev_cells(px[:, None, None], py[:, None, None], x, y, CELL, WIDTHS) for e, px,
+               py in truth_photons)
+    noise = rng.normal(0, 0.07, mean.shape) * np.sqrt(np.clip(mean, 0, None)) + rng.normal(0, 0.005, mean.shape)
+    return mean + noise, x, y
 
 
 def test_batch_lednev_fit_agrees_with_iminuit_and_recovers_truth():
@@ -174,7 +178,8 @@ def test_batch_lednev_fit_agrees_with_iminuit_and_recovers_truth():
 def test_batch_lednev_fit_separates_two_noiseless_photons():
     from analysis_lib.studies.shashlik import fit_lednev_batch
 
-    truth = [(30.0, np.array([-30.0, 5.0]), np.array([10.0, 0.0])), (20.0, np.array([40.0, 60.0]), np.array([-15.0, 30.0]))]
+    truth = [(30.0, np.array([-30.0, 5.0]), np.array([10.0, 0.0])), (20.0, np.array([40.0, 60.0]), np.array([-15.0,
+                                                                                                             30.0]))]
     x, y = _grid(9)
     clusters = sum(e * lednev_cells(px[:, None, None], py[:, None, None], x, y, CELL, WIDTHS) for e, px, py in truth)
     photons, chi2 = fit_lednev_batch(clusters, x, y, CELL, X0, n_photons=2, noise=NOISE)

@@ -176,7 +176,8 @@ def test_spot_fluctuations_keep_the_total_and_give_the_gflash_cell_variance():
 def test_published_readout_is_the_mean_deposit_with_its_spots():
     published = ATLAS_ECAL.with_readout(Readout.published())
     smooth = ATLAS_ECAL.with_readout(Readout.published(), spots=False)
-    a, b = (simulate_sample("gamma", 200, seed=4, detector=d, energy_range_gev=(50.0, 50.0)) for d in (published, smooth))
+    a, b = (simulate_sample("gamma", 200, seed=4, detector=d, energy_range_gev=(50.0, 50.0))
+            for d in (published, smooth))
     assert np.allclose(a.total_energy_gev(), b.total_energy_gev(), rtol=1e-4)  # spots keep each event's total
     assert all((layer >= 0).all() for layer in a.layers)
     assert not np.allclose(a.layers[2], b.layers[2])

@@ -28,8 +28,11 @@ def test_bernstein_background_is_normalised_to_its_yields():
     coefficients = (120.0, 30.0, 5.0)
     assert bernstein_cdf(105.0, coefficients, 65.0, 105.0) == pytest.approx(155.0)
     assert bernstein_cdf(65.0, coefficients, 65.0, 105.0) == 0.0
-    density = lambda x: sum(c * 3 * math.comb(2, k) * ((x - 65) / 40) ** k * (1 - (x - 65) / 40) ** (2 - k) / 40
-                            for k, c in enumerate(coefficients))
+
+    def density(x):
+        return sum(c * 3 * math.comb(2, k) * ((x - 65) / 40) ** k * (1 - (x - 65) / 40) ** (2 - k) / 40
+                   for k, c in enumerate(coefficients))
+
     assert bernstein_cdf(80.0, coefficients, 65.0, 105.0) == pytest.approx(integrate.quad(density, 65, 80)[0], rel=1e-9)
 
 

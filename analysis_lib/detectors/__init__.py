@@ -23,6 +23,7 @@ from .shower import Readout
 #: Detector name (as given on the command line) -> detector.
 DETECTORS = {d.name: d for d in (ATLAS_ECAL, SHASHLIK_ECAL, LDMX_ECAL, LARTPC, PHOTON_ID_ECAL)}
 
-__all__ = ["ATLAS_ECAL", "AtlasLikeEcal", "DETECTORS", "LARTPC", "LDMX_ECAL", "LarTpc", "LdmxEcal", "PARTICLES", "PHOTON_ID_ECAL",
+__all__ = ["ATLAS_ECAL", "AtlasLikeEcal", "DETECTORS", "LARTPC", "LDMX_ECAL", "LarTpc", "LdmxEcal", "PARTICLES",
+           "PHOTON_ID_ECAL",
            "PhotonIdEcal", "Readout", "SHASHLIK_ECAL", "SIGNAL_MASSES_MEV", "ShashlikEcal",
            "simulate_sample", "simulate_to_files"]

@@ -229,7 +229,8 @@ def check_simulation_request(particle, n_events, energy_range_gev, mass_gev=1.0)
     check_signal_mass(particle, mass_gev)
     check_event_request(n_events, energy_range_gev)
     if particle in SIGNAL_MIN_MASS_GEV and energy_range_gev[0] <= mass_gev:
-        raise ParameterError(f"the lowest energy {energy_range_gev[0]} GeV must exceed the {particle} mass {mass_gev} GeV")
+        raise ParameterError(f"the lowest energy {energy_range_gev[0]} GeV must exceed the {particle} mass {mass_gev} "
+                             "GeV")
 
 
 ATLAS_ECAL = AtlasLikeEcal()

@@ -47,4 +47,5 @@ def simulate_sample(detector, particle, n_events, seed=0, **options):
     chunks = list(detector.simulate(particle, n_events, seed=seed, **options))
     layers = [np.concatenate([c[f"layer_{i}"] for c in chunks]) for i in range(len(detector.layers))]
     truth = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0] if not k.startswith("layer_")}
-    return ShowerSample(layers, truth, {"detector": detector.name, "particle": particle, "seed": int(seed), "units": "MeV"})
+    return ShowerSample(layers, truth, {"detector": detector.name, "particle": particle, "seed": int(seed),
+                                        "units": "MeV"})

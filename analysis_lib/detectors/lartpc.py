@@ -148,7 +148,8 @@ class LarTpc:
             stack["T"] = stack["T"] - np.where(knocks, delta_t, 0.0)
             stack, secondaries, new_photons = self._interactions(stack, rng)
             interacted = secondaries["code"] == 4  # one proton or more per interaction, at its point
-            points = np.unique(np.stack([secondaries["event"], secondaries["x"], secondaries["y"]])[:, interacted], axis=1)
+            points = np.unique(np.stack([secondaries["event"], secondaries["x"], secondaries["y"]])[:, interacted],
+                               axis=1)
             count_inside("pion_interactions", points[0].astype(int), points[1], points[2])
             secondaries = _concatenate(secondaries, deltas)
             photons = _concatenate(photons, new_photons)
@@ -219,7 +220,8 @@ class LarTpc:
         events = np.arange(n_events)
         if particle in ("photon", "pion_zero"):
             mass = MASS_MEV[particle] if particle == "pion_zero" else 0.0
-            source = {"event": events, "x": np.zeros(n_events), "y": y0, "phi": phi0, "E": np.sqrt(momentum**2 + mass**2)}
+            source = {"event": events, "x": np.zeros(n_events), "y": y0, "phi": phi0,
+                      "E": np.sqrt(momentum**2 + mass**2)}
             photons = _pi0_photons(source, rng) if particle == "pion_zero" else source
             stack = _empty_stack()
         else:

@@ -46,6 +46,8 @@ SIGNAL_MASSES_MEV = (1, 5, 10, 50, 100, 500, 1000)
 #: front of the first layer of a pair, the two cooling plates in front of the second.
 TUNGSTEN_MM = (0.0, 0.0, 1.0, 2.0, 2.0, 3.0) + (3.5, 3.6) * 9 + (7.0, 7.0) * 5
 MIP_DEDX_MEV_PER_MM = {"W": 2.21, "Si": 0.3876}  # PDG minimum ionisation, dE/dx_min * density
+#: No hits: (event, layer) indices, then x, y (mm) and deposit (MeV).
+_NO_HITS = (np.array([], int),) * 2 + (np.array([]),) * 3
 
 
 @dataclass(frozen=True)
@@ -179,10 +181,11 @@ class LdmxEcal:
             for radius, weight in ((r_core, p), (r_tail, 1 - p)):
                 edges_x = np.stack([dx - half, dx + half], axis=-1)
                 edges_y = np.stack([dy - half, dy + half], axis=-1)
-                share += weight[:, None] * cell_fractions(edges_x, edges_y, np.broadcast_to(radius[:, None], dx.shape))[..., 0, 0]
+                radii = np.broadcast_to(radius[:, None], dx.shape)
+                share += weight[:, None] * cell_fractions(edges_x, edges_y, radii)[..., 0, 0]
             records.append((np.repeat(active, len(offsets)), np.full(share.size, layer), pad_x.ravel(), pad_y.ravel(),
                             (visible[active, None] * share).ravel()))
-        return tuple(np.concatenate(parts) for parts in zip(*records)) if records else (np.array([], int),) * 2 + (np.array([]),) * 3
+        return tuple(np.concatenate(parts) for parts in zip(*records)) if records else _NO_HITS
 
     def track_hits(self, x0_mm, y0_mm, z0_mm, direction, kinetic_mev, is_proton, rng):
         """Silicon deposits of charged hadrons: straight tracks from (x0, y0, z0) with unit
@@ -204,7 +207,8 @@ class LdmxEcal:
                 continue
             path = 1.0 / cos_theta[index]
             # Bragg rise for slow protons: dE/dx ~ 1/beta^2, beta^2 ~ 2T/m for T << m
-            bragg = np.where(is_proton[index], np.clip(1.0 / np.clip(2 * remaining[index] / 938.0, 1e-3, None), 1, 8), 1.0)
+            bragg = np.where(is_proton[index], np.clip(1.0 / np.clip(2 * remaining[index] / 938.0, 1e-3, None), 1, 8),
+                             1.0)
             remaining[index] -= MIP_DEDX_MEV_PER_MM["W"] * self.tungsten_mm[layer] * path * bragg
             landau = moyal.rvs(size=index.size, random_state=rng) * 0.12 + 1.0
             deposit = self.mip_mev * path * bragg * np.clip(landau, 0.3, 20)
@@ -213,7 +217,7 @@ class LdmxEcal:
             y = y0_mm[index] + direction[index, 1] / cos_theta[index] * dz
             inside = (np.abs(x) < self.half_width_mm) & (np.abs(y) < self.half_width_mm)
             records.append((index[inside], np.full(inside.sum(), layer), x[inside], y[inside], deposit[inside]))
-        return tuple(np.concatenate(parts) for parts in zip(*records)) if records else (np.array([], int),) * 2 + (np.array([]),) * 3
+        return tuple(np.concatenate(parts) for parts in zip(*records)) if records else _NO_HITS
 
     def readout(self, event, layer, x, y, deposit_mev, n_events, rng):
         """Sum deposits per pad, apply Gamma sampling fluctuations (on the energy the pad
@@ -330,7 +334,8 @@ class LdmxEcal:
         if particle not in ("signal", "background"):
             raise ParameterError(f"the LDMX simulation makes 'signal' or 'background' events, not {particle!r}")
         if particle == "signal" and not 0 < mass_mev < 1000 * self.beam_energy_gev:
-            raise ParameterError(f"the A' mass must be between 0 and {1000 * self.beam_energy_gev:g} MeV, got {mass_mev}")
+            raise ParameterError(f"the A' mass must be between 0 and {1000 * self.beam_energy_gev:g} MeV, got "
+                                 f"{mass_mev}")
         check_event_request(n_events, (self.beam_energy_gev, self.beam_energy_gev))
         return map_streams(lambda n, stream: self.simulate_stream(particle, n, seed, stream, mass_mev), n_events,
                            EVENTS_PER_STREAM, mapper)
@@ -342,7 +347,8 @@ def _split_events(hits, selected):
     sorted_event = hits["event"][order]
     starts = np.searchsorted(sorted_event, selected, side="left")
     stops = np.searchsorted(sorted_event, selected, side="right")
-    return {key: [hits[key][order[a:b]].astype(np.float32) for a, b in zip(starts, stops)] for key in ("x", "y", "z", "E")}
+    return {key: [hits[key][order[a:b]].astype(np.float32) for a, b in zip(starts, stops)] for key in ("x", "y", "z",
+                                                                                                       "E")}
 
 
 LDMX_ECAL = LdmxEcal()

@@ -130,8 +130,10 @@ class PhotonIdEcal:
             raise ParameterError(f"conversion_fraction must be in [0, 1], got {conversion_fraction}")
         if not isinstance(n_events, (int, np.integer)) or n_events < 1:
             raise ParameterError(f"the number of events must be a positive integer, got {n_events!r}")
-        return map_streams(lambda n, stream: self.simulate_stream(particle, n, seed, stream, process, conversion_fraction),
-                           n_events, EVENTS_PER_STREAM, mapper)
+        def stream_events(n, stream):
+            return self.simulate_stream(particle, n, seed, stream, process, conversion_fraction)
+
+        return map_streams(stream_events, n_events, EVENTS_PER_STREAM, mapper)
 
     def simulate_stream(self, particle, n_events, seed, stream, process="photon_jet", conversion_fraction=0.0):
         # the particle and the process enter the stream, so photons and jets of one seed are independent
@@ -151,7 +153,8 @@ class PhotonIdEcal:
         layers, hadronic = self._response(particles, n_events, self.upstream_x0(abs_eta), rng)
         event = {f"layer_{i}": layer for i, layer in enumerate(layers)}
         event.update({
-            "et_gev": et, "abs_eta": abs_eta, "energy_gev": energy, "is_photon": np.full(n_events, particle == "photon"),
+            "et_gev": et, "abs_eta": abs_eta, "energy_gev": energy, "is_photon": np.full(n_events,
+                                                                                         particle == "photon"),
             "hadronic_energy_gev": hadronic, "leading_fraction": leading, "converted": converted,
         })
         if process == "radiative_z":
@@ -170,7 +173,8 @@ class PhotonIdEcal:
         one = dict(event=np.arange(n), energy=energy, theta_x=axis_x, theta_y=axis_y, photon=np.ones(n, bool),
                    hadron=np.zeros(n, bool))
         c = np.flatnonzero(converted)
-        pair = dict(event=np.concatenate([c, c]), energy=np.concatenate([share[c], 1 - share[c]]) * np.tile(energy[c], 2),
+        pair = dict(event=np.concatenate([c, c]), energy=np.concatenate([share[c], 1 - share[c]]) * np.tile(energy[c],
+                                                                                                            2),
                     theta_x=np.concatenate([axis_x[c] + bend[c] / share[c], axis_x[c] - bend[c] / (1 - share[c])]),
                     theta_y=np.concatenate([axis_y[c], axis_y[c]]), photon=np.zeros(2 * c.size, bool),
                     hadron=np.zeros(2 * c.size, bool))
@@ -248,7 +252,8 @@ class PhotonIdEcal:
     # -- m_llgamma of the radiative-Z process ---------------------------------------------
     def _fsr_mass(self, rng, n):
         """Z -> ll gamma: the Z line shape, smeared by the resolution."""
-        return breit_wigner(rng, n, Z_MASS_GEV, Z_WIDTH_GEV, 60.0, 120.0) + self.mass_resolution_gev * rng.standard_normal(n)
+        return breit_wigner(rng, n, Z_MASS_GEV, Z_WIDTH_GEV, 60.0,
+                            120.0) + self.mass_resolution_gev * rng.standard_normal(n)
 
     def _zjets_mass(self, rng, et, abs_eta):
         """Z + jets with a jet taken for the photon: m_ll below 83 GeV (the Z tail and

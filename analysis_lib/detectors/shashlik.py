@@ -123,8 +123,10 @@ class ShashlikEcal:
         if n_photons == 2:
             distance = rng.uniform(*separation_mm, n_events)
             angle = rng.uniform(0, 2 * np.pi, n_events)
-            x[:, 1] = np.clip(x[:, 0] + distance * np.cos(angle), -half_x - 2 * layer.cell_mm, half_x + 2 * layer.cell_mm)
-            y[:, 1] = np.clip(y[:, 0] + distance * np.sin(angle), -half_y - 2 * layer.cell_mm, half_y + 2 * layer.cell_mm)
+            x[:, 1] = np.clip(x[:, 0] + distance * np.cos(angle), -half_x - 2 * layer.cell_mm,
+                              half_x + 2 * layer.cell_mm)
+            y[:, 1] = np.clip(y[:, 0] + distance * np.sin(angle), -half_y - 2 * layer.cell_mm,
+                              half_y + 2 * layer.cell_mm)
         image = self.mean_image(energy.ravel(), x.ravel(), y.ravel(), rng, inclined)
         image = image.reshape((n_events, n_photons) + layer.shape).sum(axis=1)
         return {"layer_0": self.digitise(image, rng), "photon_energy_gev": energy, "photon_x_mm": x,

@@ -25,5 +25,6 @@ __all__ = ["DATA_SUFFIXES", "HIT_BRANCHES", "HITS_TREE", "NEGATIVE_CELLS", "PROJ
            "UNIT_TO_MEV", "WRITTEN_BY", "HitLayout", "OnnxModel", "ShowerSample", "atomic_output", "check_replaceable",
            "count_hit_events", "export_onnx", "file_format", "find_hits", "format_from_suffix", "iterate_hits",
            "iterate_showers", "load_arrays", "load_model", "load_residuals", "load_table", "missing_file",
-           "read_showers", "remove_stale_partials", "remove_stale_partials_under", "save_array_chunks", "save_arrays", "save_model", "save_residuals", "save_table",
+           "read_showers", "remove_stale_partials", "remove_stale_partials_under", "save_array_chunks", "save_arrays",
+           "save_model", "save_residuals", "save_table",
            "write_hits", "write_showers", "written_by_this_library"]

@@ -62,11 +62,13 @@ def _ldmx_collection(tree):
     import re
 
     keys = tree.keys(recursive=True)
-    for pattern, members, calibrated in ((r"(EcalRecHits_[^./]*)\.xpos_$", ("xpos_", "ypos_", "zpos_", "energy_"), True),
+    for pattern, members, calibrated in ((r"(EcalRecHits_[^./]*)\.xpos_$",
+                                          ("xpos_", "ypos_", "zpos_", "energy_"), True),
                                          (r"(EcalSimHits_[^./]*)\.x_$", ("x_", "y_", "z_", "edep_"), False)):
         found = [(k, m.group(1)) for k in keys if (m := re.search(pattern, k.rsplit("/", 1)[-1]))]
         if len(found) > 1:
-            raise DataFileError(f"{tree.file.file_path} holds several hit collections ({', '.join(c for _, c in found)}): "
+            raise DataFileError(f"{tree.file.file_path} holds several hit collections "
+                                f"({', '.join(c for _, c in found)}): "
                                 f"choose one with hits='{tree.object_path.strip('/').split(';')[0]}:X,Y,Z,E'")
         if found:
             key, collection = found[0]
@@ -119,14 +121,16 @@ def write_hits(chunks, path, n_events, attrs=None, progress=True):
     if format_from_suffix(path) != "root":
         raise DataFileError(f"hits are written to ROOT files: {path} should end in .root")
     with atomic_output(path) as tmp:
-        with uproot.recreate(tmp) as file, tqdm(total=n_events, unit="event", disable=progress_disabled(progress), desc=path.name,
+        with uproot.recreate(tmp) as file, tqdm(total=n_events, unit="event", disable=progress_disabled(progress),
+                                                desc=path.name,
                                                 mininterval=2) as bar:
             file["attrs"] = json.dumps(dict(attrs or {}, units="mm, MeV", n_events=int(n_events),
                                             written_by=WRITTEN_BY))
             tree = None
             for chunk in chunks:
                 counts = np.array([len(e) for e in chunk["E"]])
-                data = {key: ak.unflatten(np.concatenate(chunk[key]).astype(np.float32), counts) for key in HIT_BRANCHES}
+                data = {key: ak.unflatten(np.concatenate(chunk[key]).astype(np.float32), counts)
+                        for key in HIT_BRANCHES}
                 data.update({k: np.asarray(v) for k, v in chunk.items() if k not in HIT_BRANCHES})
                 if tree is None:  # mktree: a plain assignment would write an RNTuple
                     tree = file.mktree(HITS_TREE, {k: (v.type if isinstance(v, ak.Array) else v.dtype)
@@ -180,7 +184,8 @@ def iterate_hits(path, step_size=10000, truth=(), entry_start=None, entry_stop=N
                 bad = ~np.isfinite(np.asarray(ak.flatten(v), dtype=np.float64))
                 if bad.any():
                     event = start + int(np.searchsorted(np.cumsum(counts[b]), np.argmax(bad), side="right"))
-                    raise DataFileError(f"in {path}, the hits' {b} values hold NaN or infinity (first in event {event})")
+                    raise DataFileError(f"in {path}, the hits' {b} values hold NaN or infinity "
+                                        f"(first in event {event})")
             if layout.calibrated:
                 flat_z = np.asarray(ak.flatten(values["z"]), dtype=np.float64)
                 values["E"] = ak.unflatten(np.asarray(ak.flatten(values["E"])) * sampling_fraction(flat_z),

@@ -189,7 +189,8 @@ class OnnxModel:
         sample in one call would hold every layer's activations for all events at once."""
         inputs = inputs if isinstance(inputs, (list, tuple)) else [inputs]
         if len(inputs) != len(self.input_names):
-            raise ParameterError(f"the ONNX model takes {len(self.input_names)} inputs ({', '.join(self.input_names)}), "
+            raise ParameterError(f"the ONNX model takes {len(self.input_names)} inputs "
+                                 f"({', '.join(self.input_names)}), "
                                  f"got {len(inputs)}")
         n = len(inputs[0])
         return np.concatenate([self.session.run(None, {name: np.asarray(x[start:start + batch_size], np.float32)

@@ -78,7 +78,8 @@ def load_residuals(path):
     methods = [str(m) for m in attrs.get("methods", [])]
     missing = [f"{m}: {k}" for m in methods for k in "xye" if f"{m}: {k}" not in arrays]
     if not methods or missing:
-        raise DataFileError(f"{path} holds no residuals of a regression study" + (f" (missing {missing[0]})" if missing else ""))
+        lacking = f" (missing {missing[0]})" if missing else ""
+        raise DataFileError(f"{path} holds no residuals of a regression study{lacking}")
     residuals = {m: {k: arrays.pop(f"{m}: {k}") for k in "xye"} for m in methods}
     return residuals, arrays, str(attrs.get("study", ""))
 

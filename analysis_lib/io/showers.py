@@ -256,7 +256,8 @@ def _read_root(path, names, start, stop, tree_path=None):
             trees = {tree_path: trees[tree_path]}
         holding = [k for k, t in trees.items() if all(n in t for n in names)]
         if not holding:
-            unread = " (RNTuples are not read: write the layers as a TTree)" if RNTUPLE_CLASS in objects.values() else ""
+            unread = (" (RNTuples are not read: write the layers as a TTree)"
+                      if RNTUPLE_CLASS in objects.values() else "")
             raise DataFileError(f"{path} has no tree with branches {names[0]} ... {names[-1]}; "
                                 f"looked at {describe_root_objects(objects)}{unread}")
         if len(holding) > 1 and TREE_NAME not in holding:
@@ -277,7 +278,8 @@ def _regular(values, name, path):
         return values
     lengths = {len(v) for v in values}
     if len(lengths) > 1:
-        raise DataFileError(f"branch {name!r} in {path} has per-event lengths {sorted(lengths)[:4]}, expected one fixed length")
+        raise DataFileError(f"branch {name!r} in {path} has per-event lengths {sorted(lengths)[:4]}, expected one "
+                            "fixed length")
     return np.stack(values) if len(values) else np.zeros((0, 0))
 
 
@@ -290,7 +292,8 @@ def _validated(path, layers, truth, attrs, detector, negative_cells="keep"):
         raise DataFileError(f"{path} gives its units attribute as {type(unit).__name__} {np.asarray(unit).tolist()!r}, "
                             f"not one word; expected one of {', '.join(UNIT_TO_MEV)}")
     if unit not in UNIT_TO_MEV:
-        raise DataFileError(f"{path} gives cell energies in unknown units {unit!r}; expected one of {', '.join(UNIT_TO_MEV)}")
+        raise DataFileError(f"{path} gives cell energies in unknown units {unit!r}; expected one of "
+                            f"{', '.join(UNIT_TO_MEV)}")
     checked = []
     for i, (layer, expected) in enumerate(zip(layers, detector.layer_shapes)):
         name = f"layer_{i}"
@@ -299,7 +302,8 @@ def _validated(path, layers, truth, attrs, detector, negative_cells="keep"):
         if layer.ndim == 2 and layer.shape[1] == expected[0] * expected[1]:
             layer = layer.reshape((n,) + tuple(expected))  # flat per-event vectors from ROOT
         if layer.shape[1:] != tuple(expected):
-            raise DataFileError(f"{name} in {path} has cells {layer.shape[1:]} per event, expected {tuple(expected)} (phi x eta)")
+            raise DataFileError(f"{name} in {path} has cells {layer.shape[1:]} per event, expected {tuple(expected)} "
+                                "(phi x eta)")
         if not (np.issubdtype(layer.dtype, np.integer) or np.issubdtype(layer.dtype, np.floating)):
             raise DataFileError(f"{name} in {path} holds {layer.dtype} values, not real numbers")
         if layer.dtype.itemsize > 4 and np.isfinite(layer).all():

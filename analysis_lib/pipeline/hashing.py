@@ -37,7 +37,8 @@ def _file_digest(file):
 def _visible_files(folder, recursive=True):
     """Files of a folder, without the hidden partial files of atomic writes."""
     found = folder.rglob("*") if recursive else folder.iterdir()
-    return sorted(p for p in found if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+    return sorted(p for p in found
+                  if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts))
 
 
 def stage_inputs(stage, parameters, data_dir, root):

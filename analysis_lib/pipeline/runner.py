@@ -192,7 +192,8 @@ class Pipeline:
                 deps = self.deps[stage.id]
                 bad = [d for d in deps if d in results and results[d].status in ("failed", "blocked")]
                 if bad:
-                    results[stage.id] = StageResult(stage.id, "blocked", message=f"needs {bad[0]}, which did not finish")
+                    results[stage.id] = StageResult(stage.id, "blocked",
+                                                    message=f"needs {bad[0]}, which did not finish")
                     self.log(f"[blocked] {self._ended()} {stage.id}: needs {bad[0]}, which did not finish")
                 elif all(d in results for d in deps):
                     running[stage.id] = pool.submit(self._run_stage, stage)
@@ -288,7 +289,8 @@ class Pipeline:
                                            "outputs": self.written_files(stage, started_ns)}, default=str))
         record = read_records(self.output_notebook(stage))
         peak = record.get("peak_memory_gib")
-        self.log(f"[done]    {self._ended()} {stage.id} in {seconds:.1f} s" + (f", peak memory {peak:.2f} GiB" if peak else ""))
+        memory = f", peak memory {peak:.2f} GiB" if peak else ""
+        self.log(f"[done]    {self._ended()} {stage.id} in {seconds:.1f} s{memory}")
         return StageResult(stage.id, "ran", seconds, record=record, claims=read_claims(self.output_notebook(stage)))
 
     def _execute(self, stage, params):
@@ -405,6 +407,7 @@ def summary_table(results):
         lines.append(f"{r.stage:{width}s} {r.status:8s} {r.seconds:7.1f}s  {shown}".rstrip())
     not_held = [(r.stage, name) for r in results for name in r.claims_not_held]
     if not_held:
-        lines.append(f"claims that did not hold on this run ({len(not_held)}; each page says what was measured instead):")
+        lines.append(f"claims that did not hold on this run ({len(not_held)}; each page says what was measured "
+                     "instead):")
         lines += [f"  {stage}: {name}" for stage, name in not_held]
     return "\n".join(lines)

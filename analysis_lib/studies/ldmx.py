@@ -2,7 +2,8 @@
 and a mass-parameterised ConvNet, and masses never trained on. The trigger is the
 detector's (``LdmxEcal.passes_trigger``); hits are read by ``io.iterate_hits``.
 
-Contents: ``background_mass_hypotheses``, ``ldmx_sources``, ``check_signal_masses``, ``ldmx_hits``, ``HitSummary``, ``hit_summary``,
+Contents: ``background_mass_hypotheses``, ``ldmx_sources``, ``check_signal_masses``, ``ldmx_hits``,
+``HitSummary``, ``hit_summary``,
 ``iterate_hit_images``, ``hits_to_images``, ``IMAGE_XY_RANGE_MM``, ``IMAGE_Z_RANGE_MM``,
 ``hit_images``, ``dark_photon_convnet``.
 """
@@ -113,7 +114,8 @@ class HitSummary:
         if self.negative_hits:
             found.append(f"{name}: {self.negative_hits} of {self.hits} hits have negative energy "
                          f"(lowest {self.lowest_energy_mev:.3g} MeV)")
-        for axis, n, energy, (low, high) in (("x-y", self.outside_xy_hits, self.outside_xy_energy_mev, IMAGE_XY_RANGE_MM),
+        for axis, n, energy, (low, high) in (("x-y", self.outside_xy_hits, self.outside_xy_energy_mev,
+                                              IMAGE_XY_RANGE_MM),
                                              ("z", self.outside_z_hits, self.outside_z_energy_mev, IMAGE_Z_RANGE_MM)):
             if n:
                 found.append(f"{name}: {n} hit{'s' * (n != 1)} ({100 * energy / max(self.energy_mev, 1e-12):.1f} % of "
@@ -136,7 +138,8 @@ def hit_summary(path, hits=None, negative_cells="keep", step_size=10000):
         outside_z = (z < IMAGE_Z_RANGE_MM[0]) | (z > IMAGE_Z_RANGE_MM[1])
         for key, value in (("events", len(chunk["E"])), ("hits", len(energy)), ("energy_mev", energy.sum()),
                            ("negative_hits", int((energy < 0).sum())), ("outside_xy_hits", int(outside_xy.sum())),
-                           ("outside_xy_energy_mev", energy[outside_xy].sum()), ("outside_z_hits", int(outside_z.sum())),
+                           ("outside_xy_energy_mev", energy[outside_xy].sum()), ("outside_z_hits",
+                                                                                 int(outside_z.sum())),
                            ("outside_z_energy_mev", energy[outside_z].sum())):
             totals[key] += value
         lowest = min(lowest, float(energy.min())) if len(energy) else lowest

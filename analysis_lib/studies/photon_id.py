@@ -114,7 +114,8 @@ def check_photon_id_sample(sample, detector):
         raise EmptyDatasetError("the photon-ID sample holds no events")
     for layer, expected, name in zip(sample.layers, detector.layer_shapes, detector.layer_names):
         if layer.shape[1:] != tuple(expected):
-            raise ParameterError(f"the {name} images are {layer.shape[1:]} cells, the photon-ID cluster needs {expected}")
+            raise ParameterError(f"the {name} images are {layer.shape[1:]} cells, the photon-ID cluster needs "
+                                 f"{expected}")
         if not np.all(np.isfinite(layer)):
             raise ParameterError(f"the {name} images hold NaN or infinite energies")
     missing = [k for k in ("abs_eta", "hadronic_energy_gev") if k not in sample.truth]
@@ -275,7 +276,8 @@ def closure_summary(closure, truth):
         if n < 2:
             raise EmptyDatasetError(f"{name}: {n} of the pseudo-experiments' fits converged, too few for a closure")
         width = pulls.std(ddof=1)
-        rows.append({"ID": name, "pseudo-experiments": n, "pull mean": pulls.mean(), "error of the mean": width / np.sqrt(n),
+        rows.append({"ID": name, "pseudo-experiments": n, "pull mean": pulls.mean(),
+                     "error of the mean": width / np.sqrt(n),
                      "pull width": width, "error of the width": width / np.sqrt(2 * (n - 1)),
                      "mean fitted efficiency": fitted.mean(), "true efficiency": truth[name]})
     return pd.DataFrame(rows).set_index("ID")

@@ -358,7 +358,8 @@ def published_rejections(task, working_points=(0.90, 0.95, 0.99, 0.995)):
                 row[f"Rej{100 * target:g}"] = "N/A"
                 continue
             n_pass = PUBLISHED_TEST_BACKGROUND / rejection
-            row[f"Rej{100 * target:g}"] = f"{round_to_error(rejection, rejection / np.sqrt(n_pass))} ({n_pass:.0f} events)"
+            shown = round_to_error(rejection, rejection / np.sqrt(n_pass))
+            row[f"Rej{100 * target:g}"] = f"{shown} ({n_pass:.0f} events)"
         table[model] = row
     return table
 

@@ -5,7 +5,8 @@ The Lednev model (GAMS / COMPASS): the energy of a shower in a cell is the integ
 the cell of F(x, y) = sum_i a_i * (corner terms with widths b_i), fitted to the cells
 with a chi2 weighted by the detector's ``CellNoise``.
 
-Contents: the truth: ``PHOTON_TRUTH``, ``photon_truth``; the clusters: ``cell_clusters``, ``cluster_cell_offsets``, ``cluster_inputs``,
+Contents: the truth: ``PHOTON_TRUTH``, ``photon_truth``; the clusters: ``cell_clusters``,
+``cluster_cell_offsets``, ``cluster_inputs``,
 ``photon_targets``, ``photons_from_targets``, ``region_images``; the networks:
 ``cluster_regressor``, ``lednev_refiner``, ``region_cnn`` (the loss is
 ``models.PermutationInvariantLoss``); the Lednev fit: ``LEDNEV_A``, ``LEDNEV_B_MM``,
@@ -90,7 +91,9 @@ def photon_targets(photons, cluster_sum_gev, position_limit_mm=None):
     one whose differences are the position error in cm and the relative energy error.
     ``position_limit_mm`` clips positions (a failed fit can run far off)."""
     photons = np.asarray(photons, dtype=float)
-    xy = photons[..., :2] if position_limit_mm is None else np.clip(photons[..., :2], -position_limit_mm, position_limit_mm)
+    xy = photons[..., :2]
+    if position_limit_mm is not None:
+        xy = np.clip(xy, -position_limit_mm, position_limit_mm)
     fraction = np.clip(photons[..., 2] / np.asarray(cluster_sum_gev, float)[:, None], 1e-3, 10.0)
     targets = np.concatenate([xy / 10.0, np.log(fraction)[..., None]], axis=-1)
     return targets.reshape(len(photons), -1).astype(np.float32)
@@ -361,7 +364,8 @@ def fit_lednev_batch(clusters_gev, cell_x_mm, cell_y_mm, cell_mm, radiation_leng
     best_params, best_chi2 = None, None
     # Two overlapping showers have local minima: start from two spreads, keep the better.
     for spread in ((1.0,) if n_photons == 1 else (0.5, 1.5)):
-        params, chi2 = _levenberg_marquardt(residuals_and_jacobian, _batch_seeds(cells, cell_x, cell_y, n_photons, spread),
+        params, chi2 = _levenberg_marquardt(residuals_and_jacobian,
+                                            _batch_seeds(cells, cell_x, cell_y, n_photons, spread),
                                             iterations)
         if best_chi2 is None:
             best_params, best_chi2 = params, chi2
