@@ -53,7 +53,8 @@ def _check_simulation_request(args):
 
 
 def _simulate(args):
-    from .detectors import DETECTORS, simulate_to_files
+    from .detectors import DETECTORS
+    from .simulation import simulate_to_files
 
     _check_simulation_request(args)
     options = {} if args.mass is None else {"mass_gev": args.mass}

@@ -19,7 +19,8 @@ from pathlib import Path
 import awkward as ak
 import numpy as np
 
-from analysis_lib.detectors import LDMX_ECAL, simulate_to_files
+from analysis_lib.detectors import LDMX_ECAL
+from analysis_lib.simulation import simulate_to_files
 from analysis_lib.studies.ldmx import hit_images
 from analysis_lib.io import iterate_hits
 

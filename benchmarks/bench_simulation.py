@@ -80,7 +80,8 @@ def loop_rate(particle, n_events):
 
 MEMORY_SCRIPT = """
 import resource, sys, tracemalloc
-from analysis_lib.detectors import ATLAS_ECAL, simulate_to_files
+from analysis_lib.detectors import ATLAS_ECAL
+from analysis_lib.simulation import simulate_to_files
 import h5py, uproot, scipy.special  # imported before the baseline is taken
 tracemalloc.start()  # NumPy reports its buffers to tracemalloc
 simulate_to_files(ATLAS_ECAL, "gamma", int(sys.argv[1]), [sys.argv[2]], seed=3, progress=False)

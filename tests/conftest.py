@@ -2,8 +2,9 @@ from pathlib import Path
 
 import pytest
 
-from analysis_lib.detectors import ATLAS_ECAL, simulate_to_files
-from analysis_lib.detectors import simulate_sample as simulate_in_memory
+from analysis_lib.detectors import ATLAS_ECAL
+from analysis_lib.simulation import simulate_to_files
+from analysis_lib.simulation import simulate_sample as simulate_in_memory
 
 # ROOT-written files from scikit-hep-testdata (BSD-3-Clause, licence beside them)
 FOREIGN_ROOT = Path(__file__).resolve().parent / "data" / "foreign-root"

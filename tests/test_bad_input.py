@@ -13,7 +13,8 @@ import pytest
 import uproot
 
 from analysis_lib.cli import main
-from analysis_lib.detectors import ATLAS_ECAL, PHOTON_ID_ECAL, SHASHLIK_ECAL, simulate_to_files
+from analysis_lib.detectors import ATLAS_ECAL, PHOTON_ID_ECAL, SHASHLIK_ECAL
+from analysis_lib.simulation import simulate_to_files
 from analysis_lib.errors import AnalysisError
 
 from .conftest import FOREIGN_ROOT

@@ -6,7 +6,8 @@ import pytest
 
 from analysis_lib.dask_workers import connect, map_streams, ordered_map
 from analysis_lib.studies.ldmx import hits_to_images
-from analysis_lib.detectors import DETECTORS, LDMX_ECAL, simulate_to_files
+from analysis_lib.detectors import DETECTORS, LDMX_ECAL
+from analysis_lib.simulation import simulate_to_files
 from analysis_lib.errors import ParameterError
 
 

@@ -116,7 +116,7 @@ def test_point_clouds_keep_the_cells_with_energy_hottest_first():
 
 
 def test_point_clouds_are_the_same_built_in_slices(monkeypatch):
-    from analysis_lib.detectors import simulate_sample
+    from analysis_lib.simulation import simulate_sample
     from analysis_lib.studies import photon_jets
 
     sample = simulate_sample(ATLAS_ECAL, "axion1", 25, seed=4)

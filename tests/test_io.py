@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import uproot
 
-from analysis_lib.detectors import ATLAS_ECAL, simulate_to_files
+from analysis_lib.detectors import ATLAS_ECAL
+from analysis_lib.simulation import simulate_to_files
 from analysis_lib.errors import DataFileError, EmptyDatasetError, ParameterError
 from analysis_lib.io import read_showers, write_showers
 

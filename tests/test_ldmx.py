@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import uproot
 
-from analysis_lib.detectors import LDMX_ECAL, simulate_to_files
+from analysis_lib.detectors import LDMX_ECAL
+from analysis_lib.simulation import simulate_to_files
 from analysis_lib.errors import DataFileError, ParameterError
 from analysis_lib.studies.ldmx import hit_images
 from analysis_lib.io import iterate_hits

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from analysis_lib import metrics
-from analysis_lib.detectors import PHOTON_ID_ECAL, simulate_to_files
+from analysis_lib.detectors import PHOTON_ID_ECAL
+from analysis_lib.simulation import simulate_to_files
 from analysis_lib.detectors.photon_id import CRACK, Z_MASS_GEV
 from analysis_lib.errors import DataFileError, EmptyDatasetError, ParameterError
 from analysis_lib.studies.photon_id import hybrid_cnn_inputs, PHOTON_ID_VARIABLES, photon_id_variables

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from scipy import integrate
 
-from analysis_lib.detectors import SHASHLIK_ECAL, simulate_to_files
+from analysis_lib.detectors import SHASHLIK_ECAL
+from analysis_lib.simulation import simulate_to_files
 from analysis_lib.errors import EmptyDatasetError, ParameterError
 from analysis_lib.studies.shashlik import CellNoise, fit_lednev, LEDNEV_A, lednev_cells, lednev_widths
 from analysis_lib.io import read_showers

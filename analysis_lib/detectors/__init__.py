@@ -7,12 +7,11 @@ Every detector has a ``name`` (as the command line calls it), ``yields`` ("image
 Contents: ``ATLAS_ECAL`` (``AtlasLikeEcal``), ``PHOTON_ID_ECAL`` (``PhotonIdEcal``),
 ``SHASHLIK_ECAL`` (``ShashlikEcal``), ``LDMX_ECAL`` (``LdmxEcal``,
 ``SIGNAL_MASSES_MEV``), ``LARTPC`` (``LarTpc``), ``PARTICLES``, ``DETECTORS`` (name ->
-detector), ``Readout`` (which readout effects an image detector applies) and
-``simulate_to_files``, ``simulate_sample`` (from ``files``).
+detector), ``Readout`` (which readout effects an image detector applies). Writing
+their events to files is ``analysis_lib.simulation``'s (the detectors know no files).
 """
 
 from .atlas_ecal import ATLAS_ECAL, AtlasLikeEcal
-from .files import simulate_sample, simulate_to_files
 from .kinematics import PARTICLES
 from .lartpc import LARTPC, LarTpc
 from .ldmx_ecal import LDMX_ECAL, SIGNAL_MASSES_MEV, LdmxEcal
@@ -24,6 +23,4 @@ from .shower import Readout
 DETECTORS = {d.name: d for d in (ATLAS_ECAL, SHASHLIK_ECAL, LDMX_ECAL, LARTPC, PHOTON_ID_ECAL)}
 
 __all__ = ["ATLAS_ECAL", "AtlasLikeEcal", "DETECTORS", "LARTPC", "LDMX_ECAL", "LarTpc", "LdmxEcal", "PARTICLES",
-           "PHOTON_ID_ECAL",
-           "PhotonIdEcal", "Readout", "SHASHLIK_ECAL", "SIGNAL_MASSES_MEV", "ShashlikEcal",
-           "simulate_sample", "simulate_to_files"]
+           "PHOTON_ID_ECAL", "PhotonIdEcal", "Readout", "SHASHLIK_ECAL", "SIGNAL_MASSES_MEV", "ShashlikEcal"]

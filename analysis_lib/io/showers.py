@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..detectors import ATLAS_ECAL
 from ..errors import DataFileError, EmptyDatasetError, ParameterError
 from ..ranges import NEGATIVE_CELLS
 from .files import (RNTUPLE_CLASS, TREE_CLASSES, WRITTEN_BY, atomic_output, describe_root_objects, file_format,
@@ -146,8 +147,6 @@ def read_showers(path, start=0, stop=None, detector=None, negative_cells="keep",
     when several trees hold the layers. Any
     failure raises DataFileError (EmptyDatasetError for no events) with one sentence.
     """
-    from ..detectors import ATLAS_ECAL
-
     detector = detector or ATLAS_ECAL
     if negative_cells not in NEGATIVE_CELLS:
         raise ParameterError(f"negative_cells must be one of {', '.join(NEGATIVE_CELLS)}, not {negative_cells!r}")

@@ -22,7 +22,8 @@ import numpy as np
 from keras import layers
 
 from ..datasets import LabelledSample, h5_or_root
-from ..detectors import ATLAS_ECAL, Readout, simulate_sample
+from ..detectors import ATLAS_ECAL, Readout
+from ..simulation import simulate_sample
 from ..detectors.atlas_ecal import DIRECTION_SPREAD_RAD
 from ..errors import EmptyDatasetError, ParameterError
 from ..features import bin_centres

@@ -1,7 +1,9 @@
 """Simulated events written to files, ``simulate_to_files``, or kept in memory,
-``simulate_sample`` (image detectors: a ``ShowerSample`` with truth).
+``simulate_sample`` (image detectors: a ``ShowerSample`` with truth). Apart from the
+detectors, which know nothing of files, so that the readers in ``io`` can take a
+detector's geometry without an import cycle.
 
-Any detector of this package goes: image detectors to HDF5 and/or ROOT shower files
+Any detector of ``analysis_lib.detectors`` goes: image detectors to HDF5 and/or ROOT shower files
 (``io.write_showers``), the LDMX ECAL's hits to one ROOT tree (``io.write_hits``). The
 detector is passed as an object, so a notebook that simulates one detector depends on
 that detector's module only (the pipeline hashes what a notebook imports).
@@ -9,8 +11,9 @@ that detector's module only (the pipeline hashes what a notebook imports).
 
 import numpy as np
 
-from .. import __version__
-from ..errors import ParameterError
+from . import __version__
+from .errors import ParameterError
+from .io import ShowerSample, write_hits, write_showers
 
 
 def simulate_to_files(detector, particle, n_events, out, seed=0, progress=True, mapper=None, **options):
@@ -18,8 +21,6 @@ def simulate_to_files(detector, particle, n_events, out, seed=0, progress=True, 
     write them to each path of ``out`` (HDF5 and/or ROOT by suffix; one ROOT file for
     hits). ``mapper`` runs the random streams (``analysis_lib.dask_workers.ordered_map`` for
     a Dask cluster); the files are the same whichever runs them. Returns the paths."""
-    from ..io import write_hits, write_showers
-
     if isinstance(detector, str):
         raise ParameterError(f"simulate_to_files takes the detector itself, not its name {detector!r} "
                              f"(analysis_lib.detectors.DETECTORS maps names to detectors)")
@@ -42,8 +43,6 @@ def simulate_sample(detector, particle, n_events, seed=0, **options):
     """Simulate ``n_events`` of ``particle`` in an image ``detector`` into memory: an
     ``io.ShowerSample`` with every truth array the detector produces. For studies that
     compare variants of one detector (readouts) on the same events without files."""
-    from ..io import ShowerSample
-
     chunks = list(detector.simulate(particle, n_events, seed=seed, **options))
     layers = [np.concatenate([c[f"layer_{i}"] for c in chunks]) for i in range(len(detector.layers))]
     truth = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0] if not k.startswith("layer_")}
