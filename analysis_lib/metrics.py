@@ -29,9 +29,11 @@ def signal_score(logits, signal_class=-1):
 
 
 def binomial_error(fraction, n):
-    """Test-sample error of a fraction of ``n`` events: sqrt(p (1 - p) / n); NaN for n = 0."""
+    """Test-sample error of a fraction of ``n`` events: sqrt(p (1 - p) / n); NaN for n = 0.
+    A float for one fraction, an array for several."""
     fraction, n = np.asarray(fraction, float), np.asarray(n, float)
-    return np.where(n > 0, np.sqrt(fraction * (1 - fraction) / np.maximum(n, 1)), np.nan)
+    error = np.where(n > 0, np.sqrt(fraction * (1 - fraction) / np.maximum(n, 1)), np.nan)
+    return float(error) if error.ndim == 0 else error
 
 
 @dataclass(frozen=True)

@@ -237,3 +237,11 @@ def test_a_ratio_of_rejections_carries_both_errors_and_says_when_it_was_not_meas
     nobody_passes = working_point(rng.normal(10, 1, 500), rng.normal(-10, 1, 500), 0.9)
     assert str(rejection_ratio(nobody_passes, weak)) == "not measured"
     assert "±" in str(ratio)
+
+
+def test_the_binomial_error_of_a_fraction():
+    from analysis_lib.metrics import binomial_error
+
+    assert binomial_error(0.9, 100) == pytest.approx(0.03) and isinstance(binomial_error(0.9, 100), float)
+    np.testing.assert_allclose(binomial_error(np.array([0.5, 0.9]), 400), [0.025, 0.015])
+    assert np.isnan(binomial_error(0.5, 0))
