@@ -1,5 +1,5 @@
 """Fits with iminuit, shared by the studies (the Lednev shower fit is the shashlik
-study's, in ``studies.shashlik``):
+study's, in ``studies.lednev``):
 
 * response and resolution: Gaussian cores of response distributions
   (``fit_gaussian_core``, ``core_widths_in_bins``, ``resolution_table``, its headline

@@ -19,7 +19,7 @@ import numpy as np
 
 from analysis_lib.detectors import SHASHLIK_ECAL
 from analysis_lib.studies.shashlik import cell_clusters, cluster_cell_offsets, cluster_inputs, photon_targets
-from analysis_lib.studies.shashlik import CellNoise, fit_lednev, fit_lednev_batch
+from analysis_lib.studies.lednev import CellNoise, fit_lednev, fit_lednev_batch
 from analysis_lib.studies.shashlik import cluster_regressor, lednev_refiner
 from analysis_lib.training import set_seed
 

@@ -7,7 +7,7 @@ from scipy import integrate
 from analysis_lib.detectors import SHASHLIK_ECAL
 from analysis_lib.simulation import simulate_to_files
 from analysis_lib.errors import EmptyDatasetError, ParameterError
-from analysis_lib.studies.shashlik import CellNoise, fit_lednev, LEDNEV_A, lednev_cells, lednev_widths
+from analysis_lib.studies.lednev import LEDNEV_A, CellNoise, fit_lednev, lednev_cells, lednev_widths
 from analysis_lib.io import read_showers
 
 X0 = SHASHLIK_ECAL.stack.radiation_length_mm
@@ -138,7 +138,7 @@ def test_core_widths_in_bins_leave_sparse_bins_empty():
 
 
 def test_lednev_gradient_matches_finite_differences():
-    from analysis_lib.studies.shashlik import _lednev_cells_and_gradient
+    from analysis_lib.studies.lednev import _lednev_cells_and_gradient
 
     x, y = _grid(5)
     cells, d_dx, d_dy = _lednev_cells_and_gradient(7.0, -11.0, x, y, CELL, WIDTHS)
@@ -160,7 +160,7 @@ def _noisy_clusters(n, truth_photons, size, seed):
 
 
 def test_batch_lednev_fit_agrees_with_iminuit_and_recovers_truth():
-    from analysis_lib.studies.shashlik import fit_lednev_batch
+    from analysis_lib.studies.lednev import fit_lednev_batch
 
     rng = np.random.default_rng(8)
     px, py = rng.uniform(-CELL / 2, CELL / 2, (2, 40))
@@ -177,7 +177,7 @@ def test_batch_lednev_fit_agrees_with_iminuit_and_recovers_truth():
 
 
 def test_batch_lednev_fit_separates_two_noiseless_photons():
-    from analysis_lib.studies.shashlik import fit_lednev_batch
+    from analysis_lib.studies.lednev import fit_lednev_batch
 
     truth = [(30.0, np.array([-30.0, 5.0]), np.array([10.0, 0.0])), (20.0, np.array([40.0, 60.0]), np.array([-15.0,
                                                                                                              30.0]))]
@@ -192,7 +192,7 @@ def test_batch_lednev_fit_separates_two_noiseless_photons():
 
 
 def test_inclination_correction_recovers_the_shower_depth():
-    from analysis_lib.studies.shashlik import InclinationCorrection
+    from analysis_lib.studies.lednev import InclinationCorrection
 
     rng = np.random.default_rng(5)
     truth = np.stack([rng.uniform(-900, 900, 500), rng.uniform(-450, 450, 500), rng.uniform(5, 100, 500)], -1)[:, None]
@@ -228,7 +228,7 @@ def test_single_photon_position_resolution_is_realistic():
     showers' own lateral fluctuations the simulation would give about 1.1 mm."""
     from analysis_lib.studies.shashlik import cell_clusters, cluster_cell_offsets
     from analysis_lib.fitting import fit_gaussian_core
-    from analysis_lib.studies.shashlik import fit_lednev_batch, InclinationCorrection
+    from analysis_lib.studies.lednev import InclinationCorrection, fit_lednev_batch
 
     chunk = next(SHASHLIK_ECAL.simulate("gamma", 1000, seed=4, energy_range_gev=(5.0, 5.0)))
     clusters, cx, cy = cell_clusters(chunk["layer_0"] / 1000.0, SHASHLIK_ECAL.layer, 5)
