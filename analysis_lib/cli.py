@@ -15,21 +15,21 @@ from pathlib import Path
 from .errors import AnalysisError
 
 
-#: The options of ``simulate`` each detector takes (its own defaults apply when not given).
-SIMULATION_OPTIONS = {"atlas-ecal": {"energy", "mass"}, "shashlik": {"energy"}, "ldmx-ecal": {"mass"}, "lartpc": set(),
-                      "photon-id": {"process"}}
-
-
 def _check_simulation_request(args):
     """Everything of a ``simulate`` command that can be checked before the work starts."""
+    from .detectors import DETECTORS
     from .errors import ParameterError
     from .io import check_replaceable, format_from_suffix
     from .ranges import check_range
 
-    takes = SIMULATION_OPTIONS[args.detector]
+    detector = DETECTORS[args.detector]
+    if args.particle not in detector.particles:
+        raise ParameterError(f"unknown particle {args.particle!r} for {args.detector}; "
+                             f"choose one of {', '.join(detector.particles)}")
+    takes = detector.options  # each detector's own defaults apply when an option is not given
     for option, value in (("energy", args.energy), ("mass", args.mass), ("process", args.process)):
         if value is not None and option not in takes:
-            users = [d for d, t in SIMULATION_OPTIONS.items() if option in t]
+            users = [name for name, detector in DETECTORS.items() if option in detector.options]
             raise ParameterError(f"{args.detector} takes no --{option} (only {' and '.join(users)} do)")
     check_range("seed", args.seed, "--seed")
     if args.energy is not None:
@@ -168,7 +168,7 @@ def _inspect_model(path):
 
 
 def build_parser():
-    from .detectors import DETECTORS, PARTICLES
+    from .detectors import DETECTORS
     from .ranges import NEGATIVE_CELLS
 
     parser = argparse.ArgumentParser(prog="python -m analysis_lib", description=__doc__.splitlines()[0])
@@ -177,8 +177,7 @@ def build_parser():
     sim = sub.add_parser("simulate", help="simulate a detector and write HDF5 and/or ROOT files")
     sim.add_argument("detector", choices=sorted(DETECTORS))
     sim.add_argument("--particle", required=True,
-                     help=f"atlas-ecal: {', '.join(PARTICLES)}; shashlik: gamma, diphoton; ldmx-ecal: signal, "
-                          "background; lartpc: electron, kaon, muon, photon, pion, pion_zero; photon-id: photon, jet")
+                     help="; ".join(f"{name}: {', '.join(d.particles)}" for name, d in DETECTORS.items()))
     sim.add_argument("--events", type=int, required=True)
     sim.add_argument("--seed", type=int, default=0)
     sim.add_argument("--out", action="append", required=True, help="output file (.h5 or .root); repeat for both")

@@ -358,3 +358,22 @@ def test_checking_a_file_never_starts_tensorflow(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "photons per event: 1" in done.stdout and "imported: []" in done.stdout, done.stdout
     assert done.stderr == ""
+
+
+def test_each_detector_simulates_the_particles_and_takes_the_options_it_declares():
+    """The command line reads both from the detector: adding a detector touches no table."""
+    import inspect
+
+    from analysis_lib.detectors import DETECTORS
+
+    keyword = {"energy": "energy_range_gev", "mass": ("mass_gev", "mass_mev"), "process": "process"}
+    for name, detector in DETECTORS.items():
+        for particle in detector.particles:
+            assert list(detector.simulate(particle, 2, seed=1)), (name, particle)
+        with pytest.raises(AnalysisError):
+            list(detector.simulate("no_such_particle", 2))
+        accepted = inspect.signature(detector.simulate).parameters
+        takes_any = any(p.kind == p.VAR_KEYWORD for p in accepted.values())
+        for option in detector.options:
+            names = keyword[option] if isinstance(keyword[option], tuple) else (keyword[option],)
+            assert takes_any or any(n in accepted for n in names), (name, option)

@@ -1,7 +1,8 @@
 """Fast, physics-based simulations of the studies' detectors, on one shower model.
 
 Every detector has a ``name`` (as the command line calls it), ``yields`` ("images" or
-"hits"), ``layer_names`` and ``layer_shapes`` (image detectors), and
+"hits"), the ``particles`` it simulates, the ``options`` its ``simulate`` takes beyond
+them (energy, mass, process), ``layer_names`` and ``layer_shapes`` (image detectors), and
 ``simulate(particle, n_events, seed=..., mapper=..., **options)`` yielding chunks.
 
 Contents: ``ATLAS_ECAL`` (``AtlasLikeEcal``), ``PHOTON_ID_ECAL`` (``PhotonIdEcal``),

@@ -84,6 +84,9 @@ class AtlasLikeEcal:
 
     name: ClassVar[str] = "atlas-ecal"  # as the command line calls it
     yields: ClassVar[str] = "images"
+    particles: ClassVar[tuple] = tuple(PARTICLES)
+    #: What ``simulate`` takes beyond particle and events: --energy (GeV) and --mass (GeV) on the command line.
+    options: ClassVar[frozenset] = frozenset({"energy", "mass"})
     stack: SamplingStack = SamplingStack(LEAD, 1.0, LIQUID_ARGON, 3.2533)
     layers: tuple = (
         AngularLayer("presampler", 4, 16, 1464.148, 1500.0, noise_mev=25.0),

@@ -51,6 +51,8 @@ PION_INTERACTION_MM = 840.0
 class LarTpc:
     name: ClassVar[str] = "lartpc"
     yields: ClassVar[str] = "images"
+    particles: ClassVar[tuple] = CLASSES
+    options: ClassVar[frozenset] = frozenset()
     n_wires: int = 240
     n_ticks: int = 146
     wire_pitch_mm: float = 4.0

@@ -54,6 +54,8 @@ _NO_HITS = (np.array([], int),) * 2 + (np.array([]),) * 3
 class LdmxEcal:
     name: ClassVar[str] = "ldmx-ecal"
     yields: ClassVar[str] = "hits"  # jagged (x, y, z, E) per event, not images
+    particles: ClassVar[tuple] = ("signal", "background")
+    options: ClassVar[frozenset] = frozenset({"mass"})  # the A' mass
     tungsten_mm: tuple = TUNGSTEN_MM
     silicon_mm: float = 0.5
     front_z_mm: float = 240.0

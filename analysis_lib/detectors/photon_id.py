@@ -94,6 +94,8 @@ class PhotonIdEcal:
 
     name: ClassVar[str] = "photon-id"
     yields: ClassVar[str] = "images"
+    particles: ClassVar[tuple] = ("photon", "jet")
+    options: ClassVar[frozenset] = frozenset({"process"})  # photon_jet or radiative_z
     ecal: AtlasLikeEcal = AtlasLikeEcal(layers=PHOTON_ID_LAYERS)
     interaction_length_x0: float = 21.0  # lambda_I / X0 of 1 mm Pb + 3.25 mm LAr
     mip_gev_per_x0: float = 0.012

@@ -52,6 +52,8 @@ class CellLayer:
 class ShashlikEcal:
     name: ClassVar[str] = "shashlik"
     yields: ClassVar[str] = "images"
+    particles: ClassVar[tuple] = ("gamma", "diphoton")
+    options: ClassVar[frozenset] = frozenset({"energy"})
     stack: SamplingStack = SamplingStack(LEAD, 0.8, POLYSTYRENE, 1.5)
     layers: tuple = (CellLayer("shashlik", 25, 49, 38.3, noise_mev=5.0),)
     depth_x0: float = 22.0
