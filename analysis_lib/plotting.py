@@ -1,8 +1,9 @@
 """Plots the notebooks share: a consistent style, grids of panels a book page can show,
-calorimeter layer images, training histories, confusion matrices and rejection curves.
+calorimeter layer images, training histories, confusion matrices, rejection curves, and
+the residuals and resolutions of a regression study.
 
 Contents: ``use_style``, ``panel_grid``, ``plot_layers``, ``plot_history``, ``plot_confusion``,
-``plot_rejection_curves``.
+``plot_rejection_curves``, ``plot_residuals``, ``plot_resolution_in_bins``.
 """
 
 import matplotlib.pyplot as plt
@@ -108,3 +109,46 @@ def plot_rejection_curves(curves, ax=None, title=None):
     if title:
         ax.set_title(title)
     return ax
+
+
+#: What each residual of ``metrics.photon_residuals`` measures.
+RESIDUAL_LABELS = {"x": "x [mm]", "y": "y [mm]", "e": "E/E_true - 1"}
+
+
+def plot_residuals(residuals, spans=(8.0, 8.0, 0.08), bins=80):
+    """Histograms (``hist``, drawn by mplhep) of the x, y and energy residuals of each
+    method, ``residuals`` being {method: ``metrics.photon_residuals``}, each within
+    +-span (mm, mm, fraction). Returns the figure and its three axes."""
+    import hist
+    import mplhep
+
+    fig, axes = panel_grid(3, columns=3, panel_inches=(5.0, 3.8))
+    for ax, key, span in zip(axes, "xye", spans):
+        for name, values in residuals.items():
+            counts = hist.Hist(hist.axis.Regular(bins, -span, span, name=key)).fill(values[key])
+            mplhep.histplot(counts, ax=ax, label=name)
+        ax.set_xlabel(f"residual {RESIDUAL_LABELS[key]}")
+        ax.set_ylabel("photons")
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig, axes
+
+
+def plot_resolution_in_bins(residuals, variable, edges, xlabel, log_x=False):
+    """Position (x) and energy resolution of each method against ``variable`` (one value
+    per photon, binned by ``edges``): Gaussian core widths with their errors
+    (``fitting.core_widths_in_bins``). Returns the figure and its two axes."""
+    from .fitting import core_widths_in_bins
+
+    fig, axes = panel_grid(2, columns=2, panel_inches=(6.0, 4.0))
+    for name, values in residuals.items():
+        for ax, key in zip(axes, "xe"):
+            centres, sigma, error = core_widths_in_bins(values[key], variable, edges)
+            ax.errorbar(centres, sigma, error, fmt="o-", label=name)
+    for ax, label in zip(axes, ["σ_x [mm]", "σ_E / E"]):
+        ax.set_xscale("log" if log_x else "linear")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(label)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig, axes

@@ -307,3 +307,22 @@ def test_the_lednev_fit_weights_cells_with_the_fitted_detectors_own_noise():
     assert CellNoise.of(noisier).stochastic == 0.14
     cells = np.array([0.0, 1.0, 4.0])
     assert np.all(CellNoise.of(noisier).variance(cells)[1:] > CellNoise.of(SHASHLIK_ECAL).variance(cells)[1:])
+
+
+def test_the_residual_and_resolution_panels_show_each_methods_widths():
+    """The panels both shashlik chapters draw: one line per method, the resolution points
+    at the Gaussian widths the residuals were drawn with."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from analysis_lib.plotting import plot_residuals, plot_resolution_in_bins
+
+    rng = np.random.default_rng(3)
+    energy = rng.uniform(10, 100, 20000)
+    residuals = {name: {"x": rng.normal(0, width, energy.size), "y": rng.normal(0, width, energy.size),
+                        "e": rng.normal(0, width / 100, energy.size)} for name, width in (("fit", 2.0), ("net", 4.0))}
+    _, axes = plot_residuals(residuals)
+    assert len(axes) == 3 and all(len(ax.get_legend_handles_labels()[1]) == 2 for ax in axes[:1])
+    _, (position, energy_axis) = plot_resolution_in_bins(residuals, energy, [10, 55, 100], "photon energy [GeV]")
+    widths = [line.get_ydata() for line in position.get_lines() if len(line.get_ydata()) == 2]
+    np.testing.assert_allclose(widths, [[2.0, 2.0], [4.0, 4.0]], rtol=0.05)
