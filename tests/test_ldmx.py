@@ -220,3 +220,31 @@ def test_the_named_trigger_agrees_with_the_simulations_own_selection():
     deposit_mev = 1000.0 * 2.0 * LDMX_ECAL.sampling_fraction[0]  # 2 GeV reconstructed in layer 0
     hot = LDMX_ECAL.passes_trigger(ak.Array([[z_front], [z_front]]), ak.Array([[deposit_mev], [deposit_mev / 4]]))
     assert hot.tolist() == [False, True]
+
+
+def test_each_network_is_evaluated_at_each_mass_with_every_event_under_that_hypothesis():
+    import keras
+
+    from analysis_lib.studies.ldmx import evaluate_per_mass
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat([1, 0], 200)
+    masses = np.where(labels == 1, rng.choice([0.01, 0.1], labels.size), 0.0)
+    images = (rng.random((labels.size, 4, 4, 1)) + labels[:, None, None, None]).astype(np.float32)
+
+    def summing(inputs, flat):  # logits (-sum, +sum): brighter events more signal-like; the mass input is ignored
+        dense = keras.layers.Dense(2, use_bias=False, trainable=False)
+        logits = dense(flat)
+        dense.set_weights([np.concatenate([np.tile([[-1.0, 1.0]], (16, 1)), np.zeros((flat.shape[1] - 16, 2))])])
+        return keras.Model(inputs, logits)
+
+    image = keras.Input((4, 4, 1))
+    mass = keras.Input((1,))
+    convnet = summing(image, keras.layers.Flatten()(image))
+    parameterised = summing([image, mass], keras.layers.Concatenate()([keras.layers.Flatten()(image), mass]))
+    table, curves = evaluate_per_mass(convnet, parameterised, images, masses, labels, np.arange(labels.size),
+                                      [0.01, 0.1], trained_masses_gev=[0.01])
+    assert len(table) == 4 and set(curves) == {(n, m) for n in table["network"] for m in (10, 100)}
+    assert (table["AUC"] == 1.0).all() and (table["AUC error"] >= 0).all()
+    seen = table.set_index(["network", "mass [MeV]"])["seen in training"].xs("ConvNet")
+    assert seen.to_dict() == {10: True, 100: False}

@@ -4,15 +4,18 @@ detector's (``LdmxEcal.passes_trigger``); hits are read by ``io.iterate_hits``.
 
 Contents: ``background_mass_hypotheses``, ``ldmx_sources``, ``check_signal_masses``, ``ldmx_hits``,
 ``HitSummary``, ``hit_summary``,
-``iterate_hit_images``, ``hits_to_images``, ``IMAGE_XY_RANGE_MM``, ``IMAGE_Z_RANGE_MM``,
+``iterate_hit_images``, ``hits_to_images``, ``evaluate_per_mass``, ``IMAGE_XY_RANGE_MM``, ``IMAGE_Z_RANGE_MM``,
 ``hit_images``, ``dark_photon_convnet``.
 """
 
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from ..errors import DataFileError, EmptyDatasetError, ParameterError
+from ..metrics import auc, auc_error, best_threshold, roc_curve, signal_score
+from ..training import predict_logits
 
 #: The images' span in x and y (mm): the original's grid.
 IMAGE_XY_RANGE_MM = (-200.0, 200.0)
@@ -243,6 +246,39 @@ def hit_images(x, y, z, energy, kind="xyz", size=20, depth=10, log_depth=False, 
     peak = images.reshape(len(images), -1).max(axis=1) if len(images) else np.zeros(0)
     kept = peak > 0
     return (images[kept] / peak[kept, None, None, None]).astype(np.float32), kept
+
+
+# -- evaluation per signal mass -------------------------------------------------------
+def evaluate_per_mass(convnet, parameterised, images, masses_gev, labels, test, masses_to_test_gev,
+                      trained_masses_gev):
+    """Both networks on the ``test`` events (indices), signal mass by signal mass: the
+    plain ``convnet`` on the images, the ``parameterised`` one with every event (signal
+    and background) given the mass under test as its hypothesis. One row per network
+    and mass: the AUC with its test-sample error, and the cut of highest accuracy
+    (``metrics.best_threshold``); and the ROC curves, {(network, mass in MeV): curve}."""
+    background = test[labels[test] == 0]
+    plain_background = signal_score(predict_logits(convnet, images[background]))
+    rows, curves = [], {}
+    for mass in masses_to_test_gev:
+        signal = test[np.isclose(masses_gev[test], mass) & (labels[test] == 1)]
+
+        def under_hypothesis(events):
+            return [images[events], np.full((len(events), 1), mass, np.float32)]
+
+        scores = {"ConvNet": (signal_score(predict_logits(convnet, images[signal])), plain_background),
+                  "mass-parameterised ConvNet": (signal_score(predict_logits(parameterised, under_hypothesis(signal))),
+                                                 signal_score(predict_logits(parameterised,
+                                                                             under_hypothesis(background))))}
+        for name, (s, b) in scores.items():
+            cut, area = best_threshold(s, b), auc(s, b)
+            rows.append({"mass [MeV]": round(mass * 1000),
+                         "seen in training": bool(np.isclose(trained_masses_gev, mass).any()),
+                         "network": name, "AUC": area, "AUC error": auc_error(area, len(s), len(b)),
+                         "accuracy": cut.accuracy, "signal acceptance": cut.signal_acceptance,
+                         "background rejection": cut.background_rejection, "purity": cut.purity,
+                         "threshold (log-odds)": cut.threshold})
+            curves[(name, round(mass * 1000))] = roc_curve(s, b)
+    return pd.DataFrame(rows), curves
 
 
 # -- the network -----------------------------------------------------------------------
