@@ -19,6 +19,7 @@ and then with the degree checked by a closure test (``studies.photon_id`` measur
 both).
 """
 
+import inspect
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,6 +28,7 @@ from iminuit.cost import BinnedNLL, LeastSquares
 from scipy.stats import norm
 
 from .errors import EmptyDatasetError, ParameterError
+from .metrics import round_to_error
 
 
 @dataclass
@@ -122,7 +124,6 @@ def resolution_table(residuals):
 def resolution_text(table):
     """A ``resolution_table`` as a page's headline: each method's sigma_x and sigma_E/E with
     their errors."""
-    from .metrics import round_to_error
 
     return "; ".join(f"**{method}** σx {round_to_error(row['sigma_x [mm]'], row['error sigma_x [mm]'])} mm, "
                      f"σE/E {round_to_error(row['sigma_E/E [%]'], row['error sigma_E/E [%]'])} %"
@@ -237,7 +238,6 @@ def fit_signal_yield(counts, edges, signal_template, degree=2, window=(80.0, 100
 
 
 def _signature(names):
-    import inspect
 
     return inspect.Signature([inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in names])
 

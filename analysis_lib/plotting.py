@@ -10,13 +10,14 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import LogNorm
 
+from .fitting import core_widths_in_bins
+from .reporting import publishable_tables
+
 
 def use_style():
     """HEP style (mplhep) with figure sizes that fit a book page, and the book's tables
     (``reporting.publishable_tables``)."""
     import mplhep
-
-    from .reporting import publishable_tables
 
     publishable_tables()
     plt.style.use(mplhep.style.ROOT)
@@ -138,7 +139,6 @@ def plot_resolution_in_bins(residuals, variable, edges, xlabel, log_x=False):
     """Position (x) and energy resolution of each method against ``variable`` (one value
     per photon, binned by ``edges``): Gaussian core widths with their errors
     (``fitting.core_widths_in_bins``). Returns the figure and its two axes."""
-    from .fitting import core_widths_in_bins
 
     fig, axes = panel_grid(2, columns=2, panel_inches=(6.0, 4.0))
     for name, values in residuals.items():

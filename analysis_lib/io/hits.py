@@ -7,6 +7,7 @@ Contents: ``HITS_TREE``, ``HIT_BRANCHES``, ``HitLayout``, ``find_hits``, ``write
 """
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,7 +60,6 @@ class HitLayout:
 def _ldmx_collection(tree):
     """The hit layout of an ldmx-sw event tree: its EcalRecHits collection (reconstructed,
     calibrated energies), else its EcalSimHits (energy deposited in the silicon)."""
-    import re
 
     keys = tree.keys(recursive=True)
     for pattern, members, calibrated in ((r"(EcalRecHits_[^./]*)\.xpos_$",

@@ -4,9 +4,11 @@ same weights give the same bytes, and ONNX models run with onnxruntime. No pickl
 Contents: ``save_model``, ``load_model``, ``export_onnx``, ``OnnxModel``.
 """
 
+import heapq
 import json
 import re
 import warnings
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -30,8 +32,6 @@ def _make_reproducible(archive):
     """Rewrite a ``.keras`` zip so that the same model gives the same bytes: Keras stores
     Python object ids (``shared_object_id``), the save time and file dates in it. Ids are
     renumbered in order of appearance (loading only needs them consistent), the time dropped."""
-    import re
-    import zipfile
 
     with zipfile.ZipFile(archive) as z:
         members = {info.filename: z.read(info) for info in z.infolist()}
@@ -59,7 +59,6 @@ def load_model(path, n_inputs=None):
         raise missing_file(path)
     if path.suffix != ".keras":
         raise DataFileError(f"{path} is not a .keras model file (this library saves no pickle, HDF5 or SavedModel)")
-    import zipfile
 
     if not zipfile.is_zipfile(path):
         raise DataFileError(f"{path} is not a Keras model this version can load (a .keras file is a zip archive)")
@@ -102,7 +101,6 @@ def _renumber_onnx_names(path):
     ``Transpose__94`` the next). Here the nodes are put in one topological order (ties
     broken by what they compute and read) and the numbers renumbered in that order;
     names the model gave keep theirs."""
-    import heapq
 
     import onnx
 

@@ -19,6 +19,7 @@ Contents: ``PROGRESS_EVERY_S``, ``TRANSIENT_KERNEL_ERRORS``, ``StageResult``,
 import contextlib
 import json
 import os
+import signal
 import sys
 import threading
 import time
@@ -28,7 +29,7 @@ from pathlib import Path
 
 from ..book_pages import finish_page
 from ..errors import ParameterError, PipelineError
-from ..io import atomic_output
+from ..io import atomic_output, remove_stale_partials_under
 from ..reporting import PEAK_MEMORY_CELL, read_claims, read_records
 from ..stage_list import book_page, default_root, dependencies
 from .hashing import _visible_files, stage_hash
@@ -224,11 +225,8 @@ class Pipeline:
         their atomic writes clean up and papermill shuts each kernel down), kill any still
         alive after ``grace_s``, and remove what a killed kernel left half-written in its
         stage's output folders."""
-        import signal
 
         import psutil
-
-        from ..io import remove_stale_partials_under
 
         def kernels():
             return [p for p in psutil.Process().children(recursive=True) if "ipykernel_launcher" in _cmdline(p)]

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from keras import layers
 
+from ..detectors.lartpc import CLASSES, LARTPC
 from ..errors import EmptyDatasetError, ParameterError
 from ..io import read_showers
 
@@ -34,7 +35,6 @@ def lartpc_images(data_dir, classes=None, negative_cells="keep", scaling="charge
     ``max_scaled_images``) with a channel axis, and the class labels (the class's index
     in ``lartpc.CLASSES``, from the file name, so a file needs no label array):
     (images, labels)."""
-    from ..detectors.lartpc import CLASSES, LARTPC
 
     if scaling not in SCALINGS:
         raise ParameterError(f"scaling must be one of {', '.join(SCALINGS)}, not {scaling!r}")
@@ -60,8 +60,6 @@ def lartpc_truth(data_dir, classes=None):
     DataFrame: the one-dimensional arrays every file holds besides the image (none for
     a file that carries only images). Read with h5py, without the images."""
     import h5py
-
-    from ..detectors.lartpc import CLASSES
 
     frames = []
     for name in classes or CLASSES:
@@ -142,8 +140,6 @@ def separating_quantities(images, detector=None, unit_mev=1.0):
 
     A blank event has NaN everywhere but ``clusters`` (0)."""
     from scipy import ndimage
-
-    from ..detectors.lartpc import LARTPC
 
     detector = detector or LARTPC
     pitch_cm = detector.wire_pitch_mm / 10

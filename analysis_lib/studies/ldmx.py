@@ -8,12 +8,15 @@ Contents: ``background_mass_hypotheses``, ``ldmx_sources``, ``check_signal_masse
 ``hit_images``, ``dark_photon_convnet``.
 """
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from ..detectors import LDMX_ECAL
 from ..errors import DataFileError, EmptyDatasetError, ParameterError
+from ..io import NEGATIVE_CELLS, count_hit_events, find_hits, iterate_hits, missing_file
 from ..metrics import auc, auc_error, best_threshold, roc_curve, signal_score
 from ..training import predict_logits
 
@@ -41,10 +44,7 @@ def ldmx_sources(data_dir, masses_mev):
     ``signal_<m>MeV.root`` for each mass of ``masses_mev``: refused in one sentence,
     naming the ``masses_mev`` parameter and the masses the folder does hold, where a
     file is missing."""
-    import re
     from pathlib import Path
-
-    from ..io import missing_file
 
     data_dir = Path(data_dir)
     if not (data_dir / "background.root").is_file():
@@ -78,8 +78,6 @@ def ldmx_hits(path, hits=None, negative_cells="keep", **options):
     fraction, so that every file gives the same quantity. Hits below zero energy
     (noise-subtracted read-outs) are kept, clipped to zero or, with ``"refuse"``, stop
     the reading (``hit_summary`` counts them over the whole file first)."""
-    from ..detectors import LDMX_ECAL
-    from ..io import NEGATIVE_CELLS, iterate_hits
 
     if negative_cells not in NEGATIVE_CELLS:
         raise ParameterError(f"negative_cells must be one of {', '.join(NEGATIVE_CELLS)}, not {negative_cells!r}")
@@ -170,7 +168,6 @@ def iterate_hit_images(path, formats, step_size=5000, mapper=None, hits=None, ne
     the options of ``hit_images`` (kind, size, depth, ...); ``negative_cells`` is
     ``ldmx_hits``'s. Yields, per range, the images of its non-empty events per name and
     the number of events read: a file of any size converts in the memory of one range."""
-    from ..io import count_hit_events, find_hits
 
     layout = find_hits(path, hits)
     n = count_hit_events(path, layout)

@@ -18,11 +18,13 @@ import numpy as np
 from keras import layers
 
 from ..datasets import LabelledSample, h5_or_root
+from ..detectors import PHOTON_ID_ECAL
+from ..detectors.photon_id import PROCESSES
 from ..errors import DataFileError, EmptyDatasetError, ParameterError
 from ..features import shower_shapes
+from ..fitting import template_efficiency
 from ..io import ShowerSample, read_showers
 from ..training import split_indices
-
 
 # -- the samples -----------------------------------------------------------------------
 PHOTON_ID_CLASSES = ("jet", "photon")
@@ -79,8 +81,6 @@ def photon_id_sample(data_dir, process, events_per_class=None, seed=0, fractions
     """Jets (label 0) and photons (1) of one photon-ID process from
     ``{process}_{jet,photon}.h5`` (or ``.root``), truth as ``photon_id_truth`` names it,
     split into train / validation / test."""
-    from ..detectors import PHOTON_ID_ECAL
-    from ..detectors.photon_id import PROCESSES
 
     if process not in PROCESSES:
         raise ParameterError(f"unknown photon-ID process {process!r}; choose one of {', '.join(PROCESSES)}")
@@ -246,7 +246,6 @@ def efficiency_closure(samples, passes, window, n_pseudo, n_signal, n_background
     "template" (the control sample's shape) or a Bernstein degree. Fits that do not
     converge are left out (``closure_summary`` counts what is kept).
     Returns {name: (pulls, fitted efficiencies)}."""
-    from ..fitting import template_efficiency
 
     pulls = {name: ([], []) for name in passes}
     truth = {name: samples.true_efficiency(passed, window) for name, passed in passes.items()}

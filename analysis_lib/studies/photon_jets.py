@@ -23,14 +23,14 @@ from keras import layers
 
 from ..datasets import LabelledSample, h5_or_root
 from ..detectors import ATLAS_ECAL, Readout
-from ..simulation import simulate_sample
 from ..detectors.atlas_ecal import DIRECTION_SPREAD_RAD
 from ..errors import EmptyDatasetError, ParameterError
-from ..features import bin_centres
+from ..features import bin_centres, log_scaled_images
 from ..io import ShowerSample, read_showers
+from ..metrics import auc, auc_error, round_to_error, signal_score, working_point
 from ..models import MaskedSum
-from ..training import split_indices
-
+from ..simulation import simulate_sample
+from ..training import set_seed, split_indices, train_classifier
 
 # -- the samples -----------------------------------------------------------------------
 #: Photon-jet tasks: the signal of each, against photons and pi0s.
@@ -229,7 +229,6 @@ def train_photon_jet_cnn(data, images, seed=1, reproduce_back_layer_bug=False, e
                          schedule=((6, 0.002), (6, 0.001), (20, 0.0003)), patience=5):
     """Seed, build and train ``photon_jet_cnn`` on ``images`` (``features.log_scaled_images``
     of ``data.sample``) with ``data``'s train and validation split; returns (model, history)."""
-    from ..training import set_seed, train_classifier
 
     def part(index):
         return [image[index] for image in images]
@@ -279,7 +278,6 @@ def shower_shape_bdt(features, labels, validation_features, validation_labels, s
 def raw_cell_features(sample):
     """(events, 964): every cell's log-scaled energy (``features.log_scaled_images``,
     the CNN's input, flattened) and log(1 + E_layer / GeV) of the four layer sums."""
-    from ..features import log_scaled_images
 
     cells = [image.reshape(len(image), -1) for image in log_scaled_images(sample)]
     return np.column_stack(cells + [np.log1p(np.clip(sample.layer_energy_gev(), 0.0, None))]).astype(np.float32)
@@ -308,7 +306,6 @@ def headline_numbers(logits, labels, model):
     signal-against-background AUC and the rejection at 90 % signal efficiency (what
     ``seeds.seed_spread`` collects over training seeds). A rejection is infinite when no
     background event of the test sample passes (beyond what it can measure)."""
-    from ..metrics import auc, auc_error, signal_score, working_point
 
     score = signal_score(logits)
     signal, background = score[labels == 2], score[labels != 2]
@@ -321,7 +318,6 @@ def headline_numbers(logits, labels, model):
 def headline_text(numbers, task, n_test):
     """``headline_numbers`` of one or more models as the page's headline: each model's
     rejection at 90 % signal efficiency and AUC with their test-sample errors."""
-    from ..metrics import round_to_error
 
     def shown(value, error):
         return round_to_error(value, error) if np.isfinite(value) else "beyond the test sample (no background passed)"
@@ -349,7 +345,6 @@ def published_rejections(task, working_points=(0.90, 0.95, 0.99, 0.995)):
     """The original's rejections for ``task``, {model: {"RejNN": text}}: each with its
     binomial error and the number of background events it rests on, n = N_b / R of
     ``PUBLISHED_TEST_BACKGROUND`` (sigma_R = R / sqrt(n)), or "N/A" as printed."""
-    from ..metrics import round_to_error
 
     table = {}
     for model, values in PUBLISHED_REJECTION[task].items():
