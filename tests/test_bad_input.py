@@ -117,6 +117,10 @@ def _stage_list(entry, notebook=True):
     return make
 
 
+def _run_stage_list(tmp):
+    return ["run", "--stages", str(tmp / "s.yml")]
+
+
 def _root_attrs_list(tmp):
     path = _tree(tmp / "f.root", "showers", {f"layer_{i}": ak.Array([np.zeros(a * b)])
                                              for i, (a, b) in enumerate(ATLAS_ECAL.layer_shapes)})
@@ -261,7 +265,7 @@ CASES = {
                                                                      str(t / "b")],
                                              "cannot create the data folder"),
     "a stage list that is not YAML": (_text("s.yml", "stages:\n  - id: [x\n"),
-                                      lambda t: ["run", "--stages", str(t / "s.yml")], "is not valid YAML (line 3)"),
+                                      _run_stage_list, "is not valid YAML (line 3)"),
     "a layer that is a single number": (_odd_layer_2("scalar"), _inspect(), "layer_2 in "),
     "a layer that is a soft link to nothing": (_odd_layer_2("dangling"), _inspect(),
                                                "is a soft link to /nowhere, which is not in the file"),
@@ -269,19 +273,19 @@ CASES = {
                                                    "energy in "),
     "cells beyond float32's range": (_odd_layer_2("float64 overflow"), _inspect(),
                                      "has cell energies beyond float32's range (up to 1e+300, event 0)"),
-    "a misspelt key in the stage list": (_stage_list("reed: [x]"), lambda t: ["run", "--stages", str(t / "s.yml")],
+    "a misspelt key in the stage list": (_stage_list("reed: [x]"), _run_stage_list,
                                          "s.yml, stage 'a/b': unknown key 'reed'"),
     "a read given as one path, not a list": (_stage_list('reads: "{data}/x"'),
-                                             lambda t: ["run", "--stages", str(t / "s.yml")],
+                                             _run_stage_list,
                                              "stage 'a/b': reads must be a list, got '{data}/x'"),
     "a matrix that is not a list": (_stage_list("matrix: {task: axion1}"),
-                                    lambda t: ["run", "--stages", str(t / "s.yml")],
+                                    _run_stage_list,
                                     "stage 'a/b': matrix.task must be a list, got 'axion1'"),
     "stage parameters that are not a mapping": (_stage_list("parameters: {all: [1, 2]}"),
-                                                lambda t: ["run", "--stages", str(t / "s.yml")],
+                                                _run_stage_list,
                                                 "stage 'a/b': parameters.all must be a mapping"),
     "a read that no stage writes": (_stage_list('reads: ["{data}/x.h5"]'),
-                                    lambda t: ["run", "--stages", str(t / "s.yml")],
+                                    _run_stage_list,
                                     "stage 'a/b': reads {data}/x.h5, which no stage writes"),
     "an unknown profile": (lambda t: t, lambda t: ["stages", "--profile", "nosuch"], "unknown profile 'nosuch'"),
     "a book folder that cannot be written": (lambda t: t, lambda t: ["run", "--only", "photon_id/explore", "--data-dir",
