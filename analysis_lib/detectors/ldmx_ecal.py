@@ -1,19 +1,11 @@
-"""An LDMX-like silicon-tungsten ECAL and its dark-photon signal and photonuclear background.
+"""An LDMX-like silicon-tungsten ECAL: its geometry, EM showers, hadron tracks, readout
+and trigger. Its events (the dark-photon signal and the photonuclear background) are
+generated in ``ldmx_events``.
 
 Geometry (physics.md, LDMX ECal): 34 silicon layers (0.5 mm) behind tungsten of
 increasing thickness, 141.9 mm of W in all (40.5 X0), front face at z = 240 mm,
 last layer at 529 mm; hexagonal pads of 4.82 mm side (0.60 cm^2), odd layers
 shifted by one pad side. A 4 GeV electron beam hits a thin target at z = 0.
-
-Events (simplified physics, stated so it can be argued with):
-
-* **signal** e N -> e N A', A' -> invisible: only the recoil electron reaches the
-  ECAL. Its share of the beam energy and its transverse momentum grow with the
-  A' mass (a parametrisation of the trends, not a matrix element);
-* **background**: a hard bremsstrahlung photon (2.8-3.8 GeV) whose photonuclear
-  reaction, in the target or in the first radiation lengths of the ECAL, gives a few
-  charged hadrons (minimum-ionising pions, short dense proton tracks with a Bragg
-  rise), sometimes a pi0, and otherwise invisible neutrons; plus the soft electron.
 
 EM showers use the shared GFlash profile on the W/Si stack: the energy a shower
 leaves in the tungsten in front of a layer is sampled by that layer with the
@@ -35,6 +27,7 @@ import numpy as np
 from ..dask_workers import map_streams
 from ..errors import ParameterError
 from .kinematics import check_event_request
+from .ldmx_events import generate_events
 from .materials import SILICON, TUNGSTEN, SamplingStack
 from .shower import GFlashParameters, cell_fractions, make_showers
 
@@ -245,70 +238,6 @@ class LdmxEcal:
         return np.bincount(hits["event"][use], weights=hits["E"][use] / self.sampling_fraction[hits["layer"][use]],
                            minlength=n_events) / 1000.0
 
-    # -- events ----------------------------------------------------------------------
-    def _recoil_electrons(self, n, mass_mev, rng):
-        """(energy GeV, pT GeV) of the recoil electron: its share of the beam grows with the
-        A' mass (mean 3 % at 1 MeV to about 25 % at 1 GeV), its pT with the mass."""
-        m = mass_mev / 1000.0
-        mean_share = 0.03 + 0.3 * m / (m + 0.25)
-        share = rng.beta(2.0, 2.0 / mean_share - 2.0, n)
-        energy = np.clip(share * self.beam_energy_gev, 0.05, self.beam_energy_gev)
-        pt = np.minimum(rng.exponential(0.01 + 0.4 * m, n), 0.8 * energy)
-        return energy, pt
-
-    def _pn_products(self, n, rng):
-        """Photonuclear final states of ``n`` photons: (charged tracks table, pi0 energies)."""
-        n_charged = rng.poisson(1.3, n)
-        owner = np.repeat(np.arange(n), n_charged)
-        is_proton = rng.random(owner.size) < 0.5
-        kinetic = np.where(is_proton, rng.exponential(120.0, owner.size), rng.exponential(350.0, owner.size))
-        cos_theta = rng.uniform(0.15, 1.0, owner.size)
-        phi = rng.uniform(0, 2 * np.pi, owner.size)
-        sin_theta = np.sqrt(1 - cos_theta**2)
-        direction = np.column_stack([sin_theta * np.cos(phi), sin_theta * np.sin(phi), cos_theta])
-        has_pi0 = rng.random(n) < 0.3
-        pi0_energy = np.where(has_pi0, rng.uniform(0.1, 0.8, n), 0.0)
-        return owner, is_proton, kinetic, direction, pi0_energy
-
-    def _generate(self, n, kind, mass_mev, rng):
-        """One batch of events before the trigger: hits dict and per-event truth."""
-        zeros = np.zeros(n)
-        parts = []
-        if kind == "signal":
-            energy, pt = self._recoil_electrons(n, mass_mev, rng)
-            phi = rng.uniform(0, 2 * np.pi, n)
-            slope = pt / np.sqrt(np.maximum(energy**2 - pt**2, 1e-6))
-            sx, sy = slope * np.cos(phi), slope * np.sin(phi)
-            x, y = sx * self.front_z_mm, sy * self.front_z_mm
-            parts.append(self.em_hits(energy, x, y, sx, sy, np.full(n, self.front_z_mm), False, rng))
-            truth = {"recoil_energy_gev": energy, "photon_energy_gev": zeros}
-        else:
-            photon = rng.uniform(2.8, 3.8, n)
-            electron = self.beam_energy_gev - photon
-            ex, ey = rng.normal(0, 0.01, (2, n))  # soft electron: small angles
-            parts.append(self.em_hits(electron, ex * self.front_z_mm, ey * self.front_z_mm, ex, ey,
-                                      np.full(n, self.front_z_mm), False, rng))
-            in_target = rng.random(n) < 0.3
-            depth_x0 = rng.exponential(9.0 / 7.0, n)
-            z_int = np.where(in_target, 0.0, np.interp(depth_x0, self.layer_depth_x0, self.layer_z_mm))
-            owner, is_proton, kinetic, direction, pi0 = self._pn_products(n, rng)
-            parts.append(self.track_hits(np.zeros(owner.size), np.zeros(owner.size), z_int[owner], direction, kinetic,
-                                         is_proton, rng))
-            parts[-1] = (owner[parts[-1][0]],) + parts[-1][1:]
-            with_pi0 = np.flatnonzero(pi0 > 0)
-            if with_pi0.size:  # the two photons share the pi0 energy, close to the photon axis
-                share = rng.uniform(0.2, 0.8, with_pi0.size)
-                for part in (share, 1 - share):
-                    tx, ty = rng.normal(0, 0.15, (2, with_pi0.size))
-                    start = np.maximum(z_int[with_pi0], self.front_z_mm)
-                    hits = self.em_hits(pi0[with_pi0] * part, tx * (self.front_z_mm - z_int[with_pi0]),
-                                        ty * (self.front_z_mm - z_int[with_pi0]), tx, ty, start, True, rng)
-                    parts.append((with_pi0[hits[0]],) + hits[1:])
-            truth = {"recoil_energy_gev": electron, "photon_energy_gev": photon}
-        event, layer, x, y, deposit = (np.concatenate(p) for p in zip(*parts))
-        hits = self.readout(event, layer, x, y, deposit, n, rng)
-        return hits, truth
-
     def simulate_stream(self, particle, n_events, seed, stream, mass_mev=100.0):
         """``n_events`` triggered events (``particle`` "signal" with an A' of ``mass_mev``, or
         "background"), as jagged hits: dict with "eventNumber", "x", "y", "z", "E"
@@ -317,7 +246,7 @@ class LdmxEcal:
         kept_hits, kept_truth, n_kept, n_tried = [], [], 0, 0
         while n_kept < n_events:
             batch = max(2 * (n_events - n_kept), 64)
-            hits, truth = self._generate(batch, particle, mass_mev, rng)
+            hits, truth = generate_events(self, batch, particle, mass_mev, rng)
             passed = self.reconstructed_energy_gev(hits, batch, self.trigger_layers) < self.trigger_gev
             selected = np.flatnonzero(passed)[: n_events - n_kept]
             kept_hits.append(_split_events(hits, selected))
