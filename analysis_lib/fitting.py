@@ -124,7 +124,6 @@ def resolution_table(residuals):
 def resolution_text(table):
     """A ``resolution_table`` as a page's headline: each method's sigma_x and sigma_E/E with
     their errors."""
-
     return "; ".join(f"**{method}** σx {round_to_error(row['sigma_x [mm]'], row['error sigma_x [mm]'])} mm, "
                      f"σE/E {round_to_error(row['sigma_E/E [%]'], row['error sigma_E/E [%]'])} %"
                      for method, row in table.iterrows())

@@ -198,8 +198,6 @@ def _expand_matrix(entry):
     matrix = entry.get("matrix")
     if not matrix:
         return [entry]
-    if len(matrix) != 1:
-        raise PipelineError(f"stage {entry['id']!r}: a matrix takes exactly one parameter, got {sorted(matrix)}")
     (name, values), = matrix.items()
 
     def fill(value, v):

@@ -381,3 +381,14 @@ def test_each_detector_simulates_the_particles_and_takes_the_options_it_declares
         for option in detector.options:
             names = keyword[option] if isinstance(keyword[option], tuple) else (keyword[option],)
             assert takes_any or any(n in accepted for n in names), (name, option)
+
+
+def test_root_cells_beyond_float32_are_named_as_such(tmp_path):
+    """The ROOT reader converts float64 branches itself: 1e300 MeV would read as infinite."""
+    from analysis_lib.io import read_showers
+
+    layers = {f"layer_{i}": ak.Array(np.full((2, a * b), 1e300 if i == 2 else 1.0))
+              for i, (a, b) in enumerate(ATLAS_ECAL.layer_shapes)}
+    path = _tree(tmp_path / "f.root", "showers", layers)
+    with pytest.raises(AnalysisError, match=r"layer_2 in .* beyond float32's range \(up to 1e\+300, event 0\)"):
+        read_showers(path)

@@ -60,7 +60,6 @@ class HitLayout:
 def _ldmx_collection(tree):
     """The hit layout of an ldmx-sw event tree: its EcalRecHits collection (reconstructed,
     calibrated energies), else its EcalSimHits (energy deposited in the silicon)."""
-
     keys = tree.keys(recursive=True)
     for pattern, members, calibrated in ((r"(EcalRecHits_[^./]*)\.xpos_$",
                                           ("xpos_", "ypos_", "zpos_", "energy_"), True),

@@ -32,7 +32,6 @@ def _make_reproducible(archive):
     """Rewrite a ``.keras`` zip so that the same model gives the same bytes: Keras stores
     Python object ids (``shared_object_id``), the save time and file dates in it. Ids are
     renumbered in order of appearance (loading only needs them consistent), the time dropped."""
-
     with zipfile.ZipFile(archive) as z:
         members = {info.filename: z.read(info) for info in z.infolist()}
     ids = {}
@@ -101,7 +100,6 @@ def _renumber_onnx_names(path):
     ``Transpose__94`` the next). Here the nodes are put in one topological order (ties
     broken by what they compute and read) and the numbers renumbered in that order;
     names the model gave keep theirs."""
-
     import onnx
 
     model = onnx.load(str(path))

@@ -305,17 +305,16 @@ def _validated(path, layers, truth, attrs, detector, negative_cells="keep"):
                                 "(phi x eta)")
         if not (np.issubdtype(layer.dtype, np.integer) or np.issubdtype(layer.dtype, np.floating)):
             raise DataFileError(f"{name} in {path} holds {layer.dtype} values, not real numbers")
-        if layer.dtype.itemsize > 4 and np.isfinite(layer).all():
-            too_large = np.abs(layer) > np.finfo(np.float32).max
-            if too_large.any():
-                raise _beyond_float32(name, path, np.abs(layer).max(), int(np.argwhere(too_large)[0][0]))
-        layer = layer.astype(np.float32, copy=False)
+        stored, layer = layer, layer.astype(np.float32, copy=False)
         if unit != "MeV":
             layer *= np.float32(UNIT_TO_MEV[unit])
         bad = ~np.isfinite(layer)
         if bad.any():
+            event = int(np.argwhere(bad)[0][0])
+            if stored is not layer and np.isfinite(stored[bad]).all():  # float64 cells past float32's range
+                raise _beyond_float32(name, path, np.abs(stored).max(), event)
             raise DataFileError(f"{name} in {path} has {int(bad.sum())} NaN or infinite cell energies "
-                                f"(first in event {int(np.argwhere(bad)[0][0])})")
+                                f"(first in event {event})")
         if layer.min() < 0:
             if negative_cells == "refuse":
                 raise DataFileError(f"{name} in {path} has negative cell energies (lowest {layer.min():.3g} MeV in "

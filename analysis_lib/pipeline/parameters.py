@@ -81,8 +81,7 @@ def _names_input(value, read):
 
 
 def _check_exists(name, value, stage, root):
-    path = Path(value) if not isinstance(value, str) or Path(value).is_absolute() else Path(root or ".") / value
-    if not isinstance(value, str) or not path.exists():
+    if not isinstance(value, str) or not (Path(root or ".") / value).exists():  # an absolute value stays itself
         raise ParameterError(f"-p {name}={value}: no such file or folder ({stage.id} reads it)")
 
 

@@ -76,9 +76,8 @@ class Pipeline:
         for name, folder in folders:  # both checked before either is made
             if folder.exists() and not folder.is_dir():
                 raise ParameterError(f"the {name} folder {folder} is a file")
-            existing = next(p for p in (folder, *folder.parents) if p.exists())
-            if not existing.is_dir() or not os.access(existing, os.W_OK):
-                raise ParameterError(f"the {name} folder {folder} cannot be made: {existing} is not a writable folder")
+            if folder.is_dir() and not os.access(folder, os.W_OK):
+                raise ParameterError(f"the {name} folder {folder} is not writable")
         made = []  # the folders this run creates, deepest first: removed again if the next cannot be made
         for name, folder in folders:
             new = [p for p in (folder, *folder.parents) if not p.exists()]
@@ -225,7 +224,6 @@ class Pipeline:
         their atomic writes clean up and papermill shuts each kernel down), kill any still
         alive after ``grace_s``, and remove what a killed kernel left half-written in its
         stage's output folders."""
-
         import psutil
 
         def kernels():

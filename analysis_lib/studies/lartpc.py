@@ -35,7 +35,6 @@ def lartpc_images(data_dir, classes=None, negative_cells="keep", scaling="charge
     ``max_scaled_images``) with a channel axis, and the class labels (the class's index
     in ``lartpc.CLASSES``, from the file name, so a file needs no label array):
     (images, labels)."""
-
     if scaling not in SCALINGS:
         raise ParameterError(f"scaling must be one of {', '.join(SCALINGS)}, not {scaling!r}")
     names = classes or CLASSES

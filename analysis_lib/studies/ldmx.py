@@ -10,6 +10,7 @@ Contents: ``background_mass_hypotheses``, ``ldmx_sources``, ``check_signal_masse
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -44,8 +45,6 @@ def ldmx_sources(data_dir, masses_mev):
     ``signal_<m>MeV.root`` for each mass of ``masses_mev``: refused in one sentence,
     naming the ``masses_mev`` parameter and the masses the folder does hold, where a
     file is missing."""
-    from pathlib import Path
-
     data_dir = Path(data_dir)
     if not (data_dir / "background.root").is_file():
         raise missing_file(data_dir / "background.root")
@@ -78,7 +77,6 @@ def ldmx_hits(path, hits=None, negative_cells="keep", **options):
     fraction, so that every file gives the same quantity. Hits below zero energy
     (noise-subtracted read-outs) are kept, clipped to zero or, with ``"refuse"``, stop
     the reading (``hit_summary`` counts them over the whole file first)."""
-
     if negative_cells not in NEGATIVE_CELLS:
         raise ParameterError(f"negative_cells must be one of {', '.join(NEGATIVE_CELLS)}, not {negative_cells!r}")
     for chunk in iterate_hits(path, hits=hits, sampling_fraction=LDMX_ECAL.sampling_fraction_at, **options):
@@ -168,7 +166,6 @@ def iterate_hit_images(path, formats, step_size=5000, mapper=None, hits=None, ne
     the options of ``hit_images`` (kind, size, depth, ...); ``negative_cells`` is
     ``ldmx_hits``'s. Yields, per range, the images of its non-empty events per name and
     the number of events read: a file of any size converts in the memory of one range."""
-
     layout = find_hits(path, hits)
     n = count_hit_events(path, layout)
     if n == 0:

@@ -81,7 +81,6 @@ def photon_id_sample(data_dir, process, events_per_class=None, seed=0, fractions
     """Jets (label 0) and photons (1) of one photon-ID process from
     ``{process}_{jet,photon}.h5`` (or ``.root``), truth as ``photon_id_truth`` names it,
     split into train / validation / test."""
-
     if process not in PROCESSES:
         raise ParameterError(f"unknown photon-ID process {process!r}; choose one of {', '.join(PROCESSES)}")
     if process != "radiative_z":  # the only process with a dilepton
@@ -246,7 +245,6 @@ def efficiency_closure(samples, passes, window, n_pseudo, n_signal, n_background
     "template" (the control sample's shape) or a Bernstein degree. Fits that do not
     converge are left out (``closure_summary`` counts what is kept).
     Returns {name: (pulls, fitted efficiencies)}."""
-
     pulls = {name: ([], []) for name in passes}
     truth = {name: samples.true_efficiency(passed, window) for name, passed in passes.items()}
     for _ in (progress or range)(n_pseudo):

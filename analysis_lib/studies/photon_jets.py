@@ -229,7 +229,6 @@ def train_photon_jet_cnn(data, images, seed=1, reproduce_back_layer_bug=False, e
                          schedule=((6, 0.002), (6, 0.001), (20, 0.0003)), patience=5):
     """Seed, build and train ``photon_jet_cnn`` on ``images`` (``features.log_scaled_images``
     of ``data.sample``) with ``data``'s train and validation split; returns (model, history)."""
-
     def part(index):
         return [image[index] for image in images]
 
@@ -278,7 +277,6 @@ def shower_shape_bdt(features, labels, validation_features, validation_labels, s
 def raw_cell_features(sample):
     """(events, 964): every cell's log-scaled energy (``features.log_scaled_images``,
     the CNN's input, flattened) and log(1 + E_layer / GeV) of the four layer sums."""
-
     cells = [image.reshape(len(image), -1) for image in log_scaled_images(sample)]
     return np.column_stack(cells + [np.log1p(np.clip(sample.layer_energy_gev(), 0.0, None))]).astype(np.float32)
 
@@ -306,7 +304,6 @@ def headline_numbers(logits, labels, model):
     signal-against-background AUC and the rejection at 90 % signal efficiency (what
     ``seeds.seed_spread`` collects over training seeds). A rejection is infinite when no
     background event of the test sample passes (beyond what it can measure)."""
-
     score = signal_score(logits)
     signal, background = score[labels == 2], score[labels != 2]
     area, point = auc(signal, background), working_point(signal, background, 0.90)
@@ -318,7 +315,6 @@ def headline_numbers(logits, labels, model):
 def headline_text(numbers, task, n_test):
     """``headline_numbers`` of one or more models as the page's headline: each model's
     rejection at 90 % signal efficiency and AUC with their test-sample errors."""
-
     def shown(value, error):
         return round_to_error(value, error) if np.isfinite(value) else "beyond the test sample (no background passed)"
 
@@ -345,7 +341,6 @@ def published_rejections(task, working_points=(0.90, 0.95, 0.99, 0.995)):
     """The original's rejections for ``task``, {model: {"RejNN": text}}: each with its
     binomial error and the number of background events it rests on, n = N_b / R of
     ``PUBLISHED_TEST_BACKGROUND`` (sigma_R = R / sqrt(n)), or "N/A" as printed."""
-
     table = {}
     for model, values in PUBLISHED_REJECTION[task].items():
         row = {}
