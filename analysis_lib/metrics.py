@@ -1,7 +1,7 @@
 """Classifier performance: scores, ROC curves, working points, confusion matrices.
 
 Contents: ``WORKING_POINTS``, ``signal_score``, ``binomial_error``, ``Rejection``, ``rejection``,
-``WorkingPoint``, ``round_to_error``, ``working_point``, ``RejectionRatio``, ``rejection_ratio``,
+``poisson_interval``, ``WorkingPoint``, ``round_to_error``, ``working_point``, ``RejectionRatio``, ``rejection_ratio``,
 ``roc_curve``, ``auc``, ``auc_error``, ``confusion_matrix``, ``efficiency_in_bins``,
 ``match_photons``, ``photon_residuals``, ``ThresholdSummary``, ``best_threshold``,
 ``id_comparison_in_bins``.
@@ -12,6 +12,7 @@ from typing import NamedTuple
 
 import numpy as np
 from scipy.special import logsumexp
+from scipy.stats import chi2
 
 from .errors import EmptyDatasetError
 
@@ -69,6 +70,15 @@ def rejection(background_passes):
     if passes.size == 0:
         raise EmptyDatasetError("a rejection needs background events")
     return Rejection(int(passes.size), int(passes.sum()))
+
+
+def poisson_interval(count, confidence=0.6827):
+    """Garwood's central interval (lower, upper) on a Poisson mean from ``count`` events:
+    chi2_(1-cl)/2(2k)/2 and chi2_(1+cl)/2(2k + 2)/2 (lower 0 for k = 0). A rejection that
+    rests on k passing background events of N lies in N / upper .. N / lower."""
+    tail = (1 - confidence) / 2
+    lower = chi2.ppf(tail, 2 * count) / 2 if count > 0 else 0.0
+    return float(lower), float(chi2.ppf(1 - tail, 2 * count + 2) / 2)
 
 
 @dataclass

@@ -8,7 +8,7 @@ import xgboost as xgb
 from analysis_lib.detectors import ATLAS_ECAL
 from analysis_lib.errors import EmptyDatasetError, ParameterError
 from analysis_lib.explain import deep_shap, latent_correlations, tree_shap
-from analysis_lib.metrics import confusion_matrix, efficiency_in_bins, signal_score, working_point
+from analysis_lib.metrics import confusion_matrix, efficiency_in_bins, poisson_interval, signal_score, working_point
 from analysis_lib.models import submodel
 from analysis_lib.studies.photon_jets import particle_flow_network, photon_jet_cnn
 from analysis_lib.training import predict_logits, set_seed, split_indices, train_classifier
@@ -245,3 +245,13 @@ def test_the_binomial_error_of_a_fraction():
     assert binomial_error(0.9, 100) == pytest.approx(0.03) and isinstance(binomial_error(0.9, 100), float)
     np.testing.assert_allclose(binomial_error(np.array([0.5, 0.9]), 400), [0.025, 0.015])
     assert np.isnan(binomial_error(0.5, 0))
+
+
+def test_poisson_interval_gives_garwoods_central_68_percent_limits():
+    """Garwood's (Gehrels's table) limits: 0 events -> (0, 1.841); 3 events -> (1.367, 5.918).
+    So the original's CNN rejection of 19944 on 60000 background events (3 passing) lies
+    between about 10 100 and 43 900."""
+    assert poisson_interval(0) == pytest.approx((0.0, 1.841), abs=1e-3)
+    assert poisson_interval(3) == pytest.approx((1.367, 5.918), abs=1e-3)
+    low, high = poisson_interval(100)
+    assert low < 100 < high and (high - low) / 2 == pytest.approx(10.0, rel=0.1)  # sqrt(N) for large N

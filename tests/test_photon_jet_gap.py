@@ -1,19 +1,28 @@
-"""The photon-jet gap chapter's measurements: decay truth, and the direction the readout
-ladder must go (the published files' digitisation never separates worse than the book's)."""
+"""The photon-jet gap chapter's measurements (``studies.photon_jet_gap``): decay truth, the
+direction the readout ladder must go (the published files' digitisation never separates
+worse than the book's), the original's particle gun, the oracle from truth and the
+training-size slope."""
+
+from dataclasses import replace
+from functools import lru_cache
 
 import numpy as np
 import pytest
 
-from analysis_lib.metrics import auc, auc_error, signal_score, working_point
-from analysis_lib.studies.photon_jets import (READOUT_LADDER, gbdt_logits, raw_cell_features, raw_cell_gbdt,
-                                              simulated_task)
+from analysis_lib.detectors import ATLAS_ECAL
+from analysis_lib.detectors.shower import Showers
+from analysis_lib.errors import ParameterError
+from analysis_lib.features import strip_maxima
+from analysis_lib.metrics import auc, auc_error, rejection_ratio, signal_score, working_point
+from analysis_lib.studies.photon_jet_gap import (GUNS, bdt_rejection, gbdt_rejection, oracle_features, oracle_rejection,
+                                                 size_curve_slope)
+from analysis_lib.studies.photon_jets import (READOUT_LADDER, gbdt_logits, photon_jet_truth, raw_cell_features,
+                                              raw_cell_gbdt, simulated_task)
 
 from .conftest import simulate_sample
 
 
 def test_decay_truth_follows_two_body_kinematics():
-    from analysis_lib.studies.photon_jets import photon_jet_truth
-
     sample = simulate_sample("axion1", 4000, seed=8)
     truth = photon_jet_truth(sample)
     share = truth["softest_fraction"]
@@ -27,7 +36,9 @@ def test_decay_truth_follows_two_body_kinematics():
     assert np.all(single["softest_fraction"] == 1.0) and np.all(single["spread_eta_rad"] == 0.0)
 
 
+@lru_cache(maxsize=None)
 def _gbdt_on(readout, n=2000):
+    """(AUC, WorkingPoint) of the raw-cell tree on axion1 with ``readout``; computed once."""
     data = simulated_task("axion1", n, readout, seed=2)
     fit = np.concatenate([data.train, data.validation])
     cells = raw_cell_features(data.sample)
@@ -64,19 +75,10 @@ def test_the_originals_fixed_gun_makes_axion1_far_easier_than_a_spread_of_impact
     at least three times the spread one, by more than two combined errors. Measured at
     1000 events per class: 3.56 +- 0.23 spread, and with the fixed gun none of the 606
     test background events passes (rejection above 606)."""
-    from analysis_lib.metrics import rejection_ratio
-    from analysis_lib.studies.photon_jets import BOOK_DIRECTION_SPREAD_RAD, ORIGINAL_DIRECTION_SPREAD_RAD
-
-    points = {}
-    for spread in (BOOK_DIRECTION_SPREAD_RAD, ORIGINAL_DIRECTION_SPREAD_RAD):
-        data = simulated_task("axion1", 1000, READOUT_LADDER["published files (deposit + spots)"], seed=2,
-                              direction_spread_rad=spread)
-        fit = np.concatenate([data.train, data.validation])
-        cells = raw_cell_features(data.sample)
-        model = raw_cell_gbdt(cells[fit], data.labels[fit], seed=1, max_iter=100)
-        score, labels = signal_score(gbdt_logits(model, cells[data.test])), data.labels[data.test]
-        points[spread] = working_point(score[labels == 2], score[labels != 2], 0.90)
-    fixed, spread = points[ORIGINAL_DIRECTION_SPREAD_RAD], points[BOOK_DIRECTION_SPREAD_RAD]
+    points = {name: gbdt_rejection(simulated_task("axion1", 1000, READOUT_LADDER["published files (deposit + spots)"],
+                                                  seed=2, **GUNS[name]), seed=1)
+              for name in ("this book", "fixed direction")}
+    fixed, spread = points["fixed direction"], points["this book"]
     message = f"fixed gun {fixed}, spread {spread}"
     if fixed.n_background_pass == 0:  # no background passes: its rejection is above n_background
         assert fixed.n_background > 3 * (spread.rejection + 2 * spread.rejection_error), message
@@ -85,12 +87,92 @@ def test_the_originals_fixed_gun_makes_axion1_far_easier_than_a_spread_of_impact
         assert ratio.value - 2 * ratio.error > 3, message
 
 
+def test_the_originals_whole_gun_lifts_the_shower_shape_bdt_on_axion1_towards_table_2():
+    """With the original's gun (fixed direction from 288 mm behind the origin) the nine-variable
+    BDT on axion1 rejects far more than with the book's gun, on the same showers' seeds and
+    the published digitisation. Measured at 2000 events per class: 3.21 +- 0.14 with the
+    book's gun; asked: the ratio at least 5 by two errors (at 5000 events per class the
+    chapter's way gave 4.5 +- 0.2 against 158 +- 36, the original's Table 2 being 188)."""
+    points = {name: bdt_rejection(simulated_task("axion1", 2000, READOUT_LADDER["published files (deposit + spots)"],
+                                                 seed=5, **GUNS[name]), seed=5)
+              for name in ("this book", "the original's gun")}
+    ratio = rejection_ratio(points["the original's gun"], points["this book"])
+    assert ratio.value - 2 * ratio.error > 5, f"{points}: {ratio}"
+
+
+def test_a_vertex_behind_the_origin_moves_a_shower_out_by_its_lever_arm():
+    """The cells are angles seen from the origin: a photon at angle theta from a vertex d mm
+    behind it lands at (z + d) tan(theta), so its strip centroid is (z + d) / z times
+    further out (1.19 at the strips for the original's 288 mm)."""
+    strips = ATLAS_ECAL.layer_named("strips")
+    eta_centres = 0.5 * (strips.eta_edges_rad[1:] + strips.eta_edges_rad[:-1])
+    depth_max, alpha = ATLAS_ECAL.gflash.mean_profile(np.array([100.0]))
+    showers = Showers(np.array([100.0]), np.array([0.5]), depth_max, alpha)
+    theta = np.array([0.02])
+
+    def centroid(vertex_z_mm):
+        profile = ATLAS_ECAL.deposit(showers, np.zeros(1), theta, vertex_z_mm)[1].sum(axis=1)[0]
+        return np.sum(profile * eta_centres) / profile.sum()
+
+    z_mm = 0.5 * (strips.front_mm + strips.back_mm)
+    assert centroid(0.0) == pytest.approx(0.02, rel=0.02)
+    assert centroid(-288.0) / centroid(0.0) == pytest.approx((z_mm + 288.0) / z_mm, rel=0.02)
+
+
+def test_halving_the_core_radius_narrows_a_photon_in_the_strips():
+    """The chapter's single switch of the shower's core: with the core radius halved, more of
+    a photon's strip energy stays in its hottest strip (bare deposit, photon at a strip's
+    centre), and the energy in the strips is unchanged."""
+    depth_max, alpha = ATLAS_ECAL.gflash.mean_profile(np.array([60.0]))
+    showers = Showers(np.array([60.0]), np.array([0.5]), depth_max, alpha)
+    half_strip = 0.5 * ATLAS_ECAL.layer_named("strips").cell_size_rad[1]
+    profiles = [detector.deposit(showers, np.zeros(1), np.array([half_strip]))[1].sum(axis=1)[0]
+                for detector in (ATLAS_ECAL, replace(ATLAS_ECAL, core_radius_scale=0.5))]
+    core, halved = (p.max() / p.sum() for p in profiles)
+    assert halved > core + 0.05, (core, halved)
+    assert profiles[1].sum() == pytest.approx(profiles[0].sum(), rel=1e-3)  # the window's edges leak 1e-4
+
+
+def test_the_oracle_sees_one_photon_as_one_and_merges_a_pair_within_a_cell():
+    """Without smearing: a single photon gives share 1 at the centroid; two photons four
+    strips apart are both seen, with their shares; two photons within one strip and one
+    middle cell are seen as one."""
+    exact = replace(ATLAS_ECAL, sampling_term=0.0)
+    strip = ATLAS_ECAL.layer_named("strips").cell_size_rad[1]
+    energy = np.array([[50.0, 0.0], [40.0, 10.0], [40.0, 10.0]])
+    eta = np.array([[0.0, 0.0], [0.0, 4 * strip], [0.0, 0.5 * strip]])
+    features = oracle_features(energy, np.zeros_like(eta), eta, np.random.default_rng(1), detector=exact,
+                               position_resolution_cells=0.0)
+    total, shares, eta_offsets = features[:, 0], features[:, 1:3], features[:, 3:5]
+    np.testing.assert_allclose(total, 50.0)
+    np.testing.assert_allclose(shares, [[1.0, 0.0], [0.8, 0.2], [1.0, 0.0]])
+    np.testing.assert_allclose(eta_offsets[1], [-0.8, 3.2])  # strips from the energy centroid
+    np.testing.assert_allclose(eta_offsets[[0, 2]], 0.0)
+
+
+def test_the_oracle_from_truth_is_above_what_the_images_give():
+    """The oracle bound: from the decays' truth photons, smeared by the sampling term and 0.3
+    of a cell and merged within one cell, a tree rejects more than the raw-cell tree on the
+    published digitisation's images of axion1 (2000 events per class), by two errors of
+    each. Measured: 15.3 +- 0.8 (10000 events per class) against 8-11."""
+    oracle = oracle_rejection("axion1", 5000, seed=1)
+    _, images = _gbdt_on(READOUT_LADDER["published files (deposit + spots)"])
+    assert oracle.rejection - 2 * oracle.rejection_error > images.rejection + 2 * images.rejection_error, (
+        oracle, images)
+
+
+def test_the_training_size_slope_recovers_a_power_law_and_needs_three_points():
+    sizes = np.array([500, 1000, 2000, 4000])
+    rejections = 2.0 * sizes**0.5
+    slope, error = size_curve_slope(sizes, rejections, 0.05 * rejections)
+    assert slope == pytest.approx(0.5, abs=1e-9) and 0 < error < 0.1
+    with pytest.raises(ParameterError, match="three measured"):
+        size_curve_slope(sizes[:2], rejections[:2], rejections[:2] * 0.05)
+
+
 def _strip_profiles(energies_gev, eta_rad, start_x0):
     """Bare mean deposit (no fluctuation of any kind) of photons at the given eta angles,
     one event per row; the strip layer summed over phi."""
-    from analysis_lib.detectors import ATLAS_ECAL
-    from analysis_lib.detectors.shower import Showers
-
     energies, eta = np.atleast_2d(energies_gev).astype(float), np.atleast_2d(eta_rad).astype(float)
     depth_max, alpha = ATLAS_ECAL.gflash.mean_profile(energies.ravel())
     showers = Showers(energies.ravel(), np.full(energies.size, float(start_x0)), depth_max, alpha)
@@ -102,9 +184,6 @@ def test_a_single_photon_has_no_second_maximum_and_two_photons_four_strips_apart
     """What the strip layer can show, on the bare deposit: a single photon anywhere in a
     strip never has a second local maximum above 5 % of the first; two photons four strips
     apart in eta, the softer with 20 % of the energy, always have one."""
-    from analysis_lib.detectors import ATLAS_ECAL
-    from analysis_lib.features import strip_maxima
-
     pitch = ATLAS_ECAL.layer_named("strips").cell_size_rad[1]
     offsets = np.linspace(0.0, 1.0, 11)[:, None] * pitch  # across one strip
     single = _strip_profiles(np.full((11, 1), 60.0), offsets, start_x0=0.5)

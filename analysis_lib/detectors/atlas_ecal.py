@@ -99,10 +99,11 @@ class AtlasLikeEcal:
     zero_suppression_sigma: float = 2.0
     max_slice_x0: float = 3.0  # depth slices per layer for the lateral profile
     readout: Readout = Readout()
+    core_radius_scale: float = 1.0  # GFlash's core radius times this (``GFlashParameters``)
     gflash: GFlashParameters = field(init=False)
 
     def __post_init__(self):
-        object.__setattr__(self, "gflash", GFlashParameters(self.stack))
+        object.__setattr__(self, "gflash", GFlashParameters(self.stack, self.core_radius_scale))
 
     @property
     def front_mm(self):
@@ -150,14 +151,16 @@ class AtlasLikeEcal:
         return list(zip(edges[:-1], edges[1:]))
 
     # -- simulation ------------------------------------------------------
-    def mean_images(self, energy_gev, theta_x, theta_y, is_photon, rng):
+    def mean_images(self, energy_gev, theta_x, theta_y, is_photon, rng, vertex_z_mm=0.0):
         """Expected layer images (before fluctuations and noise) of single EM
         showers, in GeV, for showers along the given angles; and the showers."""
         showers = make_showers(self.gflash, energy_gev, is_photon, rng)
-        return self.deposit(showers, theta_x, theta_y), showers
+        return self.deposit(showers, theta_x, theta_y, vertex_z_mm), showers
 
-    def deposit(self, showers, theta_x, theta_y):
-        """Expected layer images (GeV) of ``showers`` along the given angles."""
+    def deposit(self, showers, theta_x, theta_y, vertex_z_mm=0.0):
+        """Expected layer images (GeV) of ``showers`` along the given angles from a vertex on
+        the axis at ``vertex_z_mm`` (the cells stay binned in angle seen from z = 0): at depth
+        z a shower's axis lies at (z - vertex_z_mm) tan(theta)."""
         r_m = self.stack.moliere_radius_mm
         images = []
         for layer in self.layers:
@@ -166,8 +169,11 @@ class AtlasLikeEcal:
             for front, back in self.slices_x0(layer):
                 fraction, depth, tau = showers.slice(front, back)
                 z = self.front_mm + depth * self.stack.radiation_length_mm
-                x_edges = (z[:, None] * (tan_phi[None, :] - np.tan(theta_x)[:, None])) / r_m
-                y_edges = (z[:, None] * (tan_eta[None, :] - np.tan(theta_y)[:, None])) / r_m
+                # + vertex_z_mm tan(theta): adds exactly 0.0 for a vertex at the origin
+                x_edges = (z[:, None] * (tan_phi[None, :] - np.tan(theta_x)[:, None])
+                           + vertex_z_mm * np.tan(theta_x)[:, None]) / r_m
+                y_edges = (z[:, None] * (tan_eta[None, :] - np.tan(theta_y)[:, None])
+                           + vertex_z_mm * np.tan(theta_y)[:, None]) / r_m
                 image += slice_cell_energies(self.gflash, showers, fraction, tau, x_edges, y_edges)
             images.append(image)
         return images
@@ -186,12 +192,13 @@ class AtlasLikeEcal:
                 for layer, image in zip(self.layers, images_gev)]
 
     def simulate_stream(self, particle, n_events, seed, stream, energy_range_gev=(40.0, 250.0),
-                        mass_gev=1.0, direction_spread_rad=DIRECTION_SPREAD_RAD):
+                        mass_gev=1.0, direction_spread_rad=DIRECTION_SPREAD_RAD, vertex_z_mm=0.0):
         """Simulate ``n_events`` of one random stream; returns a dict of arrays.
 
-        Energies are uniform in ``energy_range_gev``; the primary points at angles
-        uniform within +-``direction_spread_rad`` of the detector centre (half a
-        middle cell by default), so the impact point moves across the cells.
+        Energies are uniform in ``energy_range_gev``; the primary starts on the axis at
+        ``vertex_z_mm`` (0: the origin the cells' angles are seen from) and points at angles
+        uniform within +-``direction_spread_rad`` of the detector centre (half a middle cell
+        by default), so the impact point moves across the cells.
         """
         rng = np.random.default_rng([seed, stream])
         e_lo, e_hi = energy_range_gev
@@ -201,7 +208,7 @@ class AtlasLikeEcal:
         k = p4.shape[1]
         ph_theta_x, ph_theta_y = angles_from_momentum(p4)
         images, showers = self.mean_images(p4[..., 0].ravel(), ph_theta_x.ravel(), ph_theta_y.ravel(),
-                                           np.repeat(is_photon[None, :], n_events, 0).ravel(), rng)
+                                           np.repeat(is_photon[None, :], n_events, 0).ravel(), rng, vertex_z_mm)
         images = [img.reshape((n_events, k) + img.shape[1:]).sum(axis=1) for img in images]
         layers = self.digitise(images, rng)
         event = {f"layer_{i}": layer for i, layer in enumerate(layers)}

@@ -45,6 +45,9 @@ class GFlashParameters:
     """
 
     stack: SamplingStack
+    #: Multiplies GFlash's core radius R_c: 1 is GFlash; another value switches the width of
+    #: the shower's core alone, to measure what it is worth (the photon-jet gap chapter).
+    core_radius_scale: float = 1.0
 
     def _log_y(self, energy_gev):
         return np.log(1000.0 * np.asarray(energy_gev, dtype=float) / self.stack.critical_energy_mev)
@@ -102,7 +105,8 @@ class GFlashParameters:
         r_core = r_core - 0.0203 * one_minus_ehat + 0.0397 * np.exp(-tau) / fs
         r_tail = r_tail - 0.14 * one_minus_ehat - 0.495 * np.exp(-tau) / fs
         p_core = p_core + one_minus_ehat * (0.348 - 0.642 * np.exp(-((tau - 1) ** 2)) / fs)
-        return np.maximum(r_core, 1e-3), np.maximum(r_tail, 1e-2), np.clip(p_core, 0.0, 1.0)
+        return (np.maximum(r_core * self.core_radius_scale, 1e-3), np.maximum(r_tail, 1e-2),
+                np.clip(p_core, 0.0, 1.0))
 
 
 @dataclass

@@ -12,7 +12,8 @@ a time); the networks: ``photon_jet_cnn``, ``particle_flow_network``,
 baseline: ``raw_cell_features``, ``raw_cell_gbdt``, ``gbdt_logits``; the headline numbers of a model:
 ``headline_numbers``, ``headline_text``; the original's numbers: ``PUBLISHED_REJECTION``,
 ``PUBLISHED_TEST_BACKGROUND``, ``published_rejections``; the gap to them:
-``BOOK_DIRECTION_SPREAD_RAD``, ``ORIGINAL_DIRECTION_SPREAD_RAD``, ``READOUT_LADDER``.
+``BOOK_DIRECTION_SPREAD_RAD``, ``ORIGINAL_DIRECTION_SPREAD_RAD``, ``ORIGINAL_VERTEX_Z_MM``,
+``READOUT_LADDER``.
 """
 
 from pathlib import Path
@@ -104,20 +105,25 @@ BOOK_DIRECTION_SPREAD_RAD = DIRECTION_SPREAD_RAD
 #: macro its repository holds: ``/gps/direction 0 0 1`` from a point source): every
 #: primary along the axis, onto the corner of four cells in every layer.
 ORIGINAL_DIRECTION_SPREAD_RAD = 0.0
+#: The same macro's source point, ``/gps/pos/centre 0.0 0.0 -28.8`` in GPS's default unit
+#: (cm): 288 mm behind the origin from which the cells' angles are measured, so a decay's
+#: photons land (z + 288) / z times further apart, 1.19 times at the strips.
+ORIGINAL_VERTEX_Z_MM = -288.0
 
 
 def simulated_task(task, events_per_class, readout=Readout(), seed=0, fractions=(0.56, 0.14, 0.3),
-                   direction_spread_rad=BOOK_DIRECTION_SPREAD_RAD):
-    """``photon_jet_task`` simulated in memory in the ATLAS-like ECAL with ``readout``:
-    the same seed gives the same showers whatever the readout, so two readouts compare
-    on the same events (seeds: seed + 1, 2, 3 for gamma, pi0 and the signal). Primaries
-    point uniformly within +-``direction_spread_rad`` of the detector centre; 0 is the
-    original's particle gun (``ORIGINAL_DIRECTION_SPREAD_RAD``)."""
+                   direction_spread_rad=BOOK_DIRECTION_SPREAD_RAD, vertex_z_mm=0.0, detector=ATLAS_ECAL):
+    """``photon_jet_task`` simulated in memory in ``detector`` (the ATLAS-like ECAL) with
+    ``readout``: the same seed gives the same showers whatever the readout, so two readouts
+    compare on the same events (seeds: seed + 1, 2, 3 for gamma, pi0 and the signal).
+    Primaries start on the axis at ``vertex_z_mm`` and point uniformly within
+    +-``direction_spread_rad`` of the detector centre; ``ORIGINAL_VERTEX_Z_MM`` and
+    ``ORIGINAL_DIRECTION_SPREAD_RAD`` are the original's particle gun."""
     if task not in PHOTON_JET_TASKS:
         raise ParameterError(f"unknown photon-jet task {task!r}; choose one of {', '.join(PHOTON_JET_TASKS)}")
-    detector = ATLAS_ECAL.with_readout(readout)
+    detector = detector.with_readout(readout)
     parts = [simulate_sample(detector, name, events_per_class, seed=seed + i + 1,
-                             direction_spread_rad=direction_spread_rad)
+                             direction_spread_rad=direction_spread_rad, vertex_z_mm=vertex_z_mm)
              for i, name in enumerate(("gamma", "pi0", task))]
     return _labelled(parts, task, seed, fractions)
 
