@@ -12,7 +12,8 @@ on the executed copy. What a reader of the book sees is then:
   are), cells of imports, plotting style and saving with nothing to show;
 - each figure a numbered figure with the caption its cell gave (``reporting.caption``;
   a cell showing several figures becomes one cell per figure), a figure wider than the
-  text column spread over the page's margin too (``full-width``);
+  text column spread over the page's margin too (``full-width``), and a figure of panels
+  side by side kept at its drawn size on a phone, in a box that scrolls sideways;
 - the headline numbers ``reporting.record`` hands to the pipeline, not shown as a line of
   bookkeeping (the tables of the page show them with their errors);
 - a last section with the one command that remakes the page.
@@ -21,7 +22,8 @@ The machine's own folders are written as a reader knows them (``shown_paths``) a
 TensorFlow's start-up lines are dropped. The notebook under ``notebooks/`` keeps every
 cell as it is: JupyterLab shows the code.
 
-Contents: ``CODE_TAGS``, ``BOOKKEEPING_CALLS``, ``TEXT_COLUMN_PX``, ``is_bookkeeping``,
+Contents: ``CODE_TAGS``, ``BOOKKEEPING_CALLS``, ``TEXT_COLUMN_PX``, ``SEVERAL_PANELS_ASPECT``,
+``SEVERAL_PANELS_CLASS``, ``is_bookkeeping``,
 ``finish_page``.
 """
 
@@ -44,6 +46,12 @@ BOOKKEEPING_CALLS = {"use_style", "in_repository", "mkdir", "save_model", "save_
                      "seed", "set_random_seed"}
 #: The width in CSS pixels of sphinx-book-theme's text column at 1366 px (a figure wider is shown full-width).
 TEXT_COLUMN_PX = 760
+#: A figure at least this many times wider than high has panels side by side (one panel is
+#: drawn at most about 1.6 times wider than high): on a phone it keeps its drawn size and
+#: scrolls sideways in its own box (the class ``SEVERAL_PANELS_CLASS`` in book/_static/book.css)
+#: rather than shrink each panel to a third of the screen.
+SEVERAL_PANELS_ASPECT = 2.4
+SEVERAL_PANELS_CLASS = "several-panels"
 _PROFILE_LINE = "*Every number on this page was made by the"
 _REPRODUCE_HEADING = "## Reproduce this page"
 
@@ -70,13 +78,20 @@ def is_bookkeeping(source):
     return bool(statements) and all(bookkeeping(s) for s in statements)
 
 
-def _png_width_px(output):
-    """The width of a PNG output in CSS pixels (Retina images carry their shown width)."""
-    shown = output.get("metadata", {}).get("image/png", {}).get("width")
-    if shown:
-        return int(shown)
+def _png_size_px(output):
+    """(width, height) of a PNG output in CSS pixels (Retina images carry their shown width)."""
     header = base64.b64decode(output["data"]["image/png"][:44])
-    return struct.unpack(">I", header[16:20])[0]
+    width, height = struct.unpack(">II", header[16:24])
+    shown = output.get("metadata", {}).get("image/png", {}).get("width")
+    return (int(shown), round(height * int(shown) / width)) if shown else (width, height)
+
+
+def _several_panels(output):
+    """Whether an output is a figure of panels side by side (``SEVERAL_PANELS_ASPECT``)."""
+    if "image/png" not in output.get("data", {}):
+        return False
+    width, height = _png_size_px(output)
+    return width >= SEVERAL_PANELS_ASPECT * height
 
 
 def _visible(outputs):
@@ -106,7 +121,7 @@ def _finish_outputs(cell):
             headlines.append(data[HEADLINE_MIME])
             continue
         if "image/png" in data:
-            widths.append(_png_width_px(output))
+            widths.append(_png_size_px(output)[0])
         kept.append(output)
     return kept, captions, widths, headlines
 
@@ -163,6 +178,8 @@ def finish_page(path, stage, shown_paths, profile="book", scale=1):
                 part.metadata["mystnb"]["figure"]["name"] = f"fig-{stage.id.replace('/', '-')}-{figures}"
             if part is not cell and "full-width" in tags:
                 part.metadata["tags"].append("full-width")
+            if any(_several_panels(o) for o in part.outputs):  # book.css keeps its drawn size on a phone
+                part.metadata.setdefault("mystnb", {})["image"] = {"classes": SEVERAL_PANELS_CLASS}
             cells.append(part)
     notebook.cells = cells
     if "papermill" in notebook.metadata:  # not shown, but a published file either

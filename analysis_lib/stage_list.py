@@ -7,12 +7,20 @@ readers can name the stage that makes a missing file without importing the runne
 stage per value, ``id/value``. A stage depends on every stage whose ``writes`` contain
 one of its ``reads``.
 
+A parameter's role is in its name (``is_output_parameter``): ``output_dir``, a name
+ending in ``_output_dir`` and ``output`` (one file) say where a stage writes; every other
+parameter is something it reads or a setting. A stage's ``writes`` are its output
+parameters' values, given once under ``parameters: all``; a stage that writes named
+files into its output folder (a simulation, one file per particle) lists them in
+``writes``, each inside one of those folders.
+
 The list is checked against ``STAGE_LIST_SCHEMA`` (JSON Schema, with ``jsonschema``)
 before anything else, so a misspelt key or a value of the wrong type is one sentence
 naming the stage and the key, never a silently dropped dependency; then every read
 below ``{data}`` must be written by some stage.
 
-Contents: ``PROFILES``, ``check_profile``, ``STAGE_LIST_SCHEMA``, ``Stage``, ``load_stages``,
+Contents: ``PROFILES``, ``check_profile``, ``STAGE_LIST_SCHEMA``, ``is_output_parameter``, ``Stage``,
+``load_stages``,
 ``headline_files``, ``dependencies``,
 ``select``, ``book_page``, ``default_root``, ``stage_writing``, ``run_command``,
 ``profile_parameters``.
@@ -55,6 +63,13 @@ STAGE_LIST_SCHEMA = {
         "additionalProperties": False,
     }},
 }
+
+
+def is_output_parameter(name):
+    """Whether a notebook parameter names where its stage writes: ``output_dir``, a name
+    ending in ``_output_dir``, or ``output`` (a file). Its role is in its name, so no rule
+    has to guess it from the value."""
+    return name == "output" or name == "output_dir" or name.endswith("_output_dir")
 
 
 def check_profile(profile):
@@ -125,9 +140,9 @@ def load_stages(path):
     _check_schema(spec, path)
     stages, seen = [], set()
     for entry in (e for raw in spec.get("stages", []) for e in _expand_matrix(raw)):
-        stage = Stage(id=entry["id"], notebook=path.parent / entry["notebook"],
-                      parameters=entry.get("parameters", {}) or {},
-                      reads=entry.get("reads", []) or [], writes=entry.get("writes", []) or [],
+        parameters = entry.get("parameters", {}) or {}
+        stage = Stage(id=entry["id"], notebook=path.parent / entry["notebook"], parameters=parameters,
+                      reads=entry.get("reads", []) or [], writes=_writes(entry, parameters, path),
                       variant=entry.get("variant", ""), headlines=entry.get("headlines", []) or [])
         if stage.id in seen:
             raise PipelineError(f"stage {stage.id!r} appears twice in {path}")
@@ -142,6 +157,27 @@ def load_stages(path):
     _check_reads_are_written(stages, path)
     _ordered(stages, dependencies(stages))  # refuses cycles early
     return stages
+
+
+def _writes(entry, parameters, path):
+    """A stage's outputs: the values of its output parameters (``is_output_parameter``),
+    which must not change with the profile; or the files it lists in ``writes``, each
+    inside one of them (a notebook with no output parameter has only its ``writes``)."""
+    for profile in PROFILES:
+        moved = sorted(name for name in parameters.get(profile, {}) if is_output_parameter(name))
+        if moved:
+            raise PipelineError(f"{path.name}, stage {entry['id']!r}: its output parameter {moved[0]!r} is set for "
+                                f"the {profile} profile; give it once under 'all' (a profile's data folder is "
+                                "{data})")
+    folders = [v for k, v in parameters.get("all", {}).items() if is_output_parameter(k)]
+    listed = entry.get("writes")
+    if not listed or not folders:  # a notebook that names no output parameter: its writes say where
+        return folders or list(listed or [])
+    for written in listed:
+        if not any(written == f or Path(f) in Path(written).parents for f in folders):
+            raise PipelineError(f"{path.name}, stage {entry['id']!r}: writes {written}, which lies in none of its "
+                                "output folders (parameters output_dir, *_output_dir or output)")
+    return list(listed)
 
 
 def _check_schema(spec, path):

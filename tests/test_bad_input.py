@@ -287,6 +287,12 @@ CASES = {
     "a read that no stage writes": (_stage_list('reads: ["{data}/x.h5"]'),
                                     _run_stage_list,
                                     "stage 'a/b': reads {data}/x.h5, which no stage writes"),
+    "a write outside the stage's output folders": (
+        _stage_list('writes: ["{data}/elsewhere.h5"]\nparameters:\n  all: {output_dir: "{data}/mine"}'),
+        _run_stage_list, "stage 'a/b': writes {data}/elsewhere.h5, which lies in none of its output folders"),
+    "an output folder set per profile": (_stage_list('parameters:\n  smoke: {output_dir: "{data}/mine"}'),
+                                         _run_stage_list,
+                                         "stage 'a/b': its output parameter 'output_dir' is set for the smoke profile"),
     "an unknown profile": (lambda t: t, lambda t: ["stages", "--profile", "nosuch"], "unknown profile 'nosuch'"),
     "a book folder that cannot be written": (lambda t: t, lambda t: ["run", "--only", "photon_id/explore", "--data-dir",
                                                                      str(t / "d"), "--book-dir",

@@ -6,8 +6,9 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from analysis_lib.book_pages import finish_page, is_bookkeeping
+from analysis_lib.book_pages import SEVERAL_PANELS_CLASS, finish_page, is_bookkeeping
 from analysis_lib.reporting import CAPTION_MIME, RECORD_MIME, read_records, table_html, table_number
+from analysis_lib.repository import REPOSITORY_DIR
 from analysis_lib.stage_list import Stage
 
 CELLS = [
@@ -63,6 +64,15 @@ def test_a_caption_becomes_the_figures_and_a_wide_figure_spans_the_page(finished
     assert figure.metadata["mystnb"]["figure"] == {"caption": "A line: it rises.", "name": "fig-study-stage-1"}
     assert not [o for o in figure.outputs if "text/markdown" in o.get("data", {})], "the caption is shown twice"
     assert "full-width" in _tags(wide) and "full-width" not in _tags(figure)
+
+
+def test_a_figure_of_panels_side_by_side_keeps_its_size_on_a_phone(finished_page):
+    """The four panels of a 16 x 3 inch figure get the class that book.css keeps at its drawn
+    size on a phone (scrolling sideways); a single 4 x 3 inch panel does not."""
+    figure, wide = _after_headline(finished_page)[3:5]
+    assert wide.metadata["mystnb"]["image"] == {"classes": SEVERAL_PANELS_CLASS}
+    assert "image" not in figure.metadata.get("mystnb", {})
+    assert f"img.{SEVERAL_PANELS_CLASS}" in (REPOSITORY_DIR / "book/_static/book.css").read_text()
 
 
 def test_a_loop_of_figures_becomes_one_numbered_figure_each(finished_page):

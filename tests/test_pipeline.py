@@ -504,3 +504,23 @@ def test_the_terminal_gets_a_line_per_stage_and_progress_and_the_kernels_own_lin
     quiet = [i for i, line in enumerate(said) if line.startswith(("[running] s/quiet", "[working] s/quiet"))]
     assert said[quiet[0]].startswith("[running]")  # while queued, it is not said to be working
     assert any(re.match(r"\[working\] s/noisy: cell 2 of 3, 0 min 0\d s so far", line) for line in said), said
+
+
+def test_a_stage_writes_where_its_output_parameters_say():
+    """A parameter's role is in its name: a stage's writes are its ``output_dir``,
+    ``*_output_dir`` and ``output`` values (or files listed inside them), and no other
+    parameter of any stage names one of its writes, so no rule guesses an output."""
+    from analysis_lib.stage_list import is_output_parameter
+
+    stages = {stage.id: stage for stage in _book_stages()}
+    assert stages["detector/simulate"].writes == ["{data}/atlas_ecal"]
+    assert stages["photon_jets/bdt/axion1"].writes == ["{data}/photon_jets/axion1/bdt",
+                                                       "{data}/photon_jets/axion1/gbdt"]
+    assert stages["photon_jets/compare/axion1"].writes == ["{data}/photon_jets/axion1/compare/headline.csv"]
+    assert stages["shashlik/simulate"].writes == ["{data}/shashlik/gamma.h5", "{data}/shashlik/diphoton.h5"]
+    for stage in stages.values():
+        outputs = {name for profile in stage.parameters.values() for name in profile if is_output_parameter(name)}
+        assert outputs or not stage.writes, stage.id
+        for name, value in stage.parameters.get("all", {}).items():
+            if not is_output_parameter(name):
+                assert value not in stage.writes, (stage.id, name)

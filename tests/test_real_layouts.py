@@ -88,9 +88,9 @@ def test_an_override_of_the_data_folder_never_reaches_the_simulation_upstream(tm
     mine.mkdir()
     resolved = check_parameters(stages, "smoke", {"data_dir": str(mine)}, tmp_path)
     assert resolved["photon_jets/explore"]["data_dir"] == str(mine)
-    assert resolved["detector/simulate"]["data_dir"] == str(tmp_path / "atlas_ecal")
+    assert resolved["detector/simulate"]["output_dir"] == str(tmp_path / "atlas_ecal")  # a simulation writes there
     with pytest.raises(ParameterError, match="never redirect a stage's output"):
-        check_parameters(select(STAGES, ["detector/simulate"]), "smoke", {"data_dir": str(mine)}, tmp_path)
+        check_parameters(select(STAGES, ["detector/simulate"]), "smoke", {"output_dir": str(mine)}, tmp_path)
 
 
 # -- the published photon-jet dataset ---------------------------------------------------
@@ -355,7 +355,8 @@ def test_photon_id_ntuples_go_through_every_notebook(photon_id_ntuples, tmp_path
 def test_a_data_folder_override_never_reaches_a_simulation_that_writes_files(tmp_path):
     mine = str(tmp_path)
     resolved = check_parameters(select(STAGES, ["photon_id"]), "smoke", {"data_dir": mine}, "/d")
-    assert resolved["photon_id/explore"]["data_dir"] == "/d/photon_id"  # it writes files there: kept
+    assert resolved["photon_id/explore"]["output_dir"] == "/d/photon_id"  # it writes files there, by its role
+    assert "data_dir" not in resolved["photon_id/explore"]
     assert all(resolved[f"photon_id/{s}"]["data_dir"] == mine for s in ("cut_based", "hybrid_cnn"))
 
 

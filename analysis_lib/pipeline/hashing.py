@@ -13,8 +13,7 @@ import json
 import threading
 from pathlib import Path
 
-from ..stage_list import default_root
-from .parameters import _names_output
+from ..stage_list import default_root, is_output_parameter
 
 LIBRARY_DIR = Path(__file__).resolve().parents[1]
 
@@ -55,8 +54,8 @@ def stage_inputs(stage, parameters, data_dir, root):
             files.update(_visible_files(path))
         elif path.is_file():
             files.add(path)
-    for value in parameters.values():
-        if not isinstance(value, str) or not value or _names_output(value, written):
+    for name, value in parameters.items():
+        if is_output_parameter(name) or not isinstance(value, str) or not value:
             continue
         path = Path(value) if Path(value).is_absolute() else Path(root) / value
         if path.resolve() == Path(root).resolve():

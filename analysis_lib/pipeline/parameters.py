@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..errors import ParameterError
 from ..ranges import check_range
-from ..stage_list import check_profile
+from ..stage_list import check_profile, is_output_parameter
 
 
 def parse_value(text):
@@ -60,16 +60,6 @@ def _type_ok(default, value):
     if isinstance(default, (list, tuple)):
         return isinstance(value, (list, tuple))
     return isinstance(value, type(default))
-
-
-def _names_output(value, written):
-    """Whether a parameter's value is one of a stage's outputs, or the folder a written
-    file goes into (a simulation's ``data_dir``; an output folder nested in an input
-    folder does not count)."""
-    if not isinstance(value, str):
-        return False
-    value = Path(value)
-    return any(value == p or (p.suffix and value == p.parent) for p in written)
 
 
 def _names_input(value, read):
@@ -121,10 +111,11 @@ def check_parameters(stages, profile, overrides, data_dir, scale=1, root=None):
     """Refuse unknown names and wrong types, in stages.yml and on the command line,
     before anything runs. Returns {stage id: parameters to pass}.
 
-    An override never redirects where a stage writes: a parameter whose stages.yml value
-    is one of the stage's ``writes`` (a simulation's output folder, a model's folder)
-    keeps that value, so ``-p data_dir=/your/files`` makes the reading stages read your
-    files while the simulation upstream still writes into the pipeline's own folder.
+    An override never redirects where a stage writes: an output parameter
+    (``stage_list.is_output_parameter``: ``output_dir``, ``*_output_dir``, ``output``) keeps
+    its stages.yml value, and ``-p data_dir=/your/files`` makes the reading stages read your
+    files (a simulation takes an ``output_dir``, so it still writes into the pipeline's own
+    folder).
     An override of what a stage reads must exist (relative paths from ``root``, where
     the notebooks run), or nothing runs. ``scale`` (below 1) shrinks the profile's sizes
     first (``scale_profile``)."""
@@ -139,9 +130,9 @@ def check_parameters(stages, profile, overrides, data_dir, scale=1, root=None):
             if name not in defaults:
                 raise ParameterError(f"stages.yml gives {stage.id} a parameter {name!r} that "
                                      f"{stage.notebook.name} does not declare")
-        written, read = stage.paths("writes", data_dir), stage.paths("reads", data_dir)
+        read = stage.paths("reads", data_dir)
         for name, value in overrides.items():
-            if name in params and _names_output(params[name], written):
+            if name in params and is_output_parameter(name):
                 kept.add(name)
             elif name in defaults:
                 if name in params and _names_input(params[name], read):
