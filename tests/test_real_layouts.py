@@ -50,7 +50,7 @@ def _published_layout(folder, particle, sample):
 
 
 # -- nothing of the user's is ever replaced -------------------------------------------
-#: The simulation notebooks and the files each writes into its data_dir.
+#: The simulation notebooks and the files each writes into its output_dir.
 SIMULATIONS = {
     "detector/simulate": ["gamma_40-250GeV.h5", "gamma_40-250GeV.root", "pi0_40-250GeV.h5"],
     "shashlik/simulate": ["gamma.h5", "diphoton.h5"],
@@ -73,7 +73,7 @@ def test_a_simulation_pointed_at_a_users_folder_replaces_nothing(stage_id, tmp_p
             with uproot.recreate(user / name) as f:
                 f["ecalHits"] = {"x": np.arange(3.0)}
     before = _checksums(user)
-    stage, parameters = _smoke_parameters(stage_id, tmp_path / "data", data_dir=str(user))
+    stage, parameters = _smoke_parameters(stage_id, tmp_path / "data", output_dir=str(user))
     with pytest.raises(papermill.PapermillExecutionError, match="was not written by this library"):
         _run_notebook(stage, parameters, tmp_path)
     assert _checksums(user) == before
