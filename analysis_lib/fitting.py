@@ -23,8 +23,10 @@ import inspect
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from iminuit import Minuit
-from iminuit.cost import BinnedNLL, LeastSquares
+from iminuit.cost import BinnedNLL, LeastSquares, Template
+from scipy.special import betainc
 from scipy.stats import norm
 
 from .errors import EmptyDatasetError, ParameterError
@@ -34,7 +36,6 @@ from .metrics import round_to_error
 @dataclass
 class FitResult:
     """Best values and (HESSE) errors of a fit, by parameter name."""
-
     values: dict
     errors: dict
     valid: bool
@@ -107,8 +108,6 @@ def fit_resolution(energy_gev, relative_sigma, relative_sigma_error):
 def resolution_table(residuals):
     """One row per method: Gaussian-core sigma_x, sigma_y (mm) and sigma_E/E with errors,
     and the biases, from ``residuals`` {method: {"x": mm, "y": mm, "e": E/E_true - 1}}."""
-    import pandas as pd
-
     rows = []
     for method, res in residuals.items():
         fits = {key: fit_gaussian_core(res[key]) for key in ("x", "y", "e")}
@@ -163,8 +162,6 @@ def bernstein_cdf(x, coefficients, low, high):
     density is positive and the total background is sum_k c_k. The integral of B_kn is
     (1/(n+1)) sum_{j>k} B_j,n+1, the regularised incomplete beta function I_u(k+1, n-k+1).
     """
-    from scipy.special import betainc
-
     n = len(coefficients) - 1
     u = np.clip((np.asarray(x, float) - low) / (high - low), 0.0, 1.0)
     return sum(c * betainc(k + 1, n - k + 1, u) for k, c in enumerate(coefficients))
@@ -174,7 +171,6 @@ def bernstein_cdf(x, coefficients, low, high):
 class YieldFit:
     """Extended binned fit of signal template + Bernstein background: the signal yield in
     the whole range and in ``window``, with HESSE errors (template statistics included)."""
-
     signal: float
     signal_error: float
     window_signal: float
@@ -191,8 +187,6 @@ def fit_signal_yield(counts, edges, signal_template, degree=2, window=(80.0, 100
     where given, else a degree-``degree`` Bernstein polynomial. The templates' finite
     statistics enter through iminuit's ``cost.Template`` (Conway's Barlow-Beeston-lite
     method); every yield is non-negative."""
-    from iminuit.cost import Template
-
     counts, edges = np.asarray(counts, float), np.asarray(edges, float)
     signal_template = np.asarray(signal_template, float)
     if counts.shape != (len(edges) - 1,) or signal_template.shape != counts.shape or (

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
+import pandas as pd
 from scipy.special import logsumexp
 from scipy.stats import chi2
 
@@ -42,7 +43,6 @@ class Rejection:
     """Background rejection R = 1 / eps_b of a selection that ``n_pass`` of ``n``
     background events pass, with sigma(R) = sigma(eps_b) / eps_b^2. When none passes
     there is no value (NaN) but a lower bound, R > n, and it reads "> n"."""
-
     n: int
     n_pass: int
 
@@ -89,7 +89,6 @@ class WorkingPoint:
     point: no background event passes, or ties in the score make the achieved
     signal efficiency miss the target by more than ``tolerance``.
     """
-
     target: float
     threshold: float
     signal_efficiency: float
@@ -140,7 +139,6 @@ def working_point(signal_scores, background_scores, target, tolerance=0.01):
 
 class RejectionRatio(NamedTuple):
     """The ratio of two measured rejections and its error; NaN where either was not measured."""
-
     value: float
     error: float
 
@@ -161,7 +159,7 @@ def rejection_ratio(numerator, denominator):
 
 def roc_curve(signal_scores, background_scores):
     """(signal efficiency, background efficiency, thresholds), scikit-learn's ROC."""
-    from sklearn.metrics import roc_curve as sk_roc
+    from sklearn.metrics import roc_curve as sk_roc  # scikit-learn costs a second: imported where a ROC is drawn
 
     y = np.concatenate([np.ones(len(signal_scores)), np.zeros(len(background_scores))])
     fpr, tpr, thresholds = sk_roc(y, np.concatenate([signal_scores, background_scores]))
@@ -169,7 +167,7 @@ def roc_curve(signal_scores, background_scores):
 
 
 def auc(signal_scores, background_scores):
-    from sklearn.metrics import roc_auc_score
+    from sklearn.metrics import roc_auc_score  # as in roc_curve
 
     y = np.concatenate([np.ones(len(signal_scores)), np.zeros(len(background_scores))])
     return float(roc_auc_score(y, np.concatenate([signal_scores, background_scores])))
@@ -227,7 +225,6 @@ def photon_residuals(prediction, truth):
 @dataclass
 class ThresholdSummary:
     """Performance of the cut score >= ``threshold`` (the original's evaluation)."""
-
     threshold: float
     accuracy: float
     signal_acceptance: float
@@ -259,8 +256,6 @@ def id_comparison_in_bins(values, edges, is_signal, score, cut_pass, min_events=
     is only known to exceed the bin's background count), and the classifier's rejection
     at that same signal efficiency (``working_point``) and its ratio to the cuts'. Bins
     with fewer than ``min_events`` of a class are left out."""
-    import pandas as pd
-
     values, is_signal = np.asarray(values, float), np.asarray(is_signal, bool)
     score, cut_pass = np.asarray(score, float), np.asarray(cut_pass, bool)
     index = np.digitize(values, edges) - 1

@@ -17,7 +17,14 @@ Contents: ``RECORD_MIME``, ``CLAIM_MIME``, ``CAPTION_MIME``, ``record``, ``read_
 ``publishable_tables``, ``peak_memory_gib``, ``PEAK_MEMORY_CELL``.
 """
 
+import sys
 from pathlib import Path
+
+import nbformat
+import numpy as np
+import pandas as pd
+from IPython import get_ipython
+from IPython.display import Markdown, display
 
 RECORD_MIME = "application/vnd.analysis-lib.record+json"
 CLAIM_MIME = "application/vnd.analysis-lib.claim+json"
@@ -28,9 +35,6 @@ HEADLINE_MIME = "application/vnd.analysis-lib.headline+json"
 def record(**values):
     """Show a notebook's headline numbers and hand them to the pipeline, which gathers
     them from the executed notebooks of all stages (a sweep's too) into one table."""
-    import numpy as np
-    from IPython.display import display
-
     values = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in values.items()}
     text = ", ".join(f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}" for k, v in values.items())
     display({RECORD_MIME: values, "text/plain": f"recorded: {text}"}, raw=True)
@@ -38,8 +42,6 @@ def record(**values):
 
 def _displayed(notebook_path, mime):
     """Every output of type ``mime`` in an executed notebook, in cell order."""
-    import nbformat
-
     if not Path(notebook_path).exists():
         return []
     return [output["data"][mime] for cell in nbformat.read(str(notebook_path), as_version=4).cells
@@ -57,8 +59,6 @@ def read_records(notebook_path):
 def say(markdown):
     """Show Markdown built from this run's numbers as the page's text (in a cell tagged
     ``remove-input``, the reader sees a paragraph, not code)."""
-    from IPython.display import Markdown, display
-
     display(Markdown(markdown))
 
 
@@ -69,8 +69,6 @@ def claim(name, holds, said, otherwise):
 
     ``holds`` is the check itself, with its statistical error inside it (e.g. a pull mean
     within three of its errors of zero), computed in the cell from the page's numbers."""
-    from IPython.display import display
-
     holds = bool(holds)
     display({CLAIM_MIME: {"claim": name, "holds": holds}, "text/markdown": said if holds else otherwise}, raw=True)
 
@@ -84,8 +82,6 @@ def caption(text):
     """The caption of the one figure this cell shows: what to see in it (Markdown, built
     from the run where it quotes numbers). JupyterLab shows it under the cell; the book
     makes it the figure's numbered caption."""
-    from IPython.display import display
-
     display({CAPTION_MIME: text, "text/markdown": f"*Figure: {text}*"}, raw=True)
 
 
@@ -93,8 +89,6 @@ def headline(markdown):
     """A headline result of the page (Markdown built from this run, with its errors): shown
     where it is measured in JupyterLab, and gathered under the title of the book's page, so a
     reader sees what was measured before any figure or code."""
-    from IPython.display import display
-
     display({HEADLINE_MIME: markdown, "text/markdown": f"**Headline:** {markdown}"}, raw=True)
 
 
@@ -112,8 +106,6 @@ def table_html(table):
     """A DataFrame or Series as the book shows it: no row numbers for a plain range index,
     ``n/a`` for a missing value, ``table_number`` for floats, every column and no label cut
     short, inside a box that scrolls sideways when the table is wider than the page."""
-    import pandas as pd
-
     frame = table.to_frame() if isinstance(table, pd.Series) else table
     with pd.option_context("display.max_colwidth", None, "display.max_columns", None):  # no "..." in a label
         html = frame.to_html(index=not isinstance(frame.index, pd.RangeIndex), na_rep="n/a",
@@ -125,9 +117,6 @@ def publishable_tables():
     """Show every DataFrame and Series of this kernel through ``table_html`` (a Series
     as a table, not as its ``Name: ..., dtype`` repr). Hand-formatted tables elsewhere
     would repeat it in every notebook; IPython's formatter does it once."""
-    import pandas as pd
-    from IPython import get_ipython
-
     shell = get_ipython()
     if shell is None:  # a plain Python process: nothing displays
         return
@@ -141,11 +130,9 @@ def peak_memory_gib():
     keeps it: no sampling misses a short peak), or None where the platform has no
     ``resource`` module (Windows)."""
     try:
-        import resource
+        import resource  # Unix only
     except ImportError:
         return None
-    import sys
-
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / 2**30 if sys.platform == "darwin" else peak / 2**20  # bytes on macOS, KiB on Linux
 

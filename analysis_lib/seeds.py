@@ -20,8 +20,10 @@ Contents: ``SPREAD_FILE``, ``seed_spread``, ``spread_summary``, ``holds_across_s
 
 import numpy as np
 import pandas as pd
+from tqdm import tqdm
 
 from .errors import ParameterError
+from .io.files import progress_disabled
 
 #: The table each training stage writes into its output folder.
 SPREAD_FILE = "seed_spread.csv"
@@ -31,10 +33,6 @@ COLUMNS = ["model", "number", "seed", "value", "test error"]
 def seed_spread(measure, seeds, progress=True):
     """Call ``measure(seed)`` for every seed; it returns {(model, number): (value, test
     error)}. Returns the long table (``COLUMNS``), one row per model, number and seed."""
-    from tqdm import tqdm
-
-    from .io.files import progress_disabled
-
     seeds = list(seeds)
     if len(set(seeds)) != len(seeds) or not seeds:
         raise ParameterError(f"the training seeds must be distinct and at least one, got {seeds}")

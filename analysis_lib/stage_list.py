@@ -81,7 +81,6 @@ def check_profile(profile):
 @dataclass
 class Stage:
     """One notebook of the book and how to run it."""
-
     id: str
     notebook: Path
     parameters: dict = field(default_factory=dict)  # profile or "all" -> {name: value}
@@ -182,7 +181,7 @@ def _writes(entry, parameters, path):
 
 def _check_schema(spec, path):
     """One sentence for the first place where ``spec`` leaves ``STAGE_LIST_SCHEMA``."""
-    import jsonschema
+    import jsonschema  # a quarter second; readers import this module only to name a stage
 
     error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(STAGE_LIST_SCHEMA).iter_errors(spec))
     if error is None:

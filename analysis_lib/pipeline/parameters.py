@@ -38,7 +38,7 @@ def parse_overrides(pairs):
 
 def notebook_parameters(notebook):
     """{name: default value} of a notebook's ``parameters`` cell (None where not a literal)."""
-    import papermill
+    import papermill  # nbclient and jupyter's machinery: a second, for a run only
 
     declared = papermill.inspect_notebook(str(notebook))
     defaults = {}

@@ -27,6 +27,11 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import filelock
+import nbformat
+import pandas as pd
+import psutil
+
 from ..book_pages import finish_page
 from ..errors import ParameterError, PipelineError
 from ..io import atomic_output, remove_stale_partials_under
@@ -224,8 +229,6 @@ class Pipeline:
         their atomic writes clean up and papermill shuts each kernel down), kill any still
         alive after ``grace_s``, and remove what a killed kernel left half-written in its
         stage's output folders."""
-        import psutil
-
         def kernels():
             return [p for p in psutil.Process().children(recursive=True) if "ipykernel_launcher" in _cmdline(p)]
 
@@ -290,8 +293,7 @@ class Pipeline:
         return StageResult(stage.id, "ran", seconds, record=record, claims=read_claims(self.output_notebook(stage)))
 
     def _execute(self, stage, params):
-        import nbformat
-        import papermill
+        import papermill  # nbclient and jupyter's machinery: a second, for a stage that runs
 
         target = self.output_notebook(stage)
         failed_copy = self.state_dir / "failed" / target.name
@@ -344,7 +346,7 @@ class Pipeline:
 
 def _kernel_manager_writing_to(log):
     """A kernel manager whose kernels print into ``log`` (an open file), not the terminal."""
-    from jupyter_client.manager import AsyncKernelManager
+    from jupyter_client.manager import AsyncKernelManager  # as papermill, in _execute
 
     class LoggedKernelManager(AsyncKernelManager):
         async def _async_launch_kernel(self, kernel_cmd, **kw):
@@ -357,8 +359,6 @@ def _kernel_manager_writing_to(log):
 def _folder_lock(folder):
     """Hold ``folder`` for this run (``filelock``), or refuse in one sentence naming the
     run that holds it: two runs writing one folder would stamp each other's results."""
-    import filelock
-
     lock, owner = folder / ".pipeline.lock", folder / ".pipeline.lock.owner"
     try:
         held = filelock.FileLock(lock, timeout=0).acquire()
@@ -388,8 +388,6 @@ def _cmdline(process):
 def results_table(results):
     """One row per stage: status, seconds, the claims of its page that did not hold and
     every value its notebook recorded."""
-    import pandas as pd
-
     rows = [{"stage": r.stage, "status": r.status, "seconds": round(r.seconds, 1),
              "claims_not_held": "; ".join(r.claims_not_held), **r.record} for r in results]
     return pd.DataFrame(rows).set_index("stage")

@@ -272,7 +272,7 @@ def shower_shape_bdt(features, labels, validation_features, validation_labels, s
     ``learning_rate``, at most ``n_trees`` trees, stopped 30 trees after the validation
     log-loss last improved (``best_iteration``). The one configuration the BDT chapter
     and the gap chapter both train."""
-    import xgboost as xgb
+    import xgboost as xgb  # optional to every other model of the study; a second to import
 
     bdt = xgb.XGBClassifier(n_estimators=n_trees, max_depth=max_depth, learning_rate=learning_rate,
                             random_state=seed, n_jobs=2, early_stopping_rounds=30, eval_metric="mlogloss")
@@ -293,7 +293,7 @@ def raw_cell_gbdt(features, labels, seed=1, max_iter=200):
     (31 leaves), learning rate 0.1, no early stopping; deterministic for a seed. Not
     XGBoost with the BDT's depth-wise settings: on the same 10k-event cells that reached a
     third of this rejection."""
-    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.ensemble import HistGradientBoostingClassifier  # as xgboost above
 
     return HistGradientBoostingClassifier(max_iter=max_iter, early_stopping=False, random_state=seed).fit(
         features, labels)
