@@ -1,4 +1,8 @@
-"""Seeded splits and training loops shared by the studies."""
+"""Seeded splits and training loops shared by the studies.
+
+Keras and TensorFlow (seconds to import) are imported inside the functions that build or
+train a network, so a split, or a reader that imports this module, starts without them.
+"""
 
 import numpy as np
 
