@@ -19,7 +19,7 @@ which of these effects apply (``shower.Readout``); ``with_readout`` switches the
 one at a time, and ``Readout.published()`` is the digitisation of the published
 photon-jet files.
 
-Contents: ``AngularLayer``, ``AtlasLikeEcal``, ``check_simulation_request``,
+Contents: ``AngularLayer``, ``AtlasLikeEcal``, ``draw_primaries``, ``check_simulation_request``,
 ``ATLAS_ECAL`` (the detector with the book's readout), ``EVENTS_PER_STREAM``,
 ``DIRECTION_SPREAD_RAD``.
 """
@@ -201,10 +201,8 @@ class AtlasLikeEcal:
         by default), so the impact point moves across the cells.
         """
         rng = np.random.default_rng([seed, stream])
-        e_lo, e_hi = energy_range_gev
-        energy = rng.uniform(e_lo, e_hi, n_events) if e_hi > e_lo else np.full(n_events, float(e_lo))
-        theta_x, theta_y = rng.uniform(-direction_spread_rad, direction_spread_rad, (2, n_events))
-        p4, is_photon = final_state(particle, energy, direction_from_angles(theta_x, theta_y), rng, mass_gev)
+        energy, theta_x, theta_y, p4, is_photon = draw_primaries(particle, n_events, rng, energy_range_gev, mass_gev,
+                                                                 direction_spread_rad)
         k = p4.shape[1]
         ph_theta_x, ph_theta_y = angles_from_momentum(p4)
         images, showers = self.mean_images(p4[..., 0].ravel(), ph_theta_x.ravel(), ph_theta_y.ravel(),
@@ -230,6 +228,17 @@ class AtlasLikeEcal:
                                  options.get("mass_gev", 1.0))
         return map_streams(lambda n, stream: self.simulate_stream(particle, n, seed, stream, **options), n_events,
                            EVENTS_PER_STREAM, mapper)
+
+
+def draw_primaries(particle, n_events, rng, energy_range_gev=(40.0, 250.0), mass_gev=1.0,
+                   direction_spread_rad=DIRECTION_SPREAD_RAD):
+    """The primaries of ``n_events`` and their decays, as ``simulate_stream`` draws them:
+    (energy GeV, theta_x, theta_y rad, final four-vectors (events, k, 4), is_photon (k,))."""
+    e_lo, e_hi = energy_range_gev
+    energy = rng.uniform(e_lo, e_hi, n_events) if e_hi > e_lo else np.full(n_events, float(e_lo))
+    theta_x, theta_y = rng.uniform(-direction_spread_rad, direction_spread_rad, (2, n_events))
+    p4, is_photon = final_state(particle, energy, direction_from_angles(theta_x, theta_y), rng, mass_gev)
+    return energy, theta_x, theta_y, p4, is_photon
 
 
 def check_simulation_request(particle, n_events, energy_range_gev, mass_gev=1.0):

@@ -23,8 +23,8 @@ Contents: ``GUNS``, ``rejection_at``, ``bdt_rejection``, ``gbdt_rejection``,
 import numpy as np
 
 from ..detectors import ATLAS_ECAL
-from ..detectors.atlas_ecal import DIRECTION_SPREAD_RAD
-from ..detectors.kinematics import angles_from_momentum, direction_from_angles, final_state
+from ..detectors.atlas_ecal import DIRECTION_SPREAD_RAD, draw_primaries
+from ..detectors.kinematics import angles_from_momentum
 from ..errors import ParameterError
 from ..features import SHOWER_SHAPES, shower_shapes
 from ..metrics import signal_score, working_point
@@ -118,13 +118,10 @@ def oracle_features(photon_energy_gev, photon_theta_x_rad, photon_theta_y_rad, r
                             np.where(seen, phi - centre_phi, 0.0)])
 
 
-def _decay_photons(particle, n_events, rng, energy_range_gev=(40.0, 250.0), mass_gev=1.0,
-                   direction_spread_rad=DIRECTION_SPREAD_RAD):
+def _decay_photons(particle, n_events, rng):
     """Truth photons (energies GeV, angles rad; (events, k)) drawn as the detector's
-    simulation draws its primaries, without showers."""
-    energy = rng.uniform(*energy_range_gev, n_events)
-    theta_x, theta_y = rng.uniform(-direction_spread_rad, direction_spread_rad, (2, n_events))
-    p4, _ = final_state(particle, energy, direction_from_angles(theta_x, theta_y), rng, mass_gev)
+    simulation draws its primaries (``draw_primaries``), without showers."""
+    p4 = draw_primaries(particle, n_events, rng)[3]
     return (p4[..., 0],) + tuple(angles_from_momentum(p4))
 
 
