@@ -9,7 +9,8 @@ study's, in ``studies.lednev``):
 * template fits of a mass peak: a signal template over a background that is either a
   control-sample template or a Bernstein polynomial (``bernstein_cdf``,
   ``fit_signal_yield`` -> ``YieldFit``), and an efficiency from independent pass and
-  fail fits (``template_efficiency``).
+  fail fits (``template_efficiency``); a closure test's table pairs each measured
+  column with its error as ``CLOSURE_ERRORS`` says.
 
 What to use when, for the background of a template fit: a control-sample template
 (the simulated or side-band shape of the background, as the photon-ID original's
@@ -31,6 +32,12 @@ from scipy.stats import norm
 
 from .errors import EmptyDatasetError, ParameterError
 from .metrics import round_to_error
+
+
+#: The measured columns of a template fit's closure table (``studies.photon_id.closure_summary``)
+#: and the column of each one's error.
+CLOSURE_ERRORS = {"pull mean": "error of the mean", "pull width": "error of the width",
+                  "mean fitted efficiency": "error of the mean efficiency"}
 
 
 @dataclass
@@ -106,8 +113,9 @@ def fit_resolution(energy_gev, relative_sigma, relative_sigma_error):
 
 
 def resolution_table(residuals):
-    """One row per method: Gaussian-core sigma_x, sigma_y (mm) and sigma_E/E with errors,
-    and the biases, from ``residuals`` {method: {"x": mm, "y": mm, "e": E/E_true - 1}}."""
+    """One row per method: Gaussian-core sigma_x, sigma_y (mm) and sigma_E/E and the
+    biases of x and E, each with its fit error ("error <column>"), from ``residuals``
+    {method: {"x": mm, "y": mm, "e": E/E_true - 1}}."""
     rows = []
     for method, res in residuals.items():
         fits = {key: fit_gaussian_core(res[key]) for key in ("x", "y", "e")}
@@ -116,7 +124,8 @@ def resolution_table(residuals):
                      "sigma_E/E [%]": 100 * fits["e"]["sigma"],
                      **{f"error sigma_{k} [mm]": fits[k].errors["sigma"] for k in "xy"},
                      "error sigma_E/E [%]": 100 * fits["e"].errors["sigma"],
-                     "bias x [mm]": fits["x"]["mu"], "bias E [%]": 100 * fits["e"]["mu"]})
+                     "bias x [mm]": fits["x"]["mu"], "error bias x [mm]": fits["x"].errors["mu"],
+                     "bias E [%]": 100 * fits["e"]["mu"], "error bias E [%]": 100 * fits["e"].errors["mu"]})
     return pd.DataFrame(rows).set_index("method")
 
 

@@ -1,7 +1,8 @@
 """Classifier performance: scores, ROC curves, working points, confusion matrices.
 
 Contents: ``WORKING_POINTS``, ``signal_score``, ``binomial_error``, ``Rejection``, ``rejection``,
-``poisson_interval``, ``WorkingPoint``, ``round_to_error``, ``working_point``, ``RejectionRatio``, ``rejection_ratio``,
+``poisson_interval``, ``WorkingPoint``, ``round_to_error``, ``significant``, ``working_point``,
+``RejectionRatio``, ``rejection_ratio``,
 ``roc_curve``, ``auc``, ``auc_error``, ``confusion_matrix``, ``efficiency_in_bins``,
 ``match_photons``, ``photon_residuals``, ``ThresholdSummary``, ``best_threshold``,
 ``id_comparison_in_bins``.
@@ -104,15 +105,32 @@ class WorkingPoint:
         return round_to_error(self.rejection, self.rejection_error)
 
 
+def _decimal_place(error, digits):
+    """The decimal place (10**place) of the last of ``digits`` significant figures of ``error``."""
+    return int(np.floor(np.log10(abs(error)))) - (digits - 1)
+
+
+def _at_place(value, place):
+    return f"{round(value, -place):.{max(-place, 0)}f}"
+
+
 def round_to_error(value, error, digits=2):
     """``"value ± error"``, the error to ``digits`` significant figures and the value to
     the same decimal place (464.9 ± 131 -> "460 ± 130"); no error: the value to 4 figures."""
     value, error = float(value), float(error)  # numpy scalars and 0-d arrays (binomial_error) alike
     if not (np.isfinite(error) and error > 0):
         return f"{value:.4g}"
-    place = int(np.floor(np.log10(error))) - (digits - 1)
-    decimals = max(-place, 0)
-    return f"{round(value, -place):.{decimals}f} ± {round(error, -place):.{decimals}f}"
+    place = _decimal_place(error, digits)
+    return f"{_at_place(value, place)} ± {_at_place(error, place)}"
+
+
+def significant(value, digits=2):
+    """``value`` to ``digits`` significant figures, trailing zeros kept (0.030, 12, 460): how
+    a spread or an error is quoted on its own."""
+    value = float(value)
+    if not np.isfinite(value) or value == 0:
+        return f"{value:g}"
+    return _at_place(value, _decimal_place(value, digits))
 
 
 def working_point(signal_scores, background_scores, target, tolerance=0.01):
@@ -254,8 +272,15 @@ def id_comparison_in_bins(values, edges, is_signal, score, cut_pass, min_events=
     events of each class, the classifier's AUC, the cut-based ID's signal efficiency and
     background rejection 1/eps_b (NaN where no background event passes the cuts: then it
     is only known to exceed the bin's background count), and the classifier's rejection
-    at that same signal efficiency (``working_point``) and its ratio to the cuts'. Bins
-    with fewer than ``min_events`` of a class are left out."""
+    at that same signal efficiency (``working_point``) and its ratio to the cuts', each
+    with its test-sample error.
+
+    The ratio is n_cuts / n_classifier, the counts of the same background events passing
+    each selection, so the two are correlated through the n_both events that pass both:
+    var(ln ratio) = 1/n_cuts + 1/n_classifier - 2 n_both / (n_cuts n_classifier), the
+    multinomial delta method (its 1/N terms cancel), at the working point the signal set,
+    as every rejection's error here; ``rejection_ratio`` would treat them as independent.
+    Bins with fewer than ``min_events`` of a class are left out."""
     values, is_signal = np.asarray(values, float), np.asarray(is_signal, bool)
     score, cut_pass = np.asarray(score, float), np.asarray(cut_pass, bool)
     index = np.digitize(values, edges) - 1
@@ -266,12 +291,19 @@ def id_comparison_in_bins(values, edges, is_signal, score, cut_pass, min_events=
             continue
         eff_s, cut = cut_pass[s].mean(), rejection(cut_pass[bkg])
         point = working_point(score[s], score[bkg], eff_s, tolerance=0.02)
+        area = auc(score[s], score[bkg])
+        n_classifier = point.n_background_pass
+        n_both = int(np.sum(cut_pass[bkg] & (score[bkg] >= point.threshold)))
+        ratio = point.rejection / cut.value if cut.n_pass else np.nan
+        ratio_error = ratio * np.sqrt(max(1 / cut.n_pass + 1 / n_classifier - 2 * n_both / (cut.n_pass * n_classifier),
+                                          0.0)) if ratio == ratio else np.nan
         rows.append({"bin": f"{edges[b]:g}-{edges[b + 1]:g}", "signal": int(s.sum()), "background": int(bkg.sum()),
-                     "AUC": auc(score[s], score[bkg]), "cut efficiency": eff_s,
+                     "AUC": area, "AUC error": auc_error(area, s.sum(), bkg.sum()),
+                     "cut efficiency": eff_s, "cut efficiency error": float(binomial_error(eff_s, s.sum())),
                      "background passing the cuts": cut.n_pass, "cut rejection": cut.value,
-                     "classifier rejection": point.rejection, "classifier rejection error": point.rejection_error})
+                     "cut rejection error": cut.error,
+                     "classifier rejection": point.rejection, "classifier rejection error": point.rejection_error,
+                     "rejection ratio": ratio, "rejection ratio error": ratio_error})
     if not rows:
         raise EmptyDatasetError(f"no bin of {list(edges)} holds {min_events} events of each class")
-    table = pd.DataFrame(rows).set_index("bin")
-    table["rejection ratio"] = table["classifier rejection"] / table["cut rejection"]
-    return table
+    return pd.DataFrame(rows).set_index("bin")

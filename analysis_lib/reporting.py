@@ -9,12 +9,13 @@ claim that did not hold, by page. ``say`` prints Markdown built from the run (a 
 text with its numbers). ``caption`` gives the figure of its cell a numbered caption in the
 book, and ``headline`` puts a result under the page's title (the page finisher,
 ``book_pages``, moves both there). ``publishable_tables`` makes the tables a page
-displays tables a physicist would publish. The pipeline also records each notebook's peak
-memory, from a last cell it appends.
+displays tables a physicist would publish, and ``with_errors`` writes a measured column and
+its error column as one column of ``value ± error``. The pipeline also records each
+notebook's peak memory, from a last cell it appends.
 
 Contents: ``RECORD_MIME``, ``CLAIM_MIME``, ``CAPTION_MIME``, ``record``, ``read_records``,
 ``HEADLINE_MIME``, ``say``, ``claim``, ``read_claims``, ``caption``, ``headline``, ``table_number``, ``table_html``,
-``publishable_tables``, ``peak_memory_gib``, ``PEAK_MEMORY_CELL``.
+``publishable_tables``, ``with_errors``, ``peak_memory_gib``, ``PEAK_MEMORY_CELL``.
 """
 
 import sys
@@ -25,6 +26,8 @@ import numpy as np
 import pandas as pd
 from IPython import get_ipython
 from IPython.display import Markdown, display
+
+from .metrics import round_to_error
 
 RECORD_MIME = "application/vnd.analysis-lib.record+json"
 CLAIM_MIME = "application/vnd.analysis-lib.claim+json"
@@ -123,6 +126,27 @@ def publishable_tables():
     html = shell.display_formatter.formatters["text/html"]
     for kind in (pd.DataFrame, pd.Series):
         html.for_type(kind, table_html)
+
+
+def with_errors(table, errors, unmeasured=None):
+    """A copy of ``table`` for display in which each measured column of ``errors`` (a dict
+    {column: its error column}, or a pattern such as ``"error {}"`` that names the error
+    column of every column that has one) reads ``value ± error``, rounded to the error's
+    two significant figures (``metrics.round_to_error``), and the error columns are gone.
+    A missing value reads ``n/a``, or what ``unmeasured[column]`` says: one text, or one
+    per row (a bound such as "> 267"). The files a stage writes keep both columns."""
+    if isinstance(errors, str):
+        errors = {c: errors.format(c) for c in table.columns if errors.format(c) in table.columns}
+    absent = sorted({c for pair in errors.items() for c in pair} - set(table.columns))
+    if absent:
+        raise KeyError(f"no column {absent} in the table (its columns: {list(table.columns)})")
+    shown = table.copy()
+    for column, error in errors.items():
+        instead = (unmeasured or {}).get(column, "n/a")
+        instead = [instead] * len(table) if isinstance(instead, str) else instead
+        shown[column] = [round_to_error(v, e) if v == v else text
+                         for v, e, text in zip(table[column], table[error], instead)]
+    return shown.drop(columns=list(errors.values()))
 
 
 def peak_memory_gib():

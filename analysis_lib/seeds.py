@@ -12,10 +12,12 @@ value says more about its seed than about the model.
 What to use when: a training notebook calls ``seed_spread`` with a ``measure(seed)`` that
 trains (or, for its primary seed, reuses) a model and returns its headline numbers, and
 saves the table as ``SPREAD_FILE`` in its output folder; the results page and the
-comparison chapters read those files and call ``spread_summary``; ``holds_across_seeds``
-checks a claim such as "the CNN beats the BDT" on every seed.
+comparison chapters read those files and call ``spread_summary`` (numbers, for a program)
+or ``spread_table`` (the same as a page shows it); ``holds_across_seeds`` checks a claim
+such as "the CNN beats the BDT" on every seed.
 
-Contents: ``SPREAD_FILE``, ``seed_spread``, ``spread_summary``, ``holds_across_seeds``.
+Contents: ``SPREAD_FILE``, ``seed_spread``, ``spread_summary``, ``spread_table``,
+``holds_across_seeds``.
 """
 
 import numpy as np
@@ -24,6 +26,7 @@ from tqdm import tqdm
 
 from .errors import ParameterError
 from .io.files import progress_disabled
+from .metrics import round_to_error, significant
 
 #: The table each training stage writes into its output folder.
 SPREAD_FILE = "seed_spread.csv"
@@ -62,6 +65,24 @@ def spread_summary(table):
 
     summary = table.groupby(["model", "number"], sort=False)[["value", "test error"]].apply(summarise)
     return summary.astype({"seeds": int, "unmeasured": int})
+
+
+def spread_table(table):
+    """``spread_summary`` as a page shows it: the mean over seeds with the test-sample error
+    of one run (``value ± error``), the spread over seeds to two significant figures ("one
+    seed" where there is no second), the range of the seeds' values, and the unmeasured
+    seeds only where there are some."""
+    summary = spread_summary(table)
+    shown = pd.DataFrame({
+        "seeds": summary["seeds"],
+        "mean ± test error": [round_to_error(m, e) if m == m else "not measured"
+                              for m, e in zip(summary["mean"], summary["test error"])],
+        "spread over seeds": [significant(s) if s == s else "one seed" for s in summary["spread over seeds"]],
+        "range": [f"{lo:.4g} to {hi:.4g}" if n > 1 and lo == lo else "" for n, lo, hi
+                  in zip(summary["seeds"], summary["min"], summary["max"])]}, index=summary.index)
+    if summary["unmeasured"].any():
+        shown["unmeasured"] = summary["unmeasured"]
+    return shown
 
 
 def holds_across_seeds(table, better, worse, number, larger_is_better=True):

@@ -10,6 +10,12 @@ from analysis_lib.simulation import simulate_sample as simulate_in_memory
 FOREIGN_ROOT = Path(__file__).resolve().parent / "data" / "foreign-root"
 
 
+def pytest_addoption(parser):
+    parser.addoption("--record-smoke-numbers", action="store_true",
+                     help="record the smoke run's result tables in tests/data/smoke_numbers.json (after a change "
+                          "meant to move them), instead of comparing with the record")
+
+
 @pytest.fixture(scope="session")
 def axion1_files(tmp_path_factory):
     """A small axion1 sample written as HDF5 and ROOT from one simulation."""

@@ -3,6 +3,8 @@ wide figures full-width, records not shown as text, the reproduce command last, 
 book's tables without NaN or row numbers."""
 
 import nbformat
+import numpy as np
+import pandas as pd
 import pytest
 from nbclient import NotebookClient
 
@@ -124,6 +126,20 @@ def test_a_table_has_no_nan_and_no_row_numbers(finished_page):
     assert "NaN" not in html and "n/a" in html and "0.9123" in html and "0.91234567" not in html
     assert "<th>0</th>" not in html, "a range index is shown as a column"
     assert html.startswith('<div class="table-scroll">')
+
+
+def test_a_measured_column_and_its_error_column_become_one_column():
+    from analysis_lib.reporting import with_errors
+
+    table = pd.DataFrame({"AUC": [0.8373, np.nan], "AUC error": [0.0368, np.nan], "events": [300, 0],
+                          "rejection": [np.nan, 25.04], "error rejection": [np.nan, 4.9]})
+    shown = with_errors(table, {"AUC": "AUC error"}, {"AUC": "no events"})
+    assert list(shown.columns) == ["AUC", "events", "rejection", "error rejection"]
+    assert list(shown["AUC"]) == ["0.837 ± 0.037", "no events"]
+    by_name = with_errors(table, "error {}", {"rejection": ["> 300", "> 0"]})
+    assert list(by_name["rejection"]) == ["> 300", "25.0 ± 4.9"] and "error rejection" not in by_name
+    with pytest.raises(KeyError, match="no column"):
+        with_errors(table, {"AUC": "its error"})
 
 
 def test_table_numbers_read_as_written():

@@ -69,6 +69,40 @@ def test_every_study_rerun_reproduces_its_tables_and_model_files_exactly(smoke_r
     assert not changed, changed
 
 
+def test_a_smoke_run_gives_the_numbers_recorded_before(smoke_run, request):
+    """Every result table of the smoke run against the one recorded in the repository:
+    to the last digit on the platform that recorded it, within round-off elsewhere
+    (``recorded_numbers``). A change meant to move numbers records them again."""
+    from tests import recorded_numbers
+
+    pipeline, _ = smoke_run
+    tables = recorded_numbers.read_tables(pipeline.data_dir)
+    assert len(tables) >= 25 and all(t["rows"] for t in tables.values())
+    if request.config.getoption("--record-smoke-numbers"):
+        recorded_numbers.write_record(tables)
+    moved = recorded_numbers.differences(recorded_numbers.read_record(), tables)
+    assert not moved, f"{len(moved)} numbers moved: " + "; ".join(moved[:15])
+
+
+def test_the_comparison_of_recorded_numbers_finds_a_moved_number_and_forgives_round_off():
+    from tests import recorded_numbers
+
+    table = {"columns": ["model", "value", "test error", "note"],
+             "rows": [["CNN", 0.8, 0.02, "1.25 ± 0.05"], ["BDT", 0.9, 0.01, "> 180"]]}
+    here = {"platform": recorded_numbers.platform(), "tables": {"t.csv": table}}
+    elsewhere = dict(here, platform={"numpy": "another"})
+
+    def moved(rows, record=here):
+        return recorded_numbers.differences(record, {"t.csv": dict(table, rows=rows)})
+
+    assert moved(table["rows"]) == []
+    nudged = [["CNN", 0.81, 0.02, "1.27 ± 0.05"], ["BDT", 0.9, 0.012, "> 180"]]
+    assert len(moved(nudged)) == 3  # the same platform: every digit counts
+    assert moved(nudged, elsewhere) == []  # another: within two errors, an error within half itself
+    assert len(moved([["CNN", 0.7, 0.02, "1.45 ± 0.05"], ["BDT", 0.9, 0.01, "> 170"]], elsewhere)) == 3
+    assert moved(table["rows"][:1])[0].startswith("t.csv: columns or rows changed")
+
+
 #: Stages that train networks for a measurement, not for a headline figure.
 NOT_HEADLINE = ("photon_jets/gap",)
 

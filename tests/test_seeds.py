@@ -6,7 +6,7 @@ import pytest
 
 from analysis_lib.errors import ParameterError
 from analysis_lib.metrics import auc, auc_error
-from analysis_lib.seeds import COLUMNS, holds_across_seeds, seed_spread, spread_summary
+from analysis_lib.seeds import COLUMNS, holds_across_seeds, seed_spread, spread_summary, spread_table
 
 
 def _measure(seed):
@@ -23,6 +23,15 @@ def test_the_summary_gives_mean_and_sample_spread_beside_the_test_error():
     assert cnn["spread over seeds"] == pytest.approx(0.01)  # sample standard deviation of 0.89, 0.90, 0.91
     assert cnn["test error"] == pytest.approx(0.002) and cnn["seeds"] == 3
     assert summary.loc[("PFN", "AUC"), "spread over seeds"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_the_page_shows_the_mean_with_its_test_error_and_the_spread_to_two_figures():
+    shown = spread_table(seed_spread(_measure, [1, 2, 3], progress=False))
+    cnn = shown.loc[("CNN", "AUC")]
+    assert cnn["mean ± test error"] == "0.9000 ± 0.0020" and cnn["spread over seeds"] == "0.010"
+    assert cnn["range"] == "0.89 to 0.91" and "unmeasured" not in shown  # no seed left unmeasured
+    once = spread_table(seed_spread(_measure, [1], progress=False)).loc[("CNN", "AUC")]
+    assert once["spread over seeds"] == "one seed" and once["range"] == ""
 
 
 def test_unmeasurable_values_are_counted_not_averaged():

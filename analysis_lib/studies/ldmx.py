@@ -4,8 +4,8 @@ detector's (``LdmxEcal.passes_trigger``); hits are read by ``io.iterate_hits``.
 
 Contents: ``background_mass_hypotheses``, ``ldmx_sources``, ``check_signal_masses``, ``ldmx_hits``,
 ``HitSummary``, ``hit_summary``,
-``iterate_hit_images``, ``hits_to_images``, ``evaluate_per_mass``, ``IMAGE_XY_RANGE_MM``, ``IMAGE_Z_RANGE_MM``,
-``hit_images``, ``dark_photon_convnet``.
+``iterate_hit_images``, ``hits_to_images``, ``evaluate_per_mass``, ``unseen_mass_verdict``, ``IMAGE_XY_RANGE_MM``,
+``IMAGE_Z_RANGE_MM``, ``hit_images``, ``dark_photon_convnet``.
 """
 
 import re
@@ -18,7 +18,7 @@ import pandas as pd
 from ..detectors import LDMX_ECAL
 from ..errors import DataFileError, EmptyDatasetError, ParameterError
 from ..io import NEGATIVE_CELLS, count_hit_events, find_hits, iterate_hits, missing_file
-from ..metrics import auc, auc_error, best_threshold, roc_curve, signal_score
+from ..metrics import auc, auc_error, best_threshold, binomial_error, roc_curve, signal_score
 from ..training import predict_logits
 
 #: The images' span in x and y (mm): the original's grid.
@@ -249,7 +249,8 @@ def evaluate_per_mass(convnet, parameterised, images, masses_gev, labels, test, 
     plain ``convnet`` on the images, the ``parameterised`` one with every event (signal
     and background) given the mass under test as its hypothesis. One row per network
     and mass: the AUC with its test-sample error, and the cut of highest accuracy
-    (``metrics.best_threshold``); and the ROC curves, {(network, mass in MeV): curve}."""
+    (``metrics.best_threshold``) with the binomial errors of its fractions at that cut;
+    and the ROC curves, {(network, mass in MeV): curve}."""
     background = test[labels[test] == 0]
     plain_background = signal_score(predict_logits(convnet, images[background]))
     rows, curves = [], {}
@@ -265,14 +266,57 @@ def evaluate_per_mass(convnet, parameterised, images, masses_gev, labels, test, 
                                                                              under_hypothesis(background))))}
         for name, (s, b) in scores.items():
             cut, area = best_threshold(s, b), auc(s, b)
+            passing = cut.signal_acceptance * len(s) + (1 - cut.background_rejection) * len(b)
+            fractions = {"accuracy": (cut.accuracy, len(s) + len(b)),
+                         "signal acceptance": (cut.signal_acceptance, len(s)),
+                         "background rejection": (cut.background_rejection, len(b)),
+                         "purity": (cut.purity, max(round(passing), 1))}
             rows.append({"mass [MeV]": round(mass * 1000),
                          "seen in training": bool(np.isclose(trained_masses_gev, mass).any()),
                          "network": name, "AUC": area, "AUC error": auc_error(area, len(s), len(b)),
-                         "accuracy": cut.accuracy, "signal acceptance": cut.signal_acceptance,
-                         "background rejection": cut.background_rejection, "purity": cut.purity,
+                         **{k: v for key, (value, n) in fractions.items()
+                            for k, v in ((key, value), (f"{key} error", float(binomial_error(value, n))))},
                          "threshold (log-odds)": cut.threshold})
             curves[(name, round(mass * 1000))] = roc_curve(s, b)
     return pd.DataFrame(rows), curves
+
+
+def unseen_mass_verdict(four_masses, all_masses, tolerance):
+    """Each network at each mass it was not trained on, from two ``evaluate_per_mass``
+    tables: the run trained on some masses (``four_masses``, with its "seen in training")
+    and the run trained on all. Per network and unseen mass: the AUC, the mean AUC at the
+    two trained masses around it, their difference and whether it is within
+    ``tolerance`` (the study's criterion), the AUC when the mass was in training and the
+    cost of leaving it out, each with its test-sample error. The errors of a difference
+    add in quadrature as if independent: the AUCs share their background events, which
+    correlates them positively, so these errors are upper bounds."""
+    unseen = sorted(four_masses.loc[~four_masses["seen in training"], "mass [MeV]"].unique())
+    seen = sorted(four_masses.loc[four_masses["seen in training"], "mass [MeV]"].unique())
+    if not unseen:
+        raise EmptyDatasetError("no mass was left out of training: the images hold only masses trained on (give the "
+                                "images stage a masses_mev with masses between 1, 10, 100 and 1000 MeV)")
+    four = four_masses.set_index(["network", "mass [MeV]"])
+    trained = all_masses.set_index(["network", "mass [MeV]"])
+    rows = []
+    for network in four.index.get_level_values(0).unique():
+        for m in unseen:
+            below, above = max(s for s in seen if s < m), min(s for s in seen if s > m)
+            auc_m, error_m = four.loc[(network, m), ["AUC", "AUC error"]]
+            (low, low_error), (high, high_error) = (four.loc[(network, n), ["AUC", "AUC error"]]
+                                                    for n in (below, above))
+            nearby, nearby_error = 0.5 * (low + high), 0.5 * np.hypot(low_error, high_error)
+            on_all, on_all_error = (trained.loc[(network, m), ["AUC", "AUC error"]] if (network, m) in trained.index
+                                    else (np.nan, np.nan))
+            rows.append({"network": network, "unseen mass [MeV]": m, "AUC": auc_m, "AUC error": error_m,
+                         "neighbours": f"{below}, {above} MeV", "mean AUC at the neighbours": nearby,
+                         "mean AUC at the neighbours error": nearby_error,
+                         "difference": auc_m - nearby, "difference error": np.hypot(error_m, nearby_error),
+                         "AUC when trained on this mass": on_all, "AUC when trained on this mass error": on_all_error,
+                         "cost of not training on it": on_all - auc_m,
+                         "cost of not training on it error": np.hypot(on_all_error, error_m)})
+    verdict = pd.DataFrame(rows).set_index(["network", "unseen mass [MeV]"])
+    verdict["within tolerance of the neighbours"] = verdict["difference"].abs() <= tolerance
+    return verdict
 
 
 # -- the network -----------------------------------------------------------------------

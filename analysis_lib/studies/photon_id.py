@@ -264,7 +264,8 @@ def efficiency_closure(samples, passes, window, n_pseudo, n_signal, n_background
 
 def closure_summary(closure, truth):
     """One row per ID: pseudo-experiments kept, the pull mean with its error, the pull
-    width with its error (sigma / sqrt(2 (n - 1))), mean fitted and true efficiency."""
+    width with its error (sigma / sqrt(2 (n - 1))), the mean fitted efficiency with its
+    error and the true efficiency (``fitting.CLOSURE_ERRORS`` pairs them)."""
     import pandas as pd
 
     rows = []
@@ -276,5 +277,6 @@ def closure_summary(closure, truth):
         rows.append({"ID": name, "pseudo-experiments": n, "pull mean": pulls.mean(),
                      "error of the mean": width / np.sqrt(n),
                      "pull width": width, "error of the width": width / np.sqrt(2 * (n - 1)),
-                     "mean fitted efficiency": fitted.mean(), "true efficiency": truth[name]})
+                     "mean fitted efficiency": fitted.mean(),
+                     "error of the mean efficiency": fitted.std(ddof=1) / np.sqrt(n), "true efficiency": truth[name]})
     return pd.DataFrame(rows).set_index("ID")
