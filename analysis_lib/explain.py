@@ -55,7 +55,10 @@ def gradient_shap(model, background, inputs, n_samples=50, seed=0):
 
 
 def latent_correlations(latent, variables):
-    """For each physics variable, the latent unit with the largest |Pearson r|.
+    """For each physics variable, the latent unit with the largest |Pearson r|, and that
+    r's error (1 - r^2) / sqrt(n - 1) (``metrics.correlation_and_error``): the error of
+    one unit's r; picking the largest of many units lifts |r| by about that much when
+    no unit truly correlates.
 
     ``latent`` is (events, units); ``variables`` a dict of (events,) arrays. Units
     that never fire (zero variance) are left out. Returns a list of dicts.
@@ -70,6 +73,7 @@ def latent_correlations(latent, variables):
         r = (z * v[:, None]).mean(axis=0)
         best = int(np.argmax(np.abs(r)))
         rows.append({"variable": name, "unit": int(units[best]), "pearson_r": float(r[best]),
+                     "pearson_r_error": float((1 - r[best] ** 2) / np.sqrt(len(latent) - 1)),
                      "live_units": int(alive.sum())})
     return rows
 

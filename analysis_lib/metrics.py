@@ -1,6 +1,8 @@
-"""Classifier performance: scores, ROC curves, working points, confusion matrices.
+"""Classifier performance: scores, ROC curves, working points, confusion matrices; and the
+errors of the simple statistics a table quotes (mean, median, correlation).
 
-Contents: ``WORKING_POINTS``, ``signal_score``, ``binomial_error``, ``Rejection``, ``rejection``,
+Contents: ``WORKING_POINTS``, ``signal_score``, ``binomial_error``, ``mean_and_error``,
+``mean_columns``, ``median_and_error``, ``correlation_and_error``, ``Rejection``, ``rejection``,
 ``poisson_interval``, ``WorkingPoint``, ``round_to_error``, ``significant``, ``working_point``,
 ``RejectionRatio``, ``rejection_ratio``,
 ``roc_curve``, ``auc``, ``auc_error``, ``confusion_matrix``, ``efficiency_in_bins``,
@@ -37,6 +39,49 @@ def binomial_error(fraction, n):
     fraction, n = np.asarray(fraction, float), np.asarray(n, float)
     error = np.where(n > 0, np.sqrt(fraction * (1 - fraction) / np.maximum(n, 1)), np.nan)
     return float(error) if error.ndim == 0 else error
+
+
+def mean_and_error(values):
+    """The mean of ``values`` and its standard error sigma / sqrt(n) (sample sigma, ddof =
+    1), NaNs left out; (NaN, NaN) for no value, error NaN for one."""
+    values = np.asarray(values, float)
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return np.nan, np.nan
+    return float(values.mean()), float(values.std(ddof=1) / np.sqrt(values.size)) if values.size > 1 else np.nan
+
+
+def mean_columns(values_by_name, statistic=mean_and_error):
+    """{name: mean, "name error": its error} for each array of ``values_by_name`` (or
+    another ``statistic``, such as ``median_and_error``): a table row that
+    ``reporting.with_errors(table, "{} error")`` shows as ``value ± error``."""
+    row = {}
+    for name, values in values_by_name.items():
+        row[name], row[f"{name} error"] = statistic(values)
+    return row
+
+
+def median_and_error(values):
+    """The median of ``values`` and half the width of its distribution-free 68 % interval:
+    the order statistics of ranks n/2 -+ sqrt(n)/2 (the number of values below the true
+    median is binomial(n, 1/2)), so no shape is assumed; NaNs left out."""
+    values = np.sort(np.asarray(values, float))
+    values = values[np.isfinite(values)]
+    n = values.size
+    if n == 0:
+        return np.nan, np.nan
+    low, high = (int(np.clip(np.round(n / 2 + k * np.sqrt(n) / 2), 0, n - 1)) for k in (-1, 1))
+    return float(np.median(values)), float(values[high] - values[low]) / 2 if n > 1 else np.nan
+
+
+def correlation_and_error(x, y):
+    """Pearson's r of ``x`` and ``y`` and its error (1 - r^2) / sqrt(n - 1), the
+    large-sample error of a correlation coefficient of bivariate normal data."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    if x.size < 3 or np.std(x) == 0 or np.std(y) == 0:
+        return np.nan, np.nan
+    r = float(np.corrcoef(x, y)[0, 1])
+    return r, (1 - r**2) / np.sqrt(x.size - 1)
 
 
 @dataclass(frozen=True)

@@ -2,12 +2,13 @@
 
 import awkward as ak
 import numpy as np
+import pandas as pd
 import pytest
 import uproot
 
 from analysis_lib.detectors import LDMX_ECAL
 from analysis_lib.simulation import simulate_to_files
-from analysis_lib.errors import DataFileError, ParameterError
+from analysis_lib.errors import DataFileError, EmptyDatasetError, ParameterError
 from analysis_lib.studies.ldmx import hit_images
 from analysis_lib.io import iterate_hits
 
@@ -251,3 +252,21 @@ def test_each_network_is_evaluated_at_each_mass_with_every_event_under_that_hypo
         assert (table[fraction] == 1.0).all() and (table[f"{fraction} error"] == 0.0).all(), fraction
     seen = table.set_index(["network", "mass [MeV]"])["seen in training"].xs("ConvNet")
     assert seen.to_dict() == {10: True, 100: False}
+
+
+def test_an_unseen_mass_is_compared_with_its_trained_neighbours_and_judged_with_its_errors():
+    from analysis_lib.studies.ldmx import tolerance_verdict, unseen_mass_verdict
+
+    def table(rows):  # (mass in MeV, seen in training, AUC, AUC error) for one network
+        return pd.DataFrame([{"network": "ConvNet", "mass [MeV]": m, "seen in training": seen, "AUC": a,
+                              "AUC error": e} for m, seen, a, e in rows])
+
+    four = table([(1, True, 0.80, 0.003), (5, False, 0.85, 0.004), (10, True, 0.90, 0.003)])
+    every = table([(1, True, 0.81, 0.003), (5, True, 0.86, 0.004), (10, True, 0.91, 0.003)])
+    row = unseen_mass_verdict(four, every, tolerance=0.01).loc[("ConvNet", 5)]
+    assert row["mean AUC at the neighbours"] == pytest.approx(0.85) and row["difference"] == pytest.approx(0.0)
+    assert row["difference error"] == pytest.approx(np.hypot(0.004, 0.5 * np.hypot(0.003, 0.003)))
+    assert row["cost of not training on it"] == pytest.approx(0.01) and row["against the tolerance"] == "within"
+    assert tolerance_verdict(0.05, 0.01, 0.01) == "beyond" and tolerance_verdict(0.0, 0.02, 0.01) == "not resolved"
+    with pytest.raises(EmptyDatasetError, match="no mass was left out"):
+        unseen_mass_verdict(every, every, tolerance=0.01)

@@ -286,3 +286,23 @@ def test_poisson_interval_gives_garwoods_central_68_percent_limits():
     assert poisson_interval(3) == pytest.approx((1.367, 5.918), abs=1e-3)
     low, high = poisson_interval(100)
     assert low < 100 < high and (high - low) / 2 == pytest.approx(10.0, rel=0.1)  # sqrt(N) for large N
+
+
+def test_the_errors_of_a_mean_a_median_and_a_correlation_match_their_spread_over_samples():
+    """Each quoted error against the spread of its statistic over 400 independent samples,
+    on a skewed distribution (exponential), where the Gaussian formula for the median's
+    error, 1.2533 sigma / sqrt(n), would be 26 % too large."""
+    from analysis_lib.metrics import correlation_and_error, mean_and_error, median_and_error
+
+    rng = np.random.default_rng(8)
+    samples = rng.exponential(1.0, (400, 300))
+    for statistic, truth in ((mean_and_error, 1.0), (median_and_error, np.log(2))):
+        found = np.array([statistic(s) for s in samples])
+        assert found[:, 0].mean() == pytest.approx(truth, abs=3 * found[:, 0].std() / 20)
+        assert np.mean(found[:, 1]) == pytest.approx(found[:, 0].std(ddof=1), rel=0.12), statistic.__name__
+    x = rng.normal(size=(400, 300))
+    y = 0.6 * x + 0.8 * rng.normal(size=x.shape)  # r = 0.6
+    found = np.array([correlation_and_error(a, b) for a, b in zip(x, y)])
+    assert found[:, 0].mean() == pytest.approx(0.6, abs=0.01)
+    assert np.mean(found[:, 1]) == pytest.approx(found[:, 0].std(ddof=1), rel=0.12)
+    assert np.isnan(median_and_error([])[0]) and np.isnan(mean_and_error([2.0])[1])

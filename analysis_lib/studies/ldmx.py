@@ -4,7 +4,8 @@ detector's (``LdmxEcal.passes_trigger``); hits are read by ``io.iterate_hits``.
 
 Contents: ``background_mass_hypotheses``, ``ldmx_sources``, ``check_signal_masses``, ``ldmx_hits``,
 ``HitSummary``, ``hit_summary``,
-``iterate_hit_images``, ``hits_to_images``, ``evaluate_per_mass``, ``unseen_mass_verdict``, ``IMAGE_XY_RANGE_MM``,
+``iterate_hit_images``, ``hits_to_images``, ``evaluate_per_mass``, ``unseen_mass_verdict``,
+``tolerance_verdict``, ``IMAGE_XY_RANGE_MM``,
 ``IMAGE_Z_RANGE_MM``, ``hit_images``, ``dark_photon_convnet``.
 """
 
@@ -285,11 +286,12 @@ def unseen_mass_verdict(four_masses, all_masses, tolerance):
     """Each network at each mass it was not trained on, from two ``evaluate_per_mass``
     tables: the run trained on some masses (``four_masses``, with its "seen in training")
     and the run trained on all. Per network and unseen mass: the AUC, the mean AUC at the
-    two trained masses around it, their difference and whether it is within
-    ``tolerance`` (the study's criterion), the AUC when the mass was in training and the
-    cost of leaving it out, each with its test-sample error. The errors of a difference
-    add in quadrature as if independent: the AUCs share their background events, which
-    correlates them positively, so these errors are upper bounds."""
+    two trained masses around it, their difference and its verdict against ``tolerance``
+    (the study's criterion), the AUC when the mass was in training and the cost of leaving
+    it out, each with its test-sample error. The errors of a difference add in quadrature
+    as if independent: the AUCs share their background events, which correlates them
+    positively, so these errors are upper bounds. The verdict (``tolerance_verdict``) says
+    "not resolved" where two errors of the difference reach across the tolerance."""
     unseen = sorted(four_masses.loc[~four_masses["seen in training"], "mass [MeV]"].unique())
     seen = sorted(four_masses.loc[four_masses["seen in training"], "mass [MeV]"].unique())
     if not unseen:
@@ -315,8 +317,20 @@ def unseen_mass_verdict(four_masses, all_masses, tolerance):
                          "cost of not training on it": on_all - auc_m,
                          "cost of not training on it error": np.hypot(on_all_error, error_m)})
     verdict = pd.DataFrame(rows).set_index(["network", "unseen mass [MeV]"])
-    verdict["within tolerance of the neighbours"] = verdict["difference"].abs() <= tolerance
+    verdict["against the tolerance"] = [tolerance_verdict(d, e, tolerance)
+                                        for d, e in zip(verdict["difference"], verdict["difference error"])]
     return verdict
+
+
+def tolerance_verdict(difference, error, tolerance, n_sigma=2.0):
+    """Whether a measured ``difference`` lies within ``tolerance`` of zero: "within" when
+    |d| + n_sigma error <= tolerance, "beyond" when |d| - n_sigma error > tolerance, else
+    "not resolved" (the test sample is too small to tell)."""
+    if abs(difference) + n_sigma * error <= tolerance:
+        return "within"
+    if abs(difference) - n_sigma * error > tolerance:
+        return "beyond"
+    return "not resolved"
 
 
 # -- the network -----------------------------------------------------------------------
