@@ -1,13 +1,13 @@
 """Classifier performance: scores, ROC curves, working points, confusion matrices; and the
-errors of the simple statistics a table quotes (mean, median, correlation).
+errors of the simple statistics a table quotes (mean, median, correlation), and whether a
+measured difference lies within a tolerance.
 
 Contents: ``WORKING_POINTS``, ``signal_score``, ``binomial_error``, ``mean_and_error``,
-``mean_columns``, ``median_and_error``, ``correlation_and_error``, ``Rejection``, ``rejection``,
-``poisson_interval``, ``WorkingPoint``, ``round_to_error``, ``significant``, ``working_point``,
-``RejectionRatio``, ``rejection_ratio``,
-``roc_curve``, ``auc``, ``auc_error``, ``confusion_matrix``, ``efficiency_in_bins``,
-``match_photons``, ``photon_residuals``, ``ThresholdSummary``, ``best_threshold``,
-``id_comparison_in_bins``.
+``mean_columns``, ``median_and_error``, ``correlation_and_error``, ``tolerance_verdict``,
+``Rejection``, ``rejection``, ``poisson_interval``, ``WorkingPoint``, ``round_to_error``,
+``significant``, ``working_point``, ``RejectionRatio``, ``rejection_ratio``, ``roc_curve``,
+``auc``, ``auc_error``, ``confusion_matrix``, ``efficiency_in_bins``, ``match_photons``,
+``photon_residuals``, ``ThresholdSummary``, ``best_threshold``, ``id_comparison_in_bins``.
 """
 
 from dataclasses import dataclass
@@ -82,6 +82,17 @@ def correlation_and_error(x, y):
         return np.nan, np.nan
     r = float(np.corrcoef(x, y)[0, 1])
     return r, (1 - r**2) / np.sqrt(x.size - 1)
+
+
+def tolerance_verdict(difference, error, tolerance, n_sigma=2.0):
+    """Whether a measured ``difference`` lies within ``tolerance`` of zero: "within" when
+    |d| + n_sigma error <= tolerance, "beyond" when |d| - n_sigma error > tolerance, else
+    "not resolved" (the test sample is too small to tell)."""
+    if abs(difference) + n_sigma * error <= tolerance:
+        return "within"
+    if abs(difference) - n_sigma * error > tolerance:
+        return "beyond"
+    return "not resolved"
 
 
 @dataclass(frozen=True)

@@ -255,7 +255,8 @@ def test_each_network_is_evaluated_at_each_mass_with_every_event_under_that_hypo
 
 
 def test_an_unseen_mass_is_compared_with_its_trained_neighbours_and_judged_with_its_errors():
-    from analysis_lib.studies.ldmx import tolerance_verdict, unseen_mass_verdict
+    from analysis_lib.metrics import tolerance_verdict
+    from analysis_lib.studies.ldmx import unseen_mass_verdict
 
     def table(rows):  # (mass in MeV, seen in training, AUC, AUC error) for one network
         return pd.DataFrame([{"network": "ConvNet", "mass [MeV]": m, "seen in training": seen, "AUC": a,

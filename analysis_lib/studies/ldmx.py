@@ -4,8 +4,7 @@ detector's (``LdmxEcal.passes_trigger``); hits are read by ``io.iterate_hits``.
 
 Contents: ``background_mass_hypotheses``, ``ldmx_sources``, ``check_signal_masses``, ``ldmx_hits``,
 ``HitSummary``, ``hit_summary``,
-``iterate_hit_images``, ``hits_to_images``, ``evaluate_per_mass``, ``unseen_mass_verdict``,
-``tolerance_verdict``, ``IMAGE_XY_RANGE_MM``,
+``iterate_hit_images``, ``hits_to_images``, ``evaluate_per_mass``, ``unseen_mass_verdict``, ``IMAGE_XY_RANGE_MM``,
 ``IMAGE_Z_RANGE_MM``, ``hit_images``, ``dark_photon_convnet``.
 """
 
@@ -19,7 +18,7 @@ import pandas as pd
 from ..detectors import LDMX_ECAL
 from ..errors import DataFileError, EmptyDatasetError, ParameterError
 from ..io import NEGATIVE_CELLS, count_hit_events, find_hits, iterate_hits, missing_file
-from ..metrics import auc, auc_error, best_threshold, binomial_error, roc_curve, signal_score
+from ..metrics import auc, auc_error, best_threshold, binomial_error, roc_curve, signal_score, tolerance_verdict
 from ..training import predict_logits
 
 #: The images' span in x and y (mm): the original's grid.
@@ -290,7 +289,7 @@ def unseen_mass_verdict(four_masses, all_masses, tolerance):
     (the study's criterion), the AUC when the mass was in training and the cost of leaving
     it out, each with its test-sample error. The errors of a difference add in quadrature
     as if independent: the AUCs share their background events, which correlates them
-    positively, so these errors are upper bounds. The verdict (``tolerance_verdict``) says
+    positively, so these errors are upper bounds. The verdict (``metrics.tolerance_verdict``) says
     "not resolved" where two errors of the difference reach across the tolerance."""
     unseen = sorted(four_masses.loc[~four_masses["seen in training"], "mass [MeV]"].unique())
     seen = sorted(four_masses.loc[four_masses["seen in training"], "mass [MeV]"].unique())
@@ -320,17 +319,6 @@ def unseen_mass_verdict(four_masses, all_masses, tolerance):
     verdict["against the tolerance"] = [tolerance_verdict(d, e, tolerance)
                                         for d, e in zip(verdict["difference"], verdict["difference error"])]
     return verdict
-
-
-def tolerance_verdict(difference, error, tolerance, n_sigma=2.0):
-    """Whether a measured ``difference`` lies within ``tolerance`` of zero: "within" when
-    |d| + n_sigma error <= tolerance, "beyond" when |d| - n_sigma error > tolerance, else
-    "not resolved" (the test sample is too small to tell)."""
-    if abs(difference) + n_sigma * error <= tolerance:
-        return "within"
-    if abs(difference) - n_sigma * error > tolerance:
-        return "beyond"
-    return "not resolved"
 
 
 # -- the network -----------------------------------------------------------------------
