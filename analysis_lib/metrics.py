@@ -3,7 +3,7 @@ errors of the simple statistics a table quotes (mean, median, correlation), and 
 measured difference lies within a tolerance.
 
 Contents: ``WORKING_POINTS``, ``signal_score``, ``binomial_error``, ``mean_and_error``,
-``mean_columns``, ``median_and_error``, ``correlation_and_error``, ``tolerance_verdict``,
+``mean_columns``, ``median_and_error``, ``correlation_and_error``, ``pull``, ``tolerance_verdict``,
 ``Rejection``, ``rejection``, ``poisson_interval``, ``WorkingPoint``, ``round_to_error``,
 ``significant``, ``working_point``, ``RejectionRatio``, ``rejection_ratio``, ``roc_curve``,
 ``auc``, ``auc_error``, ``confusion_matrix``, ``efficiency_in_bins``, ``match_photons``,
@@ -82,6 +82,12 @@ def correlation_and_error(x, y):
         return np.nan, np.nan
     r = float(np.corrcoef(x, y)[0, 1])
     return r, (1 - r**2) / np.sqrt(x.size - 1)
+
+
+def pull(value, error, reference, reference_error):
+    """(value - reference) / sqrt(error^2 + reference_error^2): how many combined errors
+    two independent measurements differ by; beyond 2, a page calls them different."""
+    return (value - reference) / np.hypot(error, reference_error)
 
 
 def tolerance_verdict(difference, error, tolerance, n_sigma=2.0):

@@ -306,3 +306,10 @@ def test_the_errors_of_a_mean_a_median_and_a_correlation_match_their_spread_over
     assert found[:, 0].mean() == pytest.approx(0.6, abs=0.01)
     assert np.mean(found[:, 1]) == pytest.approx(found[:, 0].std(ddof=1), rel=0.12)
     assert np.isnan(median_and_error([])[0]) and np.isnan(mean_and_error([2.0])[1])
+
+
+def test_a_pull_counts_combined_errors():
+    from analysis_lib.metrics import pull
+
+    assert pull(1.5, 0.3, 1.0, 0.4) == pytest.approx(1.0)  # 0.5 over sqrt(0.09 + 0.16)
+    assert pull(1.0, 0.3, 1.5, 0.4) == pytest.approx(-1.0)
