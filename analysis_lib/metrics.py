@@ -3,13 +3,27 @@ errors of the simple statistics a table quotes (mean, median, correlation), and 
 measured difference lies within a tolerance.
 
 Contents: ``WORKING_POINTS``, ``signal_score``, ``binomial_error``, ``mean_and_error``,
-``mean_columns``, ``median_and_error``, ``correlation_and_error``, ``pull``, ``tolerance_verdict``,
-``Rejection``, ``rejection``, ``poisson_interval``, ``WorkingPoint``, ``round_to_error``,
-``significant``, ``working_point``, ``RejectionRatio``, ``rejection_ratio``, ``roc_curve``,
-``auc``, ``auc_error``, ``confusion_matrix``, ``efficiency_in_bins``, ``match_photons``,
-``photon_residuals``, ``ThresholdSummary``, ``best_threshold``, ``id_comparison_in_bins``.
-"""
+``mean_columns``, ``median_and_error``, ``correlation_and_error``, ``pull``,
+``paired_accuracy_difference``, ``paired_bootstrap``, ``tolerance_verdict``, ``Rejection``,
+``rejection``, ``poisson_interval``, ``WorkingPoint``, ``round_to_error``, ``significant``,
+``interval_text``, ``working_point``, ``RejectionRatio``, ``rejection_ratio``,
+``paired_rejection_ratio``, ``roc_curve``, ``auc``, ``auc_error``, ``auc_difference``,
+``confusion_matrix``, ``efficiency_in_bins``, ``match_photons``, ``photon_residuals``,
+``ThresholdSummary``, ``best_threshold``, ``id_comparison_in_bins``.
 
+What to use when (every interval is 68 %; tests/test_intervals.py checks each one's coverage
+on toys with a known truth):
+
+* a rejection at a signal efficiency: ``working_point`` (the threshold's fluctuation from the
+  signal sample and Garwood's interval for the passing background); of a fixed cut menu:
+  ``rejection``; a published one from its event count: ``poisson_interval``;
+* two numbers from **independent** samples (ours against a published one, two test samples):
+  ``pull``, ``rejection_ratio``;
+* two numbers from the **same** events: ``auc_difference`` (DeLong), ``paired_rejection_ratio``,
+  ``paired_accuracy_difference`` (McNemar), anything else through ``paired_bootstrap``;
+* "no effect", "as good as", "reaches the published value": ``tolerance_verdict`` against a
+  stated tolerance, never a difference that merely is not significant.
+"""
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -86,8 +100,40 @@ def correlation_and_error(x, y):
 
 def pull(value, error, reference, reference_error):
     """(value - reference) / sqrt(error^2 + reference_error^2): how many combined errors
-    two independent measurements differ by; beyond 2, a page calls them different."""
+    two **independent** measurements differ by (other samples, or a published number);
+    beyond 2, a page calls them different. Two measurements on the same events are
+    correlated and need a paired error: ``auc_difference``, ``paired_rejection_ratio``,
+    ``paired_accuracy_difference``, ``paired_bootstrap``."""
     return (value - reference) / np.hypot(error, reference_error)
+
+
+def paired_accuracy_difference(correct_a, correct_b):
+    """Accuracy of a minus accuracy of b on the **same** events (boolean arrays: event i
+    classified correctly) and its error from the discordant events only (McNemar): with
+    n_ab events right for a alone and n_ba for b alone, d = (n_ab - n_ba) / n and
+    sigma^2 = (n_ab + n_ba - (n_ab - n_ba)^2 / n) / n^2. Events both get right or both get
+    wrong carry no information on the difference, which quadrature of two binomial errors
+    ignores."""
+    correct_a, correct_b = np.asarray(correct_a, bool), np.asarray(correct_b, bool)
+    if correct_a.shape != correct_b.shape or correct_a.size == 0:
+        raise EmptyDatasetError("a paired accuracy difference needs the same, non-empty set of events for both")
+    n = correct_a.size
+    only_a, only_b = np.sum(correct_a & ~correct_b), np.sum(~correct_a & correct_b)
+    difference = (only_a - only_b) / n
+    return float(difference), float(np.sqrt(max(only_a + only_b - n * difference**2, 0.0)) / n)
+
+
+def paired_bootstrap(statistic, n_events, replicas=400, seed=0):
+    """The spread of ``statistic(indices)`` over bootstrap resamples of ``n_events`` shared
+    events (the same indices for every quantity the statistic compares, so what is common to
+    them cancels): (replica values, their standard deviation). For a difference of two
+    resolutions, of a network and of the fit on the same clusters, say, where no formula
+    for the correlation exists. A fixed ``seed`` keeps a page's numbers reproducible."""
+    if n_events < 2:
+        raise EmptyDatasetError(f"a bootstrap needs at least two events, not {n_events}")
+    rng = np.random.default_rng(seed)
+    values = np.array([statistic(rng.integers(0, n_events, n_events)) for _ in range(replicas)], float)
+    return values, float(np.std(values[np.isfinite(values)], ddof=1))
 
 
 def tolerance_verdict(difference, error, tolerance, n_sigma=2.0):
@@ -103,9 +149,13 @@ def tolerance_verdict(difference, error, tolerance, n_sigma=2.0):
 
 @dataclass(frozen=True)
 class Rejection:
-    """Background rejection R = 1 / eps_b of a selection that ``n_pass`` of ``n``
-    background events pass, with sigma(R) = sigma(eps_b) / eps_b^2. When none passes
-    there is no value (NaN) but a lower bound, R > n, and it reads "> n"."""
+    """Background rejection R = 1 / eps_b of a fixed selection (a cut menu: nothing in it is
+    tuned on the test events) that ``n_pass`` of ``n`` background events pass. ``interval``
+    is Garwood's central 68 % interval, N / upper .. N / lower of ``poisson_interval(n_pass)``,
+    asymmetric at small counts; ``error`` the binomial sigma(R) = sigma(eps_b) / eps_b^2 that a
+    pull uses where counts are large. When none passes there is no value (NaN), only the
+    bound R > n / 1.84 at 84 % confidence (the interval's lower edge), read "> bound (84 % CL)".
+    """
     n: int
     n_pass: int
 
@@ -119,12 +169,17 @@ class Rejection:
         return float(binomial_error(eff, self.n)) / eff**2 if self.n_pass else np.nan
 
     @property
+    def interval(self):
+        low, high = poisson_interval(self.n_pass)
+        return self.n / high, (self.n / low if low > 0 else np.inf)
+
+    @property
     def lower_bound(self):
-        """What a plot can show: the value, or n where none passes (drawn as a bound)."""
-        return self.value if self.n_pass else float(self.n)
+        """What a plot can show: the value, or the 84 % bound where none passes."""
+        return self.value if self.n_pass else self.interval[0]
 
     def __str__(self):
-        return round_to_error(self.value, self.error) if self.n_pass else f"> {self.n}"
+        return interval_text(self.value, *self.interval, error=self.error)
 
 
 def rejection(background_passes):
@@ -146,11 +201,14 @@ def poisson_interval(count, confidence=0.6827):
 
 @dataclass
 class WorkingPoint:
-    """Background rejection 1/eps_b at a target signal efficiency.
+    """Background rejection 1/eps_b at a target signal efficiency, with its 68 % ``interval``
+    (lower, upper) from both test samples (``working_point`` says how) and ``rejection_error``,
+    its symmetric large-count equivalent, which a pull of two independent samples uses.
 
-    ``rejection`` is NaN (shown as N/A) when the test statistics cannot reach the
-    point: no background event passes, or ties in the score make the achieved
-    signal efficiency miss the target by more than ``tolerance``.
+    ``rejection`` is NaN when the test statistics cannot reach the point: no background event
+    passes (then ``interval`` is (bound, inf), the bound at 84 % confidence), or ties in the
+    score make the achieved signal efficiency miss the target by more than ``tolerance``
+    (then ``interval`` is (NaN, NaN) and it reads N/A).
     """
     target: float
     threshold: float
@@ -160,11 +218,12 @@ class WorkingPoint:
     n_background_pass: int
     rejection: float
     rejection_error: float
+    interval: tuple = (np.nan, np.nan)
 
     def __str__(self):
-        if np.isnan(self.rejection):
-            return "N/A" if self.n_background_pass else f"N/A (> {self.n_background})"
-        return round_to_error(self.rejection, self.rejection_error)
+        if np.isnan(self.interval[0]):
+            return "N/A"
+        return interval_text(self.rejection, *self.interval, error=self.rejection_error)
 
 
 def _decimal_place(error, digits):
@@ -195,46 +254,160 @@ def significant(value, digits=2):
     return _at_place(value, _decimal_place(value, digits))
 
 
-def working_point(signal_scores, background_scores, target, tolerance=0.01):
-    """Cut score >= threshold keeping a fraction ``target`` of the signal.
+def _threshold(ordered_descending, efficiency):
+    """The loosest cut score >= t keeping at least a fraction ``efficiency`` of the scores
+    (sorted, largest first): the tightest cut the original's evaluation would take."""
+    n = ordered_descending.shape[-1]
+    index = np.clip(np.ceil(np.asarray(efficiency) * n).astype(int) - 1, 0, n - 1)
+    return np.take(ordered_descending, index, axis=-1)
 
-    Binomial uncertainty: sigma(eps_b) = sqrt(eps_b (1 - eps_b) / N_b), and
-    sigma(R) = sigma(eps_b) / eps_b^2 for the rejection R = 1 / eps_b.
+
+def interval_text(value, lower, upper, error=None, asymmetry=0.25):
+    """A measured value with its 68 % interval as a table shows it: ``"value ± error"`` (the
+    error to two figures, ``round_to_error``) where the interval is symmetric, else the value
+    and its interval, each to two significant figures, ``"18000 (5500–100000)"``, so a small
+    count never reads ``6000 ± 6000``. Symmetric means the two half-widths differ by less than
+    ``asymmetry`` of the larger; ``error`` (default: the mean half-width) is what is shown then.
+    No value but a lower edge: ``"> 9700 (84 % CL)"``; nothing: ``"N/A"``."""
+    value, lower, upper = float(value), float(lower), float(upper)
+    if not np.isfinite(value):
+        return f"> {significant(lower)} (84 % CL)" if np.isfinite(lower) else "N/A"
+    down, up = value - lower, upper - value
+    if np.isfinite(up) and abs(up - down) <= asymmetry * max(up, down):
+        return round_to_error(value, (up + down) / 2 if error is None else error)
+    upper_text = significant(upper) if np.isfinite(upper) else "∞"
+    return f"{significant(value)} ({significant(lower)}–{upper_text})"
+
+
+def working_point(signal_scores, background_scores, target, tolerance=0.01, confidence=0.6827):
+    """Cut score >= threshold keeping a fraction ``target`` of the signal, and the background
+    rejection R = N_b / k there (k of N_b background events pass).
+
+    Two samples make R fluctuate, and ``interval`` holds both (68 %, as ``confidence``):
+
+    * the background sample: k is Poisson around its mean mu at a fixed threshold, with
+      Garwood's interval [k_lo, k_hi] (``poisson_interval``), asymmetric at small k;
+    * the signal sample: the threshold is a quantile of N_s signal scores, whose true signal
+      efficiency scatters by sigma_s = sqrt(eps_s (1 - eps_s) / N_s). The background mean
+      moves by d = (k(eps_s - sigma_s) - k(eps_s + sigma_s)) / 2, half the background events
+      between the thresholds at eps_s -+ sigma_s: the ROC curve's slope times sigma_s,
+      measured on the test events rather than from a model of the densities.
+
+    The count's interval is k - sqrt((k - k_lo)^2 + d^2) .. k + sqrt((k_hi - k)^2 + d^2), and
+    R's is N_b / upper .. N_b / lower (no upper edge where the lower count reaches zero).
+    ``rejection_error`` = R sqrt(k + d^2) / k is the same at large counts, symmetric. The
+    binomial error of eps_b alone, at a threshold taken as exact, covers the truth in 18 % of
+    toys where the signal sample is the smaller one (N(3, 1) against N(0, 1), 3 000 against
+    60 000 events, tests/test_intervals.py).
     """
     signal_scores, background_scores = np.asarray(signal_scores), np.asarray(background_scores)
     if signal_scores.size == 0 or background_scores.size == 0:
         raise EmptyDatasetError("a working point needs signal and background events")
     ordered = np.sort(signal_scores)[::-1]
-    threshold = ordered[max(int(np.ceil(target * ordered.size)) - 1, 0)]
+    threshold = _threshold(ordered, target)
     eff_s = np.mean(signal_scores >= threshold)
-    n_pass = int(np.sum(background_scores >= threshold))
-    n_b = background_scores.size
+    background = np.sort(background_scores)
+    n_b = background.size
+
+    def passing(cut):
+        return n_b - np.searchsorted(background, cut, side="left")
+
+    n_pass = int(passing(threshold))
     eff_b = n_pass / n_b
     # with 84 signal events, 1 - 0.99 is 0.010000000000000009: within 0.01, not beyond it
-    reachable = n_pass > 0 and abs(eff_s - target) <= tolerance * (1 + 1e-9)
-    rejection = 1.0 / eff_b if reachable else np.nan
-    error = float(binomial_error(eff_b, n_b)) / eff_b**2 if reachable else np.nan
-    return WorkingPoint(target, float(threshold), float(eff_s), eff_b, n_b, n_pass, rejection, error)
+    if abs(eff_s - target) > tolerance * (1 + 1e-9):
+        return WorkingPoint(target, float(threshold), float(eff_s), eff_b, n_b, n_pass, np.nan, np.nan)
+    sigma_s = np.sqrt(target * (1 - target) / ordered.size)
+    tight, loose = _threshold(ordered, [max(target - sigma_s, 0.0), min(target + sigma_s, 1.0)])
+    spread = (passing(loose) - passing(tight)) / 2
+    k_low, k_high = poisson_interval(n_pass, confidence)
+    low_count = n_pass - np.hypot(n_pass - k_low, spread)
+    high_count = n_pass + np.hypot(k_high - n_pass, spread)
+    interval = (n_b / high_count, n_b / low_count if low_count > 0 else np.inf)
+    if n_pass == 0:
+        return WorkingPoint(target, float(threshold), float(eff_s), 0.0, n_b, 0, np.nan, np.nan, interval)
+    rejection = 1.0 / eff_b
+    error = rejection * np.sqrt(n_pass + spread**2) / n_pass
+    return WorkingPoint(target, float(threshold), float(eff_s), eff_b, n_b, n_pass, rejection, float(error), interval)
 
 
 class RejectionRatio(NamedTuple):
-    """The ratio of two measured rejections and its error; NaN where either was not measured."""
+    """The ratio of two measured rejections, its error and its 68 % interval; NaN where either
+    was not measured. Shown as ``interval_text`` shows a rejection."""
     value: float
     error: float
+    lower: float = np.nan
+    upper: float = np.nan
 
     def __str__(self):
-        return "not measured" if np.isnan(self.value) else round_to_error(self.value, self.error)
+        if np.isnan(self.value):
+            return "not measured"
+        return interval_text(self.value, self.lower, self.upper)
+
+    def errors_from(self, reference=1.0):
+        """How many of its errors the ratio lies above (+) or below (-) ``reference``, in ln R
+        with the interval's half-width on the side facing the reference (asymmetric
+        intervals stay honest on both sides); NaN where not measured."""
+        if not (np.isfinite(self.value) and self.value > 0):
+            return float("nan")
+        if self.value >= reference:
+            width = np.log(self.value / self.lower) if self.lower > 0 else np.inf
+        else:
+            width = np.log(self.upper / self.value)
+        return float(np.log(self.value / reference) / width)
 
 
 def rejection_ratio(numerator, denominator):
-    """``RejectionRatio`` of two measured rejections (``WorkingPoint``s of independent test
-    samples): R1 / R2 with sigma = ratio * sqrt((s1 / R1)^2 + (s2 / R2)^2)."""
+    """``RejectionRatio`` of two rejections measured on **independent** test samples
+    (``WorkingPoint``s): R1 / R2, its 68 % interval from the two intervals combined in ln R,
+    side by side (the lower edge from R1's lower and R2's upper half-width), and
+    sigma = ratio * sqrt((s1 / R1)^2 + (s2 / R2)^2). Two classifiers, readouts or guns on the
+    same events: ``paired_rejection_ratio``."""
     a, b = numerator, denominator
     if not (np.isfinite(a.rejection) and np.isfinite(b.rejection) and b.rejection > 0):
         return RejectionRatio(float("nan"), float("nan"))
     ratio = a.rejection / b.rejection
-    return RejectionRatio(ratio, ratio * float(np.hypot(a.rejection_error / a.rejection,
-                                                        b.rejection_error / b.rejection)))
+    error = ratio * float(np.hypot(a.rejection_error / a.rejection, b.rejection_error / b.rejection))
+    with np.errstate(divide="ignore"):
+        down = np.hypot(np.log(a.rejection / a.interval[0]), np.log(b.interval[1] / b.rejection))
+        up = np.hypot(np.log(a.interval[1] / a.rejection), np.log(b.rejection / b.interval[0]))
+    return RejectionRatio(ratio, error, float(ratio * np.exp(-down)), float(ratio * np.exp(up)))
+
+
+def paired_rejection_ratio(signal_a, background_a, signal_b, background_b, target=0.90, replicas=400, seed=0):
+    """``RejectionRatio`` R_a / R_b of two scores of the **same** test events (two classifiers,
+    or one classifier on two readouts of the same showers), entry i of each array being the
+    same event. Their rejections share the events that pass both cuts and their thresholds
+    the signal events, so the two fluctuate together and quadrature (``rejection_ratio``)
+    overstates the error: a paired bootstrap resamples the signal events once for both
+    thresholds, and the background as one multinomial draw over "passes both / only a / only
+    b / neither" at those thresholds (what resampling the background events gives, without
+    drawing them one by one). ``interval`` is the 16th-84th percentile of the replicas,
+    ``error`` their spread in ln R scaled to the ratio; a fixed ``seed`` keeps a page's text
+    the same from run to run."""
+    signal_a, signal_b = np.asarray(signal_a, float), np.asarray(signal_b, float)
+    background_a, background_b = np.asarray(background_a, float), np.asarray(background_b, float)
+    if signal_a.shape != signal_b.shape or background_a.shape != background_b.shape:
+        raise ValueError("a paired ratio needs the two scores of the same events: their lengths differ")
+    a, b = working_point(signal_a, background_a, target), working_point(signal_b, background_b, target)
+    if not (np.isfinite(a.rejection) and np.isfinite(b.rejection)):
+        return RejectionRatio(float("nan"), float("nan"))
+    rng = np.random.default_rng(seed)
+    drawn = rng.integers(0, signal_a.size, size=(replicas, signal_a.size))
+    cut_a = _threshold(-np.sort(-signal_a[drawn], axis=1), target)
+    cut_b = _threshold(-np.sort(-signal_b[drawn], axis=1), target)
+    ratios = np.empty(replicas)
+    for r in range(replicas):
+        pass_a, pass_b = background_a >= cut_a[r], background_b >= cut_b[r]
+        both, only_a, only_b = np.sum(pass_a & pass_b), np.sum(pass_a & ~pass_b), np.sum(~pass_a & pass_b)
+        n = background_a.size
+        drawn_counts = rng.multinomial(n, np.array([both, only_a, only_b, n - both - only_a - only_b]) / n)
+        k_a, k_b = drawn_counts[0] + drawn_counts[1], drawn_counts[0] + drawn_counts[2]
+        ratios[r] = k_b / k_a if k_a else np.inf
+    ratio = a.rejection / b.rejection
+    lower, upper = np.percentile(ratios, [15.865, 84.135])
+    logs = np.log(ratios[np.isfinite(ratios) & (ratios > 0)])
+    return RejectionRatio(ratio, ratio * float(np.std(logs, ddof=1)), float(lower), float(upper))
 
 
 def roc_curve(signal_scores, background_scores):
@@ -260,6 +433,39 @@ def auc_error(area, n_signal, n_background):
     q1, q2 = area / (2 - area), 2 * area**2 / (1 + area)
     variance = (area * (1 - area) + (n_signal - 1) * (q1 - area**2) + (n_background - 1) * (q2 - area**2))
     return float(np.sqrt(max(variance, 0.0) / (n_signal * n_background)))
+
+
+def _delong_components(signal_scores, background_scores):
+    """DeLong's structural components: for each signal event the fraction of background it
+    outscores (ties half), for each background event the fraction of signal above it."""
+    from scipy.stats import rankdata  # midranks count ties as half
+
+    m, n = len(signal_scores), len(background_scores)
+    both = np.concatenate([signal_scores, background_scores])
+    ranks, ranks_signal, ranks_background = rankdata(both), rankdata(signal_scores), rankdata(background_scores)
+    v10 = (ranks[:m] - ranks_signal) / n
+    v01 = 1 - (ranks[m:] - ranks_background) / m
+    return v10, v01
+
+
+def auc_difference(signal_a, background_a, signal_b, background_b):
+    """AUC of a minus AUC of b, two scores of the **same** test events, and DeLong's paired
+    error (DeLong, DeLong & Clarke-Pearson 1988, Biometrics 44, 837): with V10, V01 each
+    event's structural components (``_delong_components``),
+    var = var(V10_a - V10_b) / m + var(V01_a - V01_b) / n over m signal and n background
+    events. Two models that rank the same events alike have a difference far better
+    measured than two ``auc_error``s in quadrature say (0.45-0.8 of it on the book's
+    photon-jet models)."""
+    arrays = [np.asarray(x, float) for x in (signal_a, background_a, signal_b, background_b)]
+    if arrays[0].shape != arrays[2].shape or arrays[1].shape != arrays[3].shape:
+        raise ValueError("a paired AUC difference needs the two scores of the same events: their lengths differ")
+    if min(a.size for a in arrays) < 2:
+        raise EmptyDatasetError("an AUC difference needs at least two signal and two background events")
+    v10_a, v01_a = _delong_components(arrays[0], arrays[1])
+    v10_b, v01_b = _delong_components(arrays[2], arrays[3])
+    difference = v10_a.mean() - v10_b.mean()
+    variance = np.var(v10_a - v10_b, ddof=1) / v10_a.size + np.var(v01_a - v01_b, ddof=1) / v01_a.size
+    return float(difference), float(np.sqrt(variance))
 
 
 def confusion_matrix(labels, predicted, n_classes):

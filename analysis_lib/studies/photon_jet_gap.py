@@ -17,7 +17,7 @@ What to use when:
     size_curve_slope    how a model's rejection grows with its training sample
 
 Contents: ``GUNS``, ``rejection_at``, ``bdt_rejection``, ``gbdt_rejection``,
-``gun_comparison``, ``oracle_features``, ``oracle_rejection``, ``size_curve_slope``.
+``bdt_test_logits``, ``gun_comparison``, ``oracle_features``, ``oracle_rejection``, ``size_curve_slope``.
 """
 
 import numpy as np
@@ -48,14 +48,21 @@ def rejection_at(logits, labels, efficiency=0.90):
     return working_point(score[labels == 2], score[labels != 2], efficiency)
 
 
-def bdt_rejection(data, seed=1, definitions="atlas"):
+def bdt_test_logits(data, seed=1, definitions="atlas"):
     """The shower-shape BDT (``shower_shape_bdt`` on the nine ``SHOWER_SHAPES``, stopped on
-    the validation part) on a ``LabelledSample``; its test ``WorkingPoint``."""
+    the validation part) trained on a ``LabelledSample``: its logits on the test events, in
+    the sample's test order, so two samples of the same seeds compare event by event
+    (``metrics.paired_rejection_ratio``)."""
     shapes = shower_shapes(data.sample, ATLAS_ECAL, definitions)
     x = np.column_stack([shapes[name] for name in SHOWER_SHAPES])
     bdt = shower_shape_bdt(x[data.train], data.labels[data.train], x[data.validation], data.labels[data.validation],
                            seed=seed)
-    return rejection_at(bdt.predict(x[data.test], output_margin=True), data.labels[data.test])
+    return bdt.predict(x[data.test], output_margin=True)
+
+
+def bdt_rejection(data, seed=1, definitions="atlas"):
+    """``bdt_test_logits``'s test ``WorkingPoint``."""
+    return rejection_at(bdt_test_logits(data, seed, definitions), data.labels[data.test])
 
 
 def gbdt_rejection(data, seed=1, max_iter=100):
