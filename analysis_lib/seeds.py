@@ -35,13 +35,14 @@ COLUMNS = ["model", "number", "seed", "value", "test error"]
 
 def seed_spread(measure, seeds, progress=True):
     """Call ``measure(seed)`` for every seed; it returns {(model, number): (value, test
-    error)}. Returns the long table (``COLUMNS``), one row per model, number and seed."""
+    error, ...)} (what follows the error, such as an interval's edges, is not collected).
+    Returns the long table (``COLUMNS``), one row per model, number and seed."""
     seeds = list(seeds)
     if len(set(seeds)) != len(seeds) or not seeds:
         raise ParameterError(f"the training seeds must be distinct and at least one, got {seeds}")
     rows = []
     for seed in tqdm(seeds, desc="training seeds", disable=progress_disabled(progress) or len(seeds) == 1):
-        for (model, number), (value, error) in measure(seed).items():
+        for (model, number), (value, error, *_) in measure(seed).items():
             rows.append({"model": model, "number": number, "seed": int(seed), "value": float(value),
                          "test error": float(error)})
     return pd.DataFrame(rows, columns=COLUMNS)

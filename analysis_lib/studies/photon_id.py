@@ -7,7 +7,8 @@ names of the layouts it reads), ``photon_id_truth``, ``photon_id_file``,
 ``photon_id_sample``; the variables: ``PHOTON_ID_VARIABLES``, ``PHOTON_KEEP_BELOW``,
 ``check_photon_id_sample``, ``photon_id_variables``, ``hybrid_cnn_inputs``; the
 network: ``hybrid_photon_cnn``; the template fit's samples and closure:
-``TemplateFitSamples``, ``efficiency_closure``, ``closure_summary``.
+``TemplateFitSamples``, ``efficiency_closure``, ``closure_summary``, and its verdict against a
+tolerance: ``CLOSURE_TOLERANCE``, ``closure_verdicts``, ``closure_sentence``.
 """
 
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from ..errors import DataFileError, EmptyDatasetError, ParameterError
 from ..features import shower_shapes
 from ..fitting import template_efficiency
 from ..io import ShowerSample, read_showers
+from ..metrics import round_to_error, tolerance_verdict
 from ..training import split_indices
 
 # -- the samples -----------------------------------------------------------------------
@@ -280,3 +282,39 @@ def closure_summary(closure, truth):
                      "mean fitted efficiency": fitted.mean(),
                      "error of the mean efficiency": fitted.std(ddof=1) / np.sqrt(n), "true efficiency": truth[name]})
     return pd.DataFrame(rows).set_index("ID")
+
+
+#: What a closure must show to call a template fit unbiased: its bias (the pull mean) below a
+#: fifth of one measurement's statistical error, and the quoted error right to 10 % (pull width
+#: within 0.1 of one). An equivalence needs a tolerance: a closure whose pull mean is merely not
+#: significant says nothing when its pseudo-experiments are few.
+CLOSURE_TOLERANCE = {"pull mean": 0.2, "pull width": 0.1}
+
+
+def closure_verdicts(row, tolerance=CLOSURE_TOLERANCE):
+    """{"pull mean": verdict, "pull width": verdict} of one ``closure_summary`` row, each
+    ``metrics.tolerance_verdict`` ("within", "beyond", "not resolved") of the bias, and of
+    the width's distance from one, against ``tolerance`` at two errors."""
+    return {"pull mean": tolerance_verdict(row["pull mean"], row["error of the mean"], tolerance["pull mean"]),
+            "pull width": tolerance_verdict(row["pull width"] - 1, row["error of the width"],
+                                            tolerance["pull width"])}
+
+
+def closure_sentence(name, row, model_name, tolerance=CLOSURE_TOLERANCE):
+    """(whether the closure holds, the sentence) of one ID: the bias in units of one
+    measurement's statistical error and the pull width, each with its verdict against
+    ``tolerance``, and the mean fitted efficiency against the true one with their difference
+    in its own errors, all stated as measured."""
+    verdicts = closure_verdicts(row, tolerance)
+    difference = row["mean fitted efficiency"] - row["true efficiency"]
+    error = row["error of the mean efficiency"]
+    holds = all(v == "within" for v in verdicts.values())
+    against = {"within": "within", "beyond": "beyond", "not resolved": "not resolved against"}
+    status = "closes" if holds else "does not close" if "beyond" in verdicts.values() else "is not resolved"
+    return holds, (
+        f"**{name}** {status} with {model_name} over {int(row['pseudo-experiments'])} pseudo-experiments: "
+        f"bias {round_to_error(row['pull mean'], row['error of the mean'])} of one measurement's error "
+        f"({against[verdicts['pull mean']]} the tolerance of {tolerance['pull mean']:g}), pull width "
+        f"{round_to_error(row['pull width'], row['error of the width'])} ({against[verdicts['pull width']]} 1 ± "
+        f"{tolerance['pull width']:g}); mean fitted efficiency {round_to_error(row['mean fitted efficiency'], error)} "
+        f"against a true {row['true efficiency']:.4f}, a difference of {difference / error:+.1f} of its error.")

@@ -10,8 +10,9 @@ the PFN's inputs: ``POINT_FEATURES``, ``point_clouds`` (``POINT_CLOUD_CHUNK`` ev
 a time); the networks: ``photon_jet_cnn``, ``particle_flow_network``,
 ``train_photon_jet_cnn``; the shower-shape BDT: ``shower_shape_bdt``; the raw-cell
 baseline: ``raw_cell_features``, ``raw_cell_gbdt``, ``gbdt_logits``; the headline numbers of a model:
-``headline_numbers``, ``headline_text``; the original's numbers: ``PUBLISHED_REJECTION``,
-``PUBLISHED_TEST_BACKGROUND``, ``published_rejections``; the gap to them:
+``headline_numbers``, ``headline_text``; the sentences of a comparison: ``paired_verdicts``,
+``lead_sentence``, ``efficiency_trend_sentence``; the original's numbers: ``PUBLISHED_REJECTION``,
+``PUBLISHED_TEST_BACKGROUND``, ``NOT_PUBLISHED``, ``published_rejections``; the gap to them:
 ``BOOK_DIRECTION_SPREAD_RAD``, ``ORIGINAL_DIRECTION_SPREAD_RAD``, ``ORIGINAL_VERTEX_Z_MM``,
 ``READOUT_LADDER``.
 """
@@ -28,7 +29,8 @@ from ..detectors.atlas_ecal import DIRECTION_SPREAD_RAD
 from ..errors import EmptyDatasetError, ParameterError
 from ..features import bin_centres, log_scaled_images
 from ..io import ShowerSample, read_showers
-from ..metrics import auc, auc_error, round_to_error, signal_score, working_point
+from ..metrics import (auc, auc_error, interval_text, poisson_interval, round_to_error, signal_score,
+                       working_point)
 from ..models import MaskedSum
 from ..simulation import simulate_sample
 from ..training import set_seed, split_indices, train_classifier
@@ -306,28 +308,95 @@ def gbdt_logits(model, features):
 
 
 def headline_numbers(logits, labels, model):
-    """{(model, number): (value, test-sample error)} of a model's test outputs: the
-    signal-against-background AUC and the rejection at 90 % signal efficiency (what
-    ``seeds.seed_spread`` collects over training seeds). A rejection is infinite when no
-    background event of the test sample passes (beyond what it can measure)."""
+    """{(model, number): (value, test-sample error, ...)} of a model's test outputs: the
+    signal-against-background AUC and the rejection at 90 % signal efficiency with, after
+    its error, its 68 % interval's edges (``metrics.working_point``), what ``headline_text``
+    shows; ``seeds.seed_spread`` collects value and error over training seeds. A rejection is
+    infinite when no background event of the test sample passes (then the interval's lower
+    edge is its bound)."""
     score = signal_score(logits)
     signal, background = score[labels == 2], score[labels != 2]
     area, point = auc(signal, background), working_point(signal, background, 0.90)
     return {(model, "AUC"): (area, auc_error(area, signal.size, background.size)),
             (model, "rejection at 90%"): (np.inf if point.n_background_pass == 0 else point.rejection,
-                                          point.rejection_error)}
+                                          point.rejection_error, *point.interval)}
 
 
 def headline_text(numbers, task, n_test):
     """``headline_numbers`` of one or more models as the page's headline: each model's
-    rejection at 90 % signal efficiency and AUC with their test-sample errors."""
-    def shown(value, error):
-        return round_to_error(value, error) if np.isfinite(value) else "beyond the test sample (no background passed)"
+    rejection at 90 % signal efficiency with its 68 % interval (asymmetric at small counts,
+    a bound at 84 % confidence where none passes) and AUC with its test-sample error."""
+    def shown(value, error, *interval):
+        if interval:
+            return interval_text(value if np.isfinite(value) else np.nan, *interval, error=error)
+        return round_to_error(value, error)
 
     models = dict.fromkeys(model for model, _ in numbers)
     return f"{task}, {n_test} test events: " + "; ".join(
         f"**{m}** rejection at 90 % signal efficiency {shown(*numbers[m, 'rejection at 90%'])}, "
         f"AUC {shown(*numbers[m, 'AUC'])}" for m in models)
+
+
+def paired_verdicts(ratios):
+    """{model: "leads" / "trails" / "not resolved"} from ``metrics.RejectionRatio``s of a
+    reference model over each model (paired, on the same events): whether the reference
+    leads by more than two errors, trails by more, or neither; "not measured" where a
+    ratio has no value."""
+    def verdict(ratio):
+        sigmas = ratio.errors_from(1.0)
+        return "not measured" if sigmas != sigmas else "leads" if sigmas > 2 else "trails" if sigmas < -2 else (
+            "not resolved")
+    return {model: verdict(ratio) for model, ratio in ratios.items()}
+
+
+def lead_sentence(reference, ratios, efficiency="90 %"):
+    """(whether ``reference`` leads every model, the sentence): affirmative groups of what
+    was measured, each with its paired ratio, e.g. "At 90 %, the trees lead CNN (ratio
+    4.60 ± 0.90) by more than two errors; the ratio of the trees over PFN (ratio 1.30 ± 0.40)
+    is within two errors of one: this test sample does not order them."."""
+    verdicts = paired_verdicts(ratios)
+    groups = {kind: [m if kind == "not measured" else f"{m} (ratio {ratios[m]})" for m, v in verdicts.items()
+                     if v == kind] for kind in ("leads", "trails", "not resolved", "not measured")}
+    parts = []
+    if groups["leads"]:
+        parts.append(f"{reference} lead {' and '.join(groups['leads'])} by more than two errors")
+    if groups["trails"]:
+        parts.append(f"{' and '.join(groups['trails'])} lead {reference} by more than two errors")
+    if groups["not resolved"]:
+        parts.append(f"the ratio of {reference} over {' and '.join(groups['not resolved'])} is within two errors "
+                     "of one: this test sample does not order them")
+    if groups["not measured"]:
+        parts.append(f"no ratio is measured for {' and '.join(groups['not measured'])} (no background event passes)")
+    return all(v == "leads" for v in verdicts.values()), f"At {efficiency}, " + "; ".join(parts) + "."
+
+
+def efficiency_trend_sentence(drops):
+    """(whether every model loses efficiency with energy, the sentence) from {model:
+    (first energy bin's efficiency minus the last's, its error)}: the models whose drop
+    exceeds two errors, named as losing efficiency, and the others as flat within two
+    errors, each with its number, counted ("three of four models lose ...")."""
+    falling = [m for m, (d, e) in drops.items() if d > 2 * e]
+    rising = [m for m, (d, e) in drops.items() if d < -2 * e]
+    flat = [m for m in drops if m not in falling and m not in rising]
+
+    def listed(models):
+        return "; ".join(f"{m} {drops[m][0]:+.3f} ± {drops[m][1]:.3f}" for m in models)
+
+    parts = []
+    if falling:
+        parts.append(f"{_count(len(falling), len(drops))} lose efficiency from the lowest energy bin to the highest "
+                     f"by more than two errors ({listed(falling)})")
+    if rising:
+        parts.append(f"{_count(len(rising), len(drops))} gain efficiency by more than two errors ({listed(rising)})")
+    if flat:
+        parts.append(f"{_count(len(flat), len(drops))} change by less than two errors ({listed(flat)})")
+    return len(falling) == len(drops), "; ".join(parts) + "."
+
+
+def _count(k, n):
+    words = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six"}
+    return (f"all {words.get(n, n)} models" if k == n and n > 1 else
+            f"{words.get(k, k)} of {words.get(n, n)} models" if n > 1 else "the model")
 
 
 # -- the original's numbers ------------------------------------------------------------
@@ -341,22 +410,28 @@ PUBLISHED_REJECTION = {
 }
 #: Background events (photons and pi0s) in the original's test samples: 30 % of 100k of each.
 PUBLISHED_TEST_BACKGROUND = 60000
+#: What a table shows where the original printed no number.
+NOT_PUBLISHED = "not published"
 
 
 def published_rejections(task, working_points=(0.90, 0.95, 0.99, 0.995)):
-    """The original's rejections for ``task``, {model: {"RejNN": text}}: each with its
-    binomial error and the number of background events it rests on, n = N_b / R of
-    ``PUBLISHED_TEST_BACKGROUND`` (sigma_R = R / sqrt(n)), or "N/A" as printed."""
+    """The original's rejections for ``task``, {model: {"RejNN": text}}: each with the 68 %
+    interval of the background count it rests on, n = N_b / R of ``PUBLISHED_TEST_BACKGROUND``
+    (Garwood's, ``metrics.poisson_interval``, asymmetric at the few events its largest
+    rejections rest on; the threshold's scatter is unknown without its scores, so these
+    intervals are lower bounds on the true width), or "not published" where it printed N/A."""
     table = {}
     for model, values in PUBLISHED_REJECTION[task].items():
         row = {}
         for target, rejection in zip(working_points, values):
             if rejection is None:
-                row[f"Rej{100 * target:g}"] = "N/A"
+                row[f"Rej{100 * target:g}"] = NOT_PUBLISHED
                 continue
-            n_pass = PUBLISHED_TEST_BACKGROUND / rejection
-            shown = round_to_error(rejection, rejection / np.sqrt(n_pass))
-            row[f"Rej{100 * target:g}"] = f"{shown} ({n_pass:.0f} events)"
+            n_pass = round(PUBLISHED_TEST_BACKGROUND / rejection)
+            low, high = poisson_interval(n_pass)
+            shown = interval_text(rejection, PUBLISHED_TEST_BACKGROUND / high, PUBLISHED_TEST_BACKGROUND / low,
+                                  error=rejection / np.sqrt(n_pass))
+            row[f"Rej{100 * target:g}"] = f"{shown} ({n_pass} event{'s' if n_pass != 1 else ''})"
         table[model] = row
     return table
 
