@@ -23,7 +23,8 @@ TensorFlow's start-up lines are dropped. The notebook under ``notebooks/`` keeps
 cell as it is: JupyterLab shows the code.
 
 Contents: ``CODE_TAGS``, ``BOOKKEEPING_CALLS``, ``TEXT_COLUMN_PX``, ``SEVERAL_PANELS_ASPECT``,
-``SEVERAL_PANELS_CLASS``, ``is_bookkeeping``,
+``SEVERAL_PANELS_CLASS``, ``OUTPUT_ONLY_SOURCE``, ``CHANCE_AT_TWO_ERRORS``, ``claims_note``,
+``is_bookkeeping``,
 ``finish_page``.
 """
 
@@ -34,7 +35,7 @@ import struct
 
 import nbformat
 
-from .reporting import CAPTION_MIME, HEADLINE_MIME, RECORD_MIME
+from .reporting import CAPTION_MIME, CLAIM_MIME, HEADLINE_MIME, RECORD_MIME
 from .stage_list import run_command
 from .tensorflow_startup import TENSORFLOW_STARTUP_LINES
 
@@ -54,6 +55,12 @@ SEVERAL_PANELS_ASPECT = 2.4
 SEVERAL_PANELS_CLASS = "several-panels"
 _PROFILE_LINE = "*Every number on this page was made by the"
 _REPRODUCE_HEADING = "## Reproduce this page"
+
+
+#: The source of a cell the finisher makes to show outputs only (the page's headline block, the
+#: outputs after a figure): never shown (``remove-input``), but not blank, because MyST-NB drops
+#: a code cell whose source is blank, outputs and all (MyST-NB issue 386).
+OUTPUT_ONLY_SOURCE = "# outputs of the cells above, shown on the page without code"
 
 
 def _called(node):
@@ -141,13 +148,29 @@ def _one_figure_each(cell, outputs, captions):
     cuts = sorted({0, len(outputs), *images, *(i + 1 for i in images)})
     cells, figure_captions = [], iter(captions)
     for start, stop in zip(cuts, cuts[1:]):
-        part = cell if not cells else nbformat.v4.new_code_cell("", id=f"{cell.id}-{len(cells)}",
+        part = cell if not cells else nbformat.v4.new_code_cell(OUTPUT_ONLY_SOURCE, id=f"{cell.id}-{len(cells)}",
                                                                 metadata={"tags": ["remove-input"]})
         part.outputs = outputs[start:stop]
         if start in images:
             part.metadata.setdefault("mystnb", {})["figure"] = {"caption": next(figure_captions)}
         cells.append(part)
     return cells
+
+
+#: The chance that a check at two errors turns the other way on a true statement, two-sided,
+#: for a Gaussian error: 2 (1 - Phi(2)).
+CHANCE_AT_TWO_ERRORS = 0.0455003
+
+
+def claims_note(n_claims, n_not_held):
+    """The sentence that says how many claims a page (or a run) decided and what chance alone
+    would turn: most claims are decided at two errors, and a true one fails such a check
+    about 4.6 % of the time (a claim that makes several checks, more often)."""
+    claims = f"{n_claims} claim{'s' if n_claims != 1 else ''}"
+    held = f"{n_claims - n_not_held} held" if n_not_held else "all held"
+    return (f"*This run decided {claims} here ({held}). A true claim checked at two errors fails by chance about "
+            f"{100 * CHANCE_AT_TWO_ERRORS:.1f} % of the time: up to about {n_claims * CHANCE_AT_TWO_ERRORS:.1f} of "
+            f"these {n_claims} may turn by chance alone.*")
 
 
 def finish_page(path, stage, shown_paths, profile="book", scale=1):
@@ -197,7 +220,8 @@ def finish_page(path, stage, shown_paths, profile="book", scale=1):
                           f"(stage `{stage.id}`).*" + (f"\n{rest}" if rest else ""))
     if headlines:  # output only (the numbers are the run's): under the title, before any text of the page
         summary = "**Measured on this run**\n\n" + "\n".join(f"- {h}" for h in headlines)
-        shown = nbformat.v4.new_code_cell("", id="page-headline", metadata={"tags": ["remove-input"]}, outputs=[
+        shown = nbformat.v4.new_code_cell(OUTPUT_ONLY_SOURCE, id="page-headline", metadata={"tags": ["remove-input"]},
+                                          outputs=[
             nbformat.v4.new_output("display_data", data={"text/markdown": summary})])
         where = notebook.cells.index(heading) + 1 if heading is not None else 0
         if heading is not None:  # the title cell goes on with the page's text: the headline comes before it
@@ -208,6 +232,11 @@ def finish_page(path, stage, shown_paths, profile="book", scale=1):
                 heading.source = "\n".join(lines[:profile_line + 1])
                 notebook.cells.insert(where, nbformat.v4.new_markdown_cell(text, id="page-introduction"))
         notebook.cells.insert(where, shown)
+    decided = [o["data"][CLAIM_MIME]["holds"] for c in notebook.cells if c.cell_type == "code"
+               for o in c.get("outputs", []) if CLAIM_MIME in o.get("data", {})]
+    if decided and not any(c.get("id") == "page-claims" for c in notebook.cells):
+        notebook.cells.append(nbformat.v4.new_markdown_cell(claims_note(len(decided), decided.count(False)),
+                                                            id="page-claims"))
     if not any(c.cell_type == "markdown" and c.source.startswith(_REPRODUCE_HEADING) for c in notebook.cells):
         scaled = "" if scale == 1 else f" --scale {scale:g}"
         notebook.cells.append(nbformat.v4.new_markdown_cell(

@@ -5,7 +5,8 @@
 stage's numbers into one table. ``claim`` prints the sentence a page's numbers support:
 the conclusion where its check holds on this run, what was measured instead where it does
 not, and hands the outcome to the pipeline (``read_claims``), whose summary names every
-claim that did not hold, by page. ``say`` prints Markdown built from the run (a page's
+claim that did not hold, by page; ``equivalence`` words a "no effect" claim decided against a
+tolerance. ``say`` prints Markdown built from the run (a page's
 text with its numbers). ``caption`` gives the figure of its cell a numbered caption in the
 book, and ``headline`` puts a result under the page's title (the page finisher,
 ``book_pages``, moves both there). ``publishable_tables`` makes the tables a page
@@ -14,7 +15,8 @@ its error column as one column of ``value ± error``. The pipeline also records 
 notebook's peak memory, from a last cell it appends.
 
 Contents: ``RECORD_MIME``, ``CLAIM_MIME``, ``CAPTION_MIME``, ``record``, ``read_records``,
-``HEADLINE_MIME``, ``say``, ``claim``, ``read_claims``, ``caption``, ``headline``, ``table_number``, ``table_html``,
+``HEADLINE_MIME``, ``say``, ``claim``, ``read_claims``, ``equivalence``, ``caption``, ``headline``,
+``table_number``, ``table_html``,
 ``publishable_tables``, ``with_errors``, ``peak_memory_gib``, ``PEAK_MEMORY_CELL``.
 """
 
@@ -27,7 +29,7 @@ import pandas as pd
 from IPython import get_ipython
 from IPython.display import Markdown, display
 
-from .metrics import round_to_error
+from .metrics import round_to_error, tolerance_verdict
 
 RECORD_MIME = "application/vnd.analysis-lib.record+json"
 CLAIM_MIME = "application/vnd.analysis-lib.claim+json"
@@ -79,6 +81,25 @@ def claim(name, holds, said, otherwise):
 def read_claims(notebook_path):
     """{claim name: whether it held} for every ``claim`` of an executed notebook."""
     return {shown["claim"]: shown["holds"] for shown in _displayed(notebook_path, CLAIM_MIME)}
+
+
+def equivalence(what, difference, error, tolerance, unit=""):
+    """(verdict, sentence) of an "as good as" / "no effect" statement decided against a stated
+    ``tolerance`` (``metrics.tolerance_verdict`` at two errors), never by a difference that is
+    merely not significant. ``what`` names the difference ("the back layer's cost in AUC");
+    each of the three verdicts reads affirmatively, with the measured difference:
+
+        within        "<what> is within ±tol: d ± e, inside it at two errors."
+        beyond        "<what> exceeds ±tol: d ± e, outside it at two errors."
+        not resolved  "this test sample does not resolve <what> against ±tol: d ± e, ..."
+    """
+    verdict = tolerance_verdict(difference, error, tolerance)
+    measured, bound = f"{round_to_error(difference, error)}{unit}", f"±{tolerance:g}{unit}"
+    sentence = {"within": f"{what} is within {bound}: {measured}, inside it at two errors.",
+                "beyond": f"{what} exceeds {bound}: {measured}, outside it at two errors.",
+                "not resolved": f"this test sample does not resolve {what} against {bound}: {measured}, whose two "
+                                "errors reach across the tolerance."}[verdict]
+    return verdict, sentence[0].upper() + sentence[1:]
 
 
 def caption(text):

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from nbclient import NotebookClient
 
-from analysis_lib.book_pages import SEVERAL_PANELS_CLASS, finish_page, is_bookkeeping
+from analysis_lib.book_pages import OUTPUT_ONLY_SOURCE, SEVERAL_PANELS_CLASS, finish_page, is_bookkeeping
 from analysis_lib.reporting import CAPTION_MIME, RECORD_MIME, read_records, table_html, table_number
 from analysis_lib.repository import REPOSITORY_DIR
 from analysis_lib.stage_list import Stage
@@ -79,10 +79,19 @@ def test_a_figure_of_panels_side_by_side_keeps_its_size_on_a_phone(finished_page
 
 def test_a_loop_of_figures_becomes_one_numbered_figure_each(finished_page):
     first, second = _after_headline(finished_page)[8:10]
-    assert first.source.startswith("for k in") and second.source == "" and "remove-input" in _tags(second)
+    assert first.source.startswith("for k in") and second.source == OUTPUT_ONLY_SOURCE
+    assert "remove-input" in _tags(second)
     assert [c.metadata["mystnb"]["figure"] for c in (first, second)] == [
         {"caption": "Line 1.", "name": "fig-study-stage-2"}, {"caption": "Line 2.", "name": "fig-study-stage-3"}]
     assert [sum("image/png" in o.get("data", {}) for o in c.outputs) for c in (first, second)] == [1, 1]
+
+
+def test_no_code_cell_with_outputs_has_a_blank_source(finished_page):
+    """MyST-NB drops a code cell whose source is blank, outputs and all (its issue 386): the
+    headline block and the outputs after a figure vanished from the HTML that way. Every cell
+    of the page that shows outputs has a source, hidden by its tag."""
+    shown = [c for c in finished_page.cells if c.cell_type == "code" and c.outputs]
+    assert shown and all(c.source.strip() for c in shown), [c.id for c in shown if not c.source.strip()]
 
 
 def test_captions_that_do_not_match_the_figures_are_refused(tmp_path):
@@ -159,3 +168,20 @@ def test_table_numbers_read_as_written():
 ])
 def test_what_counts_as_bookkeeping(source, bookkeeping):
     assert is_bookkeeping(source) is bookkeeping
+
+
+def test_a_page_says_how_many_claims_it_decided_and_how_many_chance_would_turn(tmp_path):
+    from analysis_lib.reporting import CLAIM_MIME
+
+    outputs = [nbformat.v4.new_output("display_data", data={CLAIM_MIME: {"claim": name, "holds": holds},
+                                                             "text/markdown": name})
+               for name, holds in (("a", True), ("b", False), ("c", True))]
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# A study"),
+                                               nbformat.v4.new_code_cell("checks()", outputs=outputs)])
+    path = tmp_path / "page.ipynb"
+    nbformat.write(notebook, str(path))
+    finish_page(path, Stage("study/stage", path), {})
+    finish_page(path, Stage("study/stage", path), {})  # once only
+    notes = [c.source for c in nbformat.read(str(path), as_version=4).cells if c.get("id") == "page-claims"]
+    assert notes == ["*This run decided 3 claims here (2 held). A true claim checked at two errors fails by chance "
+                     "about 4.6 % of the time: up to about 0.1 of these 3 may turn by chance alone.*"]

@@ -49,3 +49,14 @@ def test_a_closure_is_decided_against_its_tolerance_not_by_a_pull_that_merely_is
     assert not holds and "does not close" in sentence and "beyond the tolerance of 0.2" in sentence
     holds, sentence = closure_sentence("cuts", row(0.1, 0.2), "the template")  # few pseudo-experiments
     assert not holds and "is not resolved" in sentence and "not resolved against the tolerance of 0.2" in sentence
+
+
+def test_an_equivalence_reads_as_its_verdict_against_the_tolerance():
+    from analysis_lib.reporting import equivalence
+
+    assert equivalence("the back layer's cost in AUC", -0.0005, 0.0006, 0.005) == (
+        "within", "The back layer's cost in AUC is within ±0.005: -0.00050 ± 0.00060, inside it at two errors.")
+    verdict, sentence = equivalence("the bias", 0.05, 0.01, 0.01)
+    assert verdict == "beyond" and sentence.startswith("The bias exceeds ±0.01: 0.050 ± 0.010")
+    verdict, sentence = equivalence("the cost of not training on a mass", 0.004, 0.006, 0.01)
+    assert verdict == "not resolved" and sentence.startswith("This test sample does not resolve the cost")

@@ -32,7 +32,7 @@ import nbformat
 import pandas as pd
 import psutil
 
-from ..book_pages import finish_page
+from ..book_pages import claims_note, finish_page
 from ..errors import ParameterError, PipelineError
 from ..io import atomic_output, remove_stale_partials_under
 from ..reporting import PEAK_MEMORY_CELL, read_claims, read_records
@@ -400,6 +400,9 @@ def summary_table(results):
         shown = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in r.record.items())
         lines.append(f"{r.stage:{width}s} {r.status:8s} {r.seconds:7.1f}s  {shown}".rstrip())
     not_held = [(r.stage, name) for r in results for name in r.claims_not_held]
+    decided = sum(len(r.claims) for r in results)
+    if decided:
+        lines.append(claims_note(decided, len(not_held)).strip("*").replace(" here ", " "))
     if not_held:
         lines.append(f"claims that did not hold on this run ({len(not_held)}; each page says what was measured "
                      "instead):")
