@@ -5,7 +5,8 @@ study's, in ``studies.lednev``):
   (``fit_gaussian_core``, ``core_widths_in_bins``, ``resolution_table``, its headline
   numbers ``resolution_numbers`` and sentence ``resolution_text``) and the
   calorimeter resolution sigma/E = a/sqrt(E) (+) b/E (+) c (``resolution_model``,
-  ``fit_resolution``), with ``FitResult``;
+  ``fit_resolution``), with ``FitResult``; two methods' widths on the same events
+  compared with a paired error (``paired_width_difference``);
 * template fits of a mass peak: a signal template over a background that is either a
   control-sample template or a Bernstein polynomial (``bernstein_cdf``,
   ``fit_signal_yield`` -> ``YieldFit``), and an efficiency from independent pass and
@@ -31,7 +32,7 @@ from scipy.special import betainc
 from scipy.stats import norm
 
 from .errors import EmptyDatasetError, ParameterError
-from .metrics import round_to_error
+from .metrics import paired_bootstrap, round_to_error
 
 
 #: The measured columns of a template fit's closure table (``studies.photon_id.closure_summary``)
@@ -127,6 +128,25 @@ def resolution_table(residuals):
                      "bias x [mm]": fits["x"]["mu"], "error bias x [mm]": fits["x"].errors["mu"],
                      "bias E [%]": 100 * fits["e"]["mu"], "error bias E [%]": 100 * fits["e"].errors["mu"]})
     return pd.DataFrame(rows).set_index("method")
+
+
+def paired_width_difference(residuals_a, residuals_b, replicas=100, seed=0):
+    """sigma_a - sigma_b of two methods' residuals of the **same** clusters (entry i of each
+    from cluster i), Gaussian-core widths (``fit_gaussian_core``), and the error of the
+    difference from a paired bootstrap (``metrics.paired_bootstrap``: the clusters resampled
+    once for both, so what the two share, the hard clusters, cancels). Two widths' HESSE
+    errors in quadrature treat the methods as independent samples, which they are not; and
+    HESSE's error of the last fixed-window fit leaves out the window's own scatter, which the
+    bootstrap, refitting each replica from its own quantiles, keeps."""
+    a, b = np.asarray(residuals_a, float), np.asarray(residuals_b, float)
+    if a.shape != b.shape:
+        raise ValueError(f"a paired width difference needs residuals of the same clusters: {a.size} and {b.size}")
+
+    def difference(events):
+        return fit_gaussian_core(a[events])["sigma"] - fit_gaussian_core(b[events])["sigma"]
+
+    _, error = paired_bootstrap(difference, a.size, replicas, seed)
+    return float(difference(np.arange(a.size))), error
 
 
 def resolution_text(table):

@@ -4,7 +4,8 @@ measured difference lies within a tolerance.
 
 Contents: ``WORKING_POINTS``, ``signal_score``, ``binomial_error``, ``mean_and_error``,
 ``mean_columns``, ``median_and_error``, ``correlation_and_error``, ``pull``,
-``paired_accuracy_difference``, ``paired_bootstrap``, ``tolerance_verdict``, ``Rejection``,
+``paired_accuracy_difference``, ``paired_bootstrap``, ``tolerance_verdict``, ``non_inferiority``,
+``Rejection``,
 ``rejection``, ``poisson_interval``, ``WorkingPoint``, ``round_to_error``, ``significant``,
 ``interval_text``, ``working_point``, ``RejectionRatio``, ``rejection_ratio``,
 ``paired_rejection_ratio``, ``roc_curve``, ``auc``, ``auc_error``, ``auc_difference``,
@@ -22,7 +23,8 @@ on toys with a known truth):
 * two numbers from the **same** events: ``auc_difference`` (DeLong), ``paired_rejection_ratio``,
   ``paired_accuracy_difference`` (McNemar), anything else through ``paired_bootstrap``;
 * "no effect", "as good as", "reaches the published value": ``tolerance_verdict`` against a
-  stated tolerance, never a difference that merely is not significant.
+  stated tolerance, never a difference that merely is not significant; "at least as good":
+  ``non_inferiority`` against a stated margin.
 """
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -144,6 +146,19 @@ def tolerance_verdict(difference, error, tolerance, n_sigma=2.0):
         return "within"
     if abs(difference) - n_sigma * error > tolerance:
         return "beyond"
+    return "not resolved"
+
+
+def non_inferiority(difference, error, margin, n_sigma=2.0):
+    """Whether a method is "at least as good" as a reference, by ``difference`` = how much
+    worse it is (positive: worse) against a stated ``margin``: "not worse" when
+    d + n_sigma error <= margin, "worse" when d - n_sigma error > margin, else "not resolved".
+    One-sided, unlike ``tolerance_verdict``: a method far better than the reference is "not
+    worse", not "beyond"."""
+    if difference + n_sigma * error <= margin:
+        return "not worse"
+    if difference - n_sigma * error > margin:
+        return "worse"
     return "not resolved"
 
 

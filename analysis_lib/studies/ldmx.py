@@ -4,7 +4,8 @@ detector's (``LdmxEcal.passes_trigger``); hits are read by ``io.iterate_hits``.
 
 Contents: ``background_mass_hypotheses``, ``ldmx_sources``, ``check_signal_masses``, ``ldmx_hits``,
 ``HitSummary``, ``hit_summary``,
-``iterate_hit_images``, ``hits_to_images``, ``evaluate_per_mass``, ``unseen_mass_verdict``, ``IMAGE_XY_RANGE_MM``,
+``iterate_hit_images``, ``hits_to_images``, ``evaluate_per_mass``, ``unseen_mass_verdict``, ``resolving_factor``,
+``IMAGE_XY_RANGE_MM``,
 ``IMAGE_Z_RANGE_MM``, ``hit_images``, ``dark_photon_convnet``.
 """
 
@@ -18,7 +19,8 @@ import pandas as pd
 from ..detectors import LDMX_ECAL
 from ..errors import DataFileError, EmptyDatasetError, ParameterError
 from ..io import NEGATIVE_CELLS, count_hit_events, find_hits, iterate_hits, missing_file
-from ..metrics import auc, auc_error, best_threshold, binomial_error, roc_curve, signal_score, tolerance_verdict
+from ..metrics import (auc, auc_difference, auc_error, best_threshold, binomial_error, roc_curve, signal_score,
+                       tolerance_verdict)
 from ..training import predict_logits
 
 #: The images' span in x and y (mm): the original's grid.
@@ -249,8 +251,11 @@ def evaluate_per_mass(convnet, parameterised, images, masses_gev, labels, test, 
     plain ``convnet`` on the images, the ``parameterised`` one with every event (signal
     and background) given the mass under test as its hypothesis. One row per network
     and mass: the AUC with its test-sample error, and the cut of highest accuracy
-    (``metrics.best_threshold``) with the binomial errors of its fractions at that cut;
-    and the ROC curves, {(network, mass in MeV): curve}."""
+    (``metrics.best_threshold``) with the binomial errors of its fractions at that cut (a
+    cut chosen on these test events: an optimistic estimate, which the AUC is not); the
+    mass input's AUC gain, parameterised minus plain on the same events, with DeLong's
+    paired error (``metrics.auc_difference``), on both networks' rows; and the ROC curves,
+    {(network, mass in MeV): curve}."""
     background = test[labels[test] == 0]
     plain_background = signal_score(predict_logits(convnet, images[background]))
     rows, curves = [], {}
@@ -264,6 +269,8 @@ def evaluate_per_mass(convnet, parameterised, images, masses_gev, labels, test, 
                   "mass-parameterised ConvNet": (signal_score(predict_logits(parameterised, under_hypothesis(signal))),
                                                  signal_score(predict_logits(parameterised,
                                                                              under_hypothesis(background))))}
+        # the two networks score the same events: their AUC difference has DeLong's paired error
+        gain = auc_difference(*scores["mass-parameterised ConvNet"], *scores["ConvNet"])
         for name, (s, b) in scores.items():
             cut, area = best_threshold(s, b), auc(s, b)
             passing = cut.signal_acceptance * len(s) + (1 - cut.background_rejection) * len(b)
@@ -276,7 +283,8 @@ def evaluate_per_mass(convnet, parameterised, images, masses_gev, labels, test, 
                          "network": name, "AUC": area, "AUC error": auc_error(area, len(s), len(b)),
                          **{k: v for key, (value, n) in fractions.items()
                             for k, v in ((key, value), (f"{key} error", float(binomial_error(value, n))))},
-                         "threshold (log-odds)": cut.threshold})
+                         "threshold (log-odds)": cut.threshold,
+                         "mass input's AUC gain": gain[0], "mass input's AUC gain error": gain[1]})
             curves[(name, round(mass * 1000))] = roc_curve(s, b)
     return pd.DataFrame(rows), curves
 
@@ -290,7 +298,8 @@ def unseen_mass_verdict(four_masses, all_masses, tolerance):
     it out, each with its test-sample error. The errors of a difference add in quadrature
     as if independent: the AUCs share their background events, which correlates them
     positively, so these errors are upper bounds. The verdict (``metrics.tolerance_verdict``) says
-    "not resolved" where two errors of the difference reach across the tolerance."""
+    "not resolved" where two errors of the difference reach across the tolerance, and
+    ``resolving_factor`` how much larger a test sample would resolve it."""
     unseen = sorted(four_masses.loc[~four_masses["seen in training"], "mass [MeV]"].unique())
     seen = sorted(four_masses.loc[four_masses["seen in training"], "mass [MeV]"].unique())
     if not unseen:
@@ -318,7 +327,21 @@ def unseen_mass_verdict(four_masses, all_masses, tolerance):
     verdict = pd.DataFrame(rows).set_index(["network", "unseen mass [MeV]"])
     verdict["against the tolerance"] = [tolerance_verdict(d, e, tolerance)
                                         for d, e in zip(verdict["difference"], verdict["difference error"])]
+    verdict["test sample to resolve it [x this one]"] = [
+        resolving_factor(d, e, tolerance) for d, e in zip(verdict["difference"], verdict["difference error"])]
     return verdict
+
+
+def resolving_factor(difference, error, tolerance, n_sigma=2.0):
+    """How many times larger a test sample must be for ``metrics.tolerance_verdict`` to
+    resolve ``difference`` against ``tolerance``, if the difference stays what it is and
+    its error falls as 1 / sqrt(N): (n_sigma error / | tolerance - |difference| |)^2, at
+    least 1 (1 where it is resolved already; infinite where the difference sits on the
+    tolerance)."""
+    distance = abs(tolerance - abs(difference))
+    if distance == 0:
+        return np.inf
+    return float(max((n_sigma * error / distance) ** 2, 1.0))
 
 
 # -- the network -----------------------------------------------------------------------
