@@ -51,9 +51,15 @@ def signal_score(logits, signal_class=-1):
 
 def binomial_error(fraction, n):
     """Test-sample error of a fraction of ``n`` events: sqrt(p (1 - p) / n); NaN for n = 0.
-    A float for one fraction, an array for several."""
+    At p = 0 or 1, where that formula gives 0 (none, or all, of 5 events passing says little),
+    the distance to the far edge of the Clopper-Pearson central 68 % interval instead,
+    1 - 0.1587^(1/n). A float for one fraction, an array for several."""
     fraction, n = np.asarray(fraction, float), np.asarray(n, float)
-    error = np.where(n > 0, np.sqrt(fraction * (1 - fraction) / np.maximum(n, 1)), np.nan)
+    safe_n = np.maximum(n, 1)
+    wald = np.sqrt(fraction * (1 - fraction) / safe_n)
+    edge = 1 - ((1 - 0.6827) / 2) ** (1 / safe_n)
+    at_edge = (fraction * safe_n < 0.5) | ((1 - fraction) * safe_n < 0.5)
+    error = np.where(n > 0, np.where(at_edge, edge, wald), np.nan)
     return float(error) if error.ndim == 0 else error
 
 

@@ -11,7 +11,7 @@ a time); the networks: ``photon_jet_cnn``, ``particle_flow_network``,
 ``train_photon_jet_cnn``, ``BACK_LAYER_AUC_TOLERANCE``; the shower-shape BDT:
 ``shower_shape_bdt``; the raw-cell baseline: ``raw_cell_features``, ``raw_cell_gbdt``,
 ``gbdt_logits``; the headline numbers of a model:
-``headline_numbers``, ``headline_text``; the sentences of a comparison: ``paired_verdicts``,
+``headline_numbers``, ``number_text``, ``headline_text``; the sentences of a comparison: ``paired_verdicts``,
 ``lead_sentence``, ``efficiency_trend_sentence``; the original's numbers: ``PUBLISHED_REJECTION``,
 ``PUBLISHED_TEST_BACKGROUND``, ``NOT_PUBLISHED``, ``published_rejections``; the gap to them:
 ``BOOK_DIRECTION_SPREAD_RAD``, ``ORIGINAL_DIRECTION_SPREAD_RAD``, ``ORIGINAL_VERTEX_Z_MM``,
@@ -327,15 +327,19 @@ def headline_numbers(logits, labels, model):
                                           point.rejection_error, *point.interval)}
 
 
+def number_text(value, error, *interval):
+    """One of ``headline_numbers``' numbers as a page shows it: with its 68 % interval where it
+    has one (a rejection: asymmetric at small counts, a bound at 84 % confidence where no
+    background passes), else ``value ± error``."""
+    if interval:
+        return interval_text(value if np.isfinite(value) else np.nan, *interval, error=error)
+    return round_to_error(value, error)
+
+
 def headline_text(numbers, task, n_test):
     """``headline_numbers`` of one or more models as the page's headline: each model's
-    rejection at 90 % signal efficiency with its 68 % interval (asymmetric at small counts,
-    a bound at 84 % confidence where none passes) and AUC with its test-sample error."""
-    def shown(value, error, *interval):
-        if interval:
-            return interval_text(value if np.isfinite(value) else np.nan, *interval, error=error)
-        return round_to_error(value, error)
-
+    rejection at 90 % signal efficiency and AUC (``number_text``)."""
+    shown = number_text
     models = dict.fromkeys(model for model, _ in numbers)
     return f"{task}, {n_test} test events: " + "; ".join(
         f"**{m}** rejection at 90 % signal efficiency {shown(*numbers[m, 'rejection at 90%'])}, "
