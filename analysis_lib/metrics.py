@@ -365,6 +365,23 @@ class RejectionRatio(NamedTuple):
             return "not measured"
         return interval_text(self.value, self.lower, self.upper)
 
+    def within_factor(self, factor, n_sigma=2.0):
+        """``metrics.tolerance_verdict`` of the ratio against "equal within ``factor``", in ln R:
+        "within" where the ratio's interval widened to ``n_sigma`` errors lies inside
+        [1 / factor, factor], "beyond" where it lies wholly outside, else "not resolved"."""
+        if not (np.isfinite(self.value) and self.value > 0):
+            return "not resolved"
+        centre = np.log(self.value)
+        with np.errstate(divide="ignore"):
+            low = centre - n_sigma * (np.log(self.value / self.lower) if self.lower > 0 else np.inf)
+            high = centre + n_sigma * np.log(self.upper / self.value)
+        bound = np.log(factor)
+        if -bound <= low and high <= bound:
+            return "within"
+        if low > bound or high < -bound:
+            return "beyond"
+        return "not resolved"
+
     def errors_from(self, reference=1.0):
         """How many of its errors the ratio lies above (+) or below (-) ``reference``, in ln R
         with the interval's half-width on the side facing the reference (asymmetric

@@ -3,8 +3,8 @@ measured one effect at a time on the same simulated events.
 
 Every measurement here is a rejection at 90 % signal efficiency (``metrics.working_point``)
 of one model family on one simulated task; a comparison is the ratio of two such
-rejections with one effect switched (``metrics.rejection_ratio``), never a product of
-ratios measured on different events or models.
+rejections with one effect switched, on the same events and so paired (``paired_ratio``),
+never a product of ratios measured on different events or models.
 
 What to use when:
 
@@ -16,9 +16,12 @@ What to use when:
     oracle_rejection    seen with a detector's energy and position resolution
     size_curve_slope    how a model's rejection grows with its training sample
 
-Contents: ``GUNS``, ``rejection_at``, ``bdt_rejection``, ``gbdt_rejection``,
+Contents: ``GUNS``, ``TestScores``, ``paired_ratio``, ``rejection_at``, ``bdt_rejection``, ``gbdt_rejection``,
 ``bdt_test_logits``, ``gun_comparison``, ``oracle_features``, ``oracle_rejection``, ``size_curve_slope``.
 """
+
+from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -27,7 +30,7 @@ from ..detectors.atlas_ecal import DIRECTION_SPREAD_RAD, draw_primaries
 from ..detectors.kinematics import angles_from_momentum
 from ..errors import ParameterError
 from ..features import SHOWER_SHAPES, shower_shapes
-from ..metrics import signal_score, working_point
+from ..metrics import paired_rejection_ratio, signal_score, working_point
 from ..training import split_indices
 from .photon_jets import (ORIGINAL_DIRECTION_SPREAD_RAD, ORIGINAL_VERTEX_Z_MM, READOUT_LADDER, gbdt_logits,
                           raw_cell_features, raw_cell_gbdt, shower_shape_bdt, simulated_task)
@@ -42,10 +45,39 @@ GUNS = {
 }
 
 
+@dataclass(frozen=True)
+class TestScores:
+    """A model's signal scores on its test events, split into signal and background, in the
+    test sample's order, and its ``WorkingPoint`` at 90 % (``point``), whose attributes it
+    answers for (``rejection``, ``interval``, ...). Two ``TestScores`` of the same events (same
+    seeds: another gun, readout or core) compare paired (``paired_ratio``)."""
+    signal: np.ndarray
+    background: np.ndarray
+    efficiency: float = 0.90
+
+    @cached_property
+    def point(self):
+        return working_point(self.signal, self.background, self.efficiency)
+
+    def __getattr__(self, name):  # only for what the dataclass does not hold: the working point's fields
+        if name.startswith("__") or name in ("signal", "background", "efficiency", "point"):
+            raise AttributeError(name)
+        return getattr(self.point, name)
+
+    def __str__(self):
+        return str(self.point)
+
+
+def paired_ratio(numerator, denominator):
+    """``metrics.paired_rejection_ratio`` of two ``TestScores`` of the same events."""
+    return paired_rejection_ratio(numerator.signal, numerator.background, denominator.signal, denominator.background,
+                                  numerator.efficiency)
+
+
 def rejection_at(logits, labels, efficiency=0.90):
-    """The ``WorkingPoint`` of class-2 (signal) against the rest at ``efficiency``."""
+    """The ``TestScores`` of class-2 (signal) against the rest, at ``efficiency``."""
     score = signal_score(logits)
-    return working_point(score[labels == 2], score[labels != 2], efficiency)
+    return TestScores(score[labels == 2], score[labels != 2], efficiency)
 
 
 def bdt_test_logits(data, seed=1, definitions="atlas"):
@@ -61,13 +93,12 @@ def bdt_test_logits(data, seed=1, definitions="atlas"):
 
 
 def bdt_rejection(data, seed=1, definitions="atlas"):
-    """``bdt_test_logits``'s test ``WorkingPoint``."""
+    """``bdt_test_logits``'s ``TestScores``."""
     return rejection_at(bdt_test_logits(data, seed, definitions), data.labels[data.test])
 
 
 def gbdt_rejection(data, seed=1, max_iter=100):
-    """The raw-cell tree (``raw_cell_gbdt``) trained on train + validation; its test
-    ``WorkingPoint``."""
+    """The raw-cell tree (``raw_cell_gbdt``) trained on train + validation; its ``TestScores``."""
     fit = np.concatenate([data.train, data.validation])
     cells = raw_cell_features(data.sample)
     gbdt = raw_cell_gbdt(cells[fit], data.labels[fit], seed=seed, max_iter=max_iter)
@@ -76,9 +107,9 @@ def gbdt_rejection(data, seed=1, max_iter=100):
 
 def gun_comparison(tasks, events_per_class, seed=1, readout=READOUT_LADDER["published files (deposit + spots)"],
                    guns=GUNS):
-    """{(task, gun): test ``WorkingPoint`` of the shower-shape BDT} for every task and gun
-    of ``guns``, on the published files' digitisation by default. The showers of one task
-    come from the same seeds for every gun."""
+    """{(task, gun): ``TestScores`` of the shower-shape BDT} for every task and gun of
+    ``guns``, on the published files' digitisation by default. The showers of one task come
+    from the same seeds for every gun, so two guns compare paired (``paired_ratio``)."""
     return {(task, name): bdt_rejection(simulated_task(task, events_per_class, readout, seed=seed, **gun), seed=seed)
             for task in tasks for name, gun in guns.items()}
 
@@ -133,10 +164,11 @@ def _decay_photons(particle, n_events, rng):
 
 
 def oracle_rejection(task, events_per_class, seed=1, merge_cells=1.0, position_resolution_cells=0.3, max_iter=200):
-    """The oracle's test ``WorkingPoint``: a gradient-boosted tree (``raw_cell_gbdt``'s) on
-    ``oracle_features`` of photons, pi0s and the task's decays, split 70/30. An upper bound
-    on what images can give only if the resolutions are no better than a real
-    calorimeter's: the caller names them."""
+    """The oracle's ``TestScores``: a gradient-boosted tree (``raw_cell_gbdt``'s) on
+    ``oracle_features`` of photons, pi0s and the task's decays, split 70/30. A truth-level
+    reference, not a bound on what images can give: it merges photons by a rule, sets its own
+    position resolution and trains on other events than the images' models; the caller
+    names those choices."""
     if events_per_class < 10:
         raise ParameterError(f"the oracle needs at least 10 events per class, got {events_per_class}")
     rng = np.random.default_rng(seed)

@@ -13,7 +13,7 @@ a time); the networks: ``photon_jet_cnn``, ``particle_flow_network``,
 ``gbdt_logits``; the headline numbers of a model:
 ``headline_numbers``, ``number_text``, ``headline_text``; the sentences of a comparison: ``paired_verdicts``,
 ``lead_sentence``, ``efficiency_trend_sentence``; the original's numbers: ``PUBLISHED_REJECTION``,
-``PUBLISHED_TEST_BACKGROUND``, ``NOT_PUBLISHED``, ``published_rejections``; the gap to them:
+``PUBLISHED_TEST_BACKGROUND``, ``NOT_PUBLISHED``, ``published_point``, ``published_rejections``; the gap to them:
 ``BOOK_DIRECTION_SPREAD_RAD``, ``ORIGINAL_DIRECTION_SPREAD_RAD``, ``ORIGINAL_VERTEX_Z_MM``,
 ``READOUT_LADDER``.
 """
@@ -30,8 +30,8 @@ from ..detectors.atlas_ecal import DIRECTION_SPREAD_RAD
 from ..errors import EmptyDatasetError, ParameterError
 from ..features import bin_centres, log_scaled_images
 from ..io import ShowerSample, read_showers
-from ..metrics import (auc, auc_error, interval_text, poisson_interval, round_to_error, signal_score,
-                       working_point)
+from ..metrics import (WORKING_POINTS, WorkingPoint, auc, auc_error, interval_text, poisson_interval,
+                       round_to_error, signal_score, working_point)
 from ..models import MaskedSum
 from ..simulation import simulate_sample
 from ..training import set_seed, split_indices, train_classifier
@@ -421,6 +421,21 @@ PUBLISHED_REJECTION = {
 PUBLISHED_TEST_BACKGROUND = 60000
 #: What a table shows where the original printed no number.
 NOT_PUBLISHED = "not published"
+
+
+def published_point(task, model, target_index=0):
+    """A Table 2 rejection as a ``metrics.WorkingPoint`` (``rejection_ratio`` takes it like a
+    measured one): its value, the Garwood interval of the background events it rests on out of
+    ``PUBLISHED_TEST_BACKGROUND``, and the large-count error R / sqrt(n). None where the
+    original printed no number."""
+    rejection = PUBLISHED_REJECTION[task][model][target_index]
+    if rejection is None:
+        return None
+    n_pass = max(round(PUBLISHED_TEST_BACKGROUND / rejection), 1)
+    low, high = poisson_interval(n_pass)
+    interval = (PUBLISHED_TEST_BACKGROUND / high, PUBLISHED_TEST_BACKGROUND / low)
+    return WorkingPoint(WORKING_POINTS[target_index], np.nan, WORKING_POINTS[target_index], 1 / rejection,
+                        PUBLISHED_TEST_BACKGROUND, n_pass, float(rejection), rejection / np.sqrt(n_pass), interval)
 
 
 def published_rejections(task, working_points=(0.90, 0.95, 0.99, 0.995)):
