@@ -101,6 +101,8 @@ def holds_across_seeds(table, better, worse, number, larger_is_better=True):
     shared = a.index.intersection(b.index)
     wins = (a[shared] > b[shared]) if larger_is_better else (a[shared] < b[shared])
     won, n = int(wins.sum()), len(shared)
-    verdict = ("beats" if won == n else "does not beat" if won == 0 else "beats only sometimes")
-    text = f"{better} {verdict} {worse} in {number}: on {won} of {n} training seeds"
+    # affirmative in every case: who is ahead, on how many seeds
+    text = (f"{better} is ahead of {worse} in {number} on every one of the {n} training seeds" if won == n else
+            f"{worse} is ahead of {better} in {number} on every one of the {n} training seeds" if won == 0 else
+            f"{better} is ahead of {worse} in {number} on {won} of {n} training seeds")
     return bool(wins.all()), text

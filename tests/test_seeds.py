@@ -44,10 +44,12 @@ def test_unmeasurable_values_are_counted_not_averaged():
 def test_a_claim_must_hold_on_every_seed():
     table = seed_spread(_measure, [1, 2, 3], progress=False)
     holds, text = holds_across_seeds(table, "PFN", "CNN", "AUC")
-    assert holds and "3 of 3" in text
+    assert holds and text == "PFN is ahead of CNN in AUC on every one of the 3 training seeds"
     bdt = pd.DataFrame([["BDT", "AUC", 0, 0.905, 0.0]], columns=COLUMNS)
     holds, text = holds_across_seeds(pd.concat([table, bdt]), "CNN", "BDT", "AUC")
-    assert not holds and "1 of 3" in text  # only seed 3 (0.91) beats a deterministic 0.905
+    assert not holds and text == "CNN is ahead of BDT in AUC on 1 of 3 training seeds"  # seed 3's 0.91 > 0.905
+    holds, text = holds_across_seeds(table, "CNN", "PFN", "AUC")
+    assert not holds and text == "PFN is ahead of CNN in AUC on every one of the 3 training seeds"
 
 
 def test_repeated_or_missing_seeds_are_refused():
