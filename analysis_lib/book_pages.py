@@ -234,9 +234,11 @@ def finish_page(path, stage, shown_paths, profile="book", scale=1):
         notebook.cells.insert(where, shown)
     decided = [o["data"][CLAIM_MIME]["holds"] for c in notebook.cells if c.cell_type == "code"
                for o in c.get("outputs", []) if CLAIM_MIME in o.get("data", {})]
-    if decided and not any(c.get("id") == "page-claims" for c in notebook.cells):
-        notebook.cells.append(nbformat.v4.new_markdown_cell(claims_note(len(decided), decided.count(False)),
-                                                            id="page-claims"))
+    if decided and not any(c.get("id") == "page-claims" for c in notebook.cells):  # an output: the run computed it
+        notebook.cells.append(nbformat.v4.new_code_cell(
+            OUTPUT_ONLY_SOURCE, id="page-claims", metadata={"tags": ["remove-input"]},
+            outputs=[nbformat.v4.new_output("display_data", data={
+                "text/markdown": claims_note(len(decided), decided.count(False))})]))
     if not any(c.cell_type == "markdown" and c.source.startswith(_REPRODUCE_HEADING) for c in notebook.cells):
         scaled = "" if scale == 1 else f" --scale {scale:g}"
         notebook.cells.append(nbformat.v4.new_markdown_cell(

@@ -1,6 +1,7 @@
 """Every stage of the book, smoke-sized, through the real pipeline and stages.yml."""
 
 import json
+import re
 from pathlib import Path
 
 import nbformat
@@ -467,3 +468,43 @@ def test_a_claim_that_fails_changes_the_pages_words_and_is_listed(smoke_run, tmp
     assert ("not flat within" in text) is not holds and (f"flat within {tolerance:.1%} (a spread" in text) is holds
     assert results[0].claims[f"response flat within {tolerance:.1%}"] is holds
     assert (f"detector/resolution: response flat within {tolerance:.1%}" in summary_table(results)) is not holds
+
+
+# -- verdicts a referee would sign ------------------------------------------------------------
+_VALUE_AND_ERROR = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?) ± (\d+(?:\.\d+)?)")
+#: A negation of a quantifier over errors, which a reader takes the other way ("does not fall ... by more
+#: than two errors for every model" beside three models falling by five).
+_NEGATED_VERDICT = re.compile(r"\b(?:not|no)\b[^.;:]{0,80}\bby (?:more than )?(?:two|three) (?:combined )?errors",
+                              re.IGNORECASE)
+
+
+def _computed_text(notebook):
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream":
+                yield output["text"]
+            elif "text/markdown" in output.get("data", {}):
+                yield output["data"]["text/markdown"]
+
+
+def test_no_rejection_reads_n_plus_minus_n_and_no_verdict_is_a_negated_quantifier(smoke_run):
+    """A rejection whose error reaches half of itself is shown as its asymmetric interval, so no
+    table of rejections reads "6000 ± 6000"; and no computed sentence words a verdict as the
+    negation of one ("not ... by more than two errors")."""
+    pipeline, _ = smoke_run
+    tables = sorted(Path(pipeline.data_dir).glob("photon_jets/*/compare/headline.csv"))
+    assert tables
+    wide = [f"{path.parent.parent.name}: {cell}" for path in tables for cell in path.read_text().split(",")
+            for value, error in _VALUE_AND_ERROR.findall(cell) if float(error) >= 0.5 * float(value)]
+    assert not wide, wide
+    negated = {stage.id: found for stage in STAGES
+               for found in [[m.group(0) for text in _computed_text(nbformat.read(pipeline.output_notebook(stage),
+                                                                                  as_version=4))
+                              for m in _NEGATED_VERDICT.finditer(text)]] if found}
+    assert not negated, negated
+
+
+def test_the_checks_of_wording_and_intervals_can_fail():
+    assert _NEGATED_VERDICT.search("The efficiency does not fall with energy by more than two errors for every model")
+    assert not _NEGATED_VERDICT.search("three of four models lose efficiency by more than two errors")
+    assert [float(e) >= 0.5 * float(v) for v, e in _VALUE_AND_ERROR.findall("6000 ± 6000; 23.1 ± 2.3")] == [True, False]
