@@ -34,7 +34,7 @@ def _increasing(value):
 #: ``_range_of``: counts of events and epochs are whole numbers of at least 1.
 PARAMETER_RANGES = {
     "seed": (lambda v: isinstance(v, int) and 0 <= v < 2**63, "a whole number from 0 to 2**63 - 1"),
-    "events_per_class": _whole(0), "n_iminuit": _whole(0), "patience": _whole(0), "event_index": _whole(0),
+    "events_per_class": _whole(1), "n_iminuit": _whole(0), "patience": _whole(0), "event_index": _whole(0),
     "learning_rate": (_positive, "a finite number above 0"),
     "learning_rates": (lambda v: len(v) > 0 and all(len(p) == 2 and isinstance(p[0], int) and p[0] >= 1
                                                     and _positive(p[1])
@@ -46,6 +46,7 @@ PARAMETER_RANGES = {
     "tolerance": (_positive, "a finite number above 0"), "huber_delta": (_positive, "a finite number above 0"),
     "negative_cells": (lambda v: v in NEGATIVE_CELLS, f"one of {', '.join(NEGATIVE_CELLS)}"),
     "mip_charge": (_positive, "a finite charge above 0"),
+    "window_half_width_rad": (_positive, "a finite angle above 0"), "mass_gev": (_positive, "a finite mass above 0"),
     "ladder_events_per_class": _whole(10), "gbdt_iterations": _whole(1), "region_epochs": _whole(0),
     "spread_seeds": (lambda v: len(set(v)) == len(v) and all(isinstance(s, int) and 0 <= s < 2**63 for s in v),
                      "a list of distinct whole numbers from 0 to 2**63 - 1 (empty: no extra seeds)"),

@@ -87,6 +87,7 @@ class Stage:
     reads: list = field(default_factory=list)
     writes: list = field(default_factory=list)
     variant: str = ""  # the matrix value, for stages expanded from a matrix
+    matrix_parameter: str = ""  # the parameter the matrix sets (its value is the variant's, never an override's)
     headlines: list = field(default_factory=list)  # the tables of its results the results page shows
 
     @property
@@ -142,7 +143,8 @@ def load_stages(path):
         parameters = entry.get("parameters", {}) or {}
         stage = Stage(id=entry["id"], notebook=path.parent / entry["notebook"], parameters=parameters,
                       reads=entry.get("reads", []) or [], writes=_writes(entry, parameters, path),
-                      variant=entry.get("variant", ""), headlines=entry.get("headlines", []) or [])
+                      variant=entry.get("variant", ""), headlines=entry.get("headlines", []) or [],
+                      matrix_parameter=entry.get("matrix_parameter", ""))
         if stage.id in seen:
             raise PipelineError(f"stage {stage.id!r} appears twice in {path}")
         if not stage.notebook.is_file():
@@ -248,7 +250,8 @@ def _expand_matrix(entry):
     for v in values:
         parameters = fill(entry.get("parameters", {}) or {}, v)
         parameters["all"] = {**parameters.get("all", {}), name: v}
-        expanded.append({**entry, "id": f"{entry['id']}/{v}", "variant": str(v), "parameters": parameters,
+        expanded.append({**entry, "id": f"{entry['id']}/{v}", "variant": str(v), "matrix_parameter": name,
+                         "parameters": parameters,
                          "reads": fill(entry.get("reads", []), v), "writes": fill(entry.get("writes", []), v),
                          "headlines": fill(entry.get("headlines", []), v)})
     return expanded

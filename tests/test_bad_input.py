@@ -301,6 +301,14 @@ CASES = {
     "a folder of yours that does not exist": (lambda t: t, _run(only="photon_id/cut_based",
                                                                 extra=("-p", "data_dir=TMP/mine")),
                                               "-p data_dir="),
+    "a matrix value set with -p": (lambda t: t, _run("task=scalar1", only="photon_jets/bdt/axion1"),
+                                   "task is the matrix of photon_jets/bdt"),
+    "a window that is not a number": (lambda t: t, _run("window_half_width_rad=NaN", only="detector/resolution"),
+                                      "'window_half_width_rad' must be a finite angle above 0, got nan"),
+    "no events per class": (lambda t: t, _run("events_per_class=0", only="photon_jets/bdt/axion1"),
+                            "'events_per_class' must be a whole number of at least 1, got 0"),
+    "a mass that is not a number": (lambda t: t, _run("mass_gev=NaN", only="detector/simulate"),
+                                    "'mass_gev' must be a finite mass above 0, got nan"),
 }
 
 

@@ -174,6 +174,60 @@ def test_book_renders_with_warnings_as_errors(rendered_book):
         assert "<img" in html or "<table" in html, page
 
 
+def _shown_outputs(notebook):
+    """The outputs a finished page shows: those of code cells not tagged to be removed."""
+    for cell in notebook.cells:
+        if cell.cell_type == "code" and not {"remove-cell", "remove-output"} & set(cell.metadata.get("tags", [])):
+            yield from cell.get("outputs", [])
+
+
+def _phrase(text):
+    """Four or more plain words in a row from an output's text, as a page's HTML shows them whatever
+    the markup around them; None where the text has no such run."""
+    words = re.sub(r"\]\([^)]*\)|[*_`#|]", " ", text).split()
+    run = []
+    for word in words:
+        run = run + [word] if re.fullmatch(r"[A-Za-z][A-Za-z'’-]*", word) else []
+        if len(run) == 6:
+            return " ".join(run)
+    return " ".join(run) if len(run) >= 4 else None
+
+
+def test_every_output_of_an_executed_page_reaches_its_html(rendered_book):
+    """Page parity: every figure, table, computed sentence and printed line that a finished
+    notebook shows is in its HTML page (MyST-NB drops a code cell whose source is blank, outputs
+    and all: the headline block and the outputs after a figure were lost that way), and every page
+    with headlines shows its "Measured on this run" block."""
+    import html as html_text
+
+    pipeline, site, _ = rendered_book
+    lost = {}
+    for stage in STAGES:
+        notebook = nbformat.read(pipeline.output_notebook(stage), as_version=4)
+        path = site / "_build/html" / pipeline.output_notebook(stage).relative_to(site).with_suffix(".html")
+        page = path.read_text()
+        text = " ".join(html_text.unescape(re.sub(r"<[^>]+>", " ", page)).split())
+        outputs = list(_shown_outputs(notebook))
+        missing = []
+        images = sum("image/png" in o.get("data", {}) for o in outputs)
+        tables = sum("<table" in o.get("data", {}).get("text/html", "") for o in outputs)
+        if page.count("<img") < images:
+            missing.append(f"{images - page.count('<img')} of {images} figures")
+        if page.count("<table") < tables:
+            missing.append(f"{tables - page.count('<table')} of {tables} tables")
+        for output in outputs:
+            shown = output.get("data", {}).get("text/markdown") or (output.get("text") if output.get("name") == "stdout"
+                                                                     else None)
+            phrase = _phrase(shown) if shown else None
+            if phrase and phrase not in text:
+                missing.append(phrase)
+        if any(c.get("id") == "page-headline" for c in notebook.cells) and "Measured on this run" not in text:
+            missing.append("the Measured on this run block")
+        if missing:
+            lost[stage.id] = missing
+    assert not lost, lost
+
+
 CHROMIUM = "/usr/bin/chromium"  # Debian's package; .ci/run installs it
 #: Without the background-networking flags Chromium keeps trying hosts this sandbox cannot reach.
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

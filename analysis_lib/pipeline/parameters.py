@@ -132,6 +132,10 @@ def check_parameters(stages, profile, overrides, data_dir, scale=1, root=None):
                                      f"{stage.notebook.name} does not declare")
         read = stage.paths("reads", data_dir)
         for name, value in overrides.items():
+            if name == stage.matrix_parameter:  # a page named for one value must show that value
+                raise ParameterError(f"-p {name}={value!r}: {name} is the matrix of {stage.id.rsplit('/', 1)[0]} "
+                                     f"(each of its stages runs one value); choose one with --only "
+                                     f"{stage.id.rsplit('/', 1)[0]}/<{name}>, not -p")
             if name in params and is_output_parameter(name):
                 kept.add(name)
             elif name in defaults:
