@@ -110,7 +110,8 @@ def test_failure_stops_only_dependents_and_names_notebook_and_cell(project):
     assert "notebooks/s/make.ipynb" in message and "cell 2" in message and "asked to fail" in message
     # The last good executed copy is kept; the failed execution is kept aside for reading.
     assert (project / "book/s/make.ipynb").read_bytes() == before
-    assert (project / "book/.pipeline/smoke/failed/make.ipynb").exists()
+    assert (project / "book/.pipeline/smoke/failed/s/make.ipynb").exists()  # under the stage's id
+    assert str(project / "book/.pipeline/smoke/failed/s/make.ipynb") in message
     assert not [p for p in (project / "book/s").iterdir() if p.name.startswith(".")]
 
 

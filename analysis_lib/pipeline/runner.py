@@ -296,7 +296,7 @@ class Pipeline:
         import papermill  # nbclient and jupyter's machinery: a second, for a stage that runs
 
         target = self.output_notebook(stage)
-        failed_copy = self.state_dir / "failed" / target.name
+        failed_copy = self.failed_copy(stage)
         notebook = nbformat.read(str(stage.notebook), as_version=4)
         # the kernel's peak memory, read by the kernel itself when the last cell is done (hidden in the book)
         notebook.cells.append(nbformat.v4.new_code_cell(PEAK_MEMORY_CELL, id="peak-memory",
@@ -323,6 +323,12 @@ class Pipeline:
         if failed_copy.exists():
             failed_copy.unlink()
 
+    def failed_copy(self, stage):
+        """Where a failed stage's executed copy is kept: under the stage's own id, so two
+        stages whose notebooks share a name (photon_jets/explore and photon_id/explore) never
+        replace each other's, and a later success of one never deletes the other's."""
+        return self.state_dir / "failed" / f"{stage.id}.ipynb"
+
     def kernel_log(self, stage):
         """What the stage's kernel printed outside its cells (TensorFlow's start-up lines),
         kept beside its executed notebook instead of on the terminal."""
@@ -337,7 +343,7 @@ class Pipeline:
         where = self._shown(stage.notebook)
         cell = getattr(error, "cell_index", None)
         if cell is not None:
-            failed_copy = self.state_dir / "failed" / self.output_notebook(stage).name
+            failed_copy = self.failed_copy(stage)
             return (f"{where}, cell {cell} (execution count {getattr(error, 'exec_count', '?')}): "
                     f"{getattr(error, 'ename', type(error).__name__)}: {getattr(error, 'evalue', error)} "
                     f"(executed copy: {failed_copy})")
