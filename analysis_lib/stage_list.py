@@ -5,7 +5,7 @@ readers can name the stage that makes a missing file without importing the runne
 ``{data}`` in a stage's paths stands for the profile's data folder. A stage with a
 ``matrix`` (one parameter and its values, e.g. ``{task: [scalar1, axion1]}``) becomes one
 stage per value, ``id/value``. A stage depends on every stage whose ``writes`` contain
-one of its ``reads``.
+one of its ``reads`` or lie inside one (a folder it reads).
 
 A parameter's role is in its name (``is_output_parameter``): ``output_dir``, a name
 ending in ``_output_dir`` and ``output`` (one file) say where a stage writes; every other
@@ -17,7 +17,8 @@ files into its output folder (a simulation, one file per particle) lists them in
 The list is checked against ``STAGE_LIST_SCHEMA`` (JSON Schema, with ``jsonschema``)
 before anything else, so a misspelt key or a value of the wrong type is one sentence
 naming the stage and the key, never a silently dropped dependency; then every read
-below ``{data}`` must be written by some stage.
+below ``{data}`` must be written by some stage, and no two stages may write the same
+file or folder, or one inside the other's.
 
 Contents: ``PROFILES``, ``check_profile``, ``STAGE_LIST_SCHEMA``, ``is_output_parameter``, ``Stage``,
 ``load_stages``,
@@ -156,6 +157,7 @@ def load_stages(path):
         if "{headlines}" in stage.reads:  # the results page: every stage's headline tables
             stage.reads = [r for r in stage.reads if r != "{headlines}"] + every_headline
     _check_reads_are_written(stages, path)
+    _check_outputs_are_distinct(stages, path)
     _ordered(stages, dependencies(stages))  # refuses cycles early
     return stages
 
@@ -213,6 +215,18 @@ def _check_schema(spec, path):
     raise PipelineError(f"{path.name}, {stage}: {said}")
 
 
+def _check_outputs_are_distinct(stages, path):
+    """Two stages never write the same file or folder, nor one inside the other's: the
+    second would replace or mix into the first's output, and the hashes of both would lie."""
+    written = [(stage.id, w) for stage in stages for w in stage.paths("writes", Path("{data}"))]
+    for i, (first, a) in enumerate(written):
+        for second, b in written[i + 1:]:
+            if first != second and (a == b or a in b.parents or b in a.parents):
+                shared = f"{a}" if a == b else f"{a} and {b}, one inside the other"
+                raise PipelineError(f"{path.name}: stages {first!r} and {second!r} both write {shared}; give each "
+                                    "stage an output folder of its own")
+
+
 def _check_reads_are_written(stages, path):
     """A read below ``{data}`` must be some stage's output (else it can only fail inside
     its notebook); reads elsewhere are the user's or the repository's own files."""
@@ -262,8 +276,9 @@ def dependencies(stages, data_dir=Path("{data}")):
     deps = {}
     for stage in stages:
         reads = stage.paths("reads", data_dir)
+        # a read depends on what is written at, inside or below it (a folder read holds what others write into it)
         deps[stage.id] = {other.id for other in stages if other is not stage and any(
-            r == w or w in r.parents for r in reads for w in other.paths("writes", data_dir))}
+            r == w or w in r.parents or r in w.parents for r in reads for w in other.paths("writes", data_dir))}
     return deps
 
 

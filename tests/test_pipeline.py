@@ -352,11 +352,74 @@ def test_no_stage_hashes_what_a_stage_downstream_or_aside_writes(tmp_path):
             frontier = set().union(*(deps[d] for d in frontier)) - found
         upstream[stage.id] = found
     resolved = check_parameters(stages, "smoke", {}, data)
+    outputs = [w for stage in stages for w in stage.paths("writes", data)]  # what the runner hands stage_hash
     for stage in stages:
-        for file in stage_inputs(stage, resolved[stage.id], data, default_root()):
+        for file in stage_inputs(stage, resolved[stage.id], data, default_root(), outputs):
             writers = {o.id for o in stages if any(file == w.resolve() or w.resolve() in file.parents
                                                    for w in o.paths("writes", data))}
             assert writers <= upstream[stage.id], f"{stage.id} hashes {file}, written by {writers - upstream[stage.id]}"
+
+
+def test_a_folder_of_yours_inside_the_profiles_data_folder_counts_whole(tmp_path):
+    """``cp -r data/smoke/atlas_ecal data/smoke/mine`` and ``-p data_dir=data/smoke/mine``: a
+    file replaced in its ``scan`` subfolder reruns the resolution chapter (it was hashed flat)."""
+    from analysis_lib.pipeline import default_root, stage_hash
+
+    stage = next(s for s in _book_stages() if s.id == "detector/resolution")
+    data = tmp_path / "data"
+    (data / "mine" / "scan").mkdir(parents=True)
+    (data / "mine" / "scan" / "gamma_40GeV.h5").write_bytes(b"one seed")
+    outputs = [w for s in _book_stages() for w in s.paths("writes", data)]
+    parameters = {**stage.resolved_parameters("smoke", data), "data_dir": str(data / "mine")}
+    before = stage_hash(stage, parameters, data, default_root(), outputs)
+    (data / "mine" / "scan" / "gamma_40GeV.h5").write_bytes(b"another seed")
+    assert stage_hash(stage, parameters, data, default_root(), outputs) != before
+
+
+def test_the_repository_folder_given_as_the_data_folder_counts_with_its_files(tmp_path):
+    """``-p data_dir=.`` with the files in the repository's root: replacing one reruns."""
+    from analysis_lib.pipeline import stage_inputs
+
+    stage = next(s for s in _book_stages() if s.id == "photon_jets/explore")
+    (tmp_path / "gamma_40-250GeV.h5").write_bytes(b"x")
+    (tmp_path / "data" / "smoke").mkdir(parents=True)
+    (tmp_path / "data" / "smoke" / "big.h5").write_bytes(b"not looked at: the repository's own data")
+    found = stage_inputs(stage, {"data_dir": "."}, tmp_path / "data" / "smoke", tmp_path)
+    assert (tmp_path / "gamma_40-250GeV.h5").resolve() in found
+    assert (tmp_path / "data" / "smoke" / "big.h5").resolve() not in found
+
+
+def test_a_stage_hash_covers_the_other_profiles_values_its_page_quotes(tmp_path):
+    """The gap chapter quotes the ``full`` profile's sizes from stages.yml: editing them reruns it."""
+    from dataclasses import replace
+
+    from analysis_lib.pipeline import default_root, stage_hash
+
+    stage = next(s for s in _book_stages() if s.id == "photon_jets/gap")
+    parameters = stage.resolved_parameters("smoke", tmp_path)
+    edited = replace(stage, parameters={**stage.parameters, "full": {**stage.parameters["full"],
+                                                                      "size_curve_events_per_class": [5, 6, 7]}})
+    assert stage_hash(edited, parameters, tmp_path, default_root()) != stage_hash(stage, parameters, tmp_path,
+                                                                                  default_root())
+
+
+def test_a_read_of_a_parent_folder_waits_for_its_writers_and_two_stages_never_share_an_output(tmp_path):
+    from analysis_lib.pipeline import dependencies
+
+    (tmp_path / "n.ipynb").write_text(nbformat.writes(new_notebook()))
+    (tmp_path / "stages.yml").write_text(textwrap.dedent("""
+        stages:
+          - {id: a/read, notebook: n.ipynb, reads: ["{data}"]}
+          - {id: a/write, notebook: n.ipynb, writes: ["{data}/a"]}
+    """))
+    assert dependencies(load_stages(tmp_path / "stages.yml"))["a/read"] == {"a/write"}
+    (tmp_path / "stages.yml").write_text(textwrap.dedent("""
+        stages:
+          - {id: a/one, notebook: n.ipynb, writes: ["{data}/a"]}
+          - {id: a/two, notebook: n.ipynb, writes: ["{data}/a/b.h5"]}
+    """))
+    with pytest.raises(PipelineError, match="stages 'a/one' and 'a/two' both write"):
+        load_stages(tmp_path / "stages.yml")
 
 
 def test_editing_one_module_reruns_only_the_stages_that_import_it(tmp_path, monkeypatch):

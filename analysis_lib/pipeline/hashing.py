@@ -40,14 +40,17 @@ def _visible_files(folder, recursive=True):
                   if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts))
 
 
-def stage_inputs(stage, parameters, data_dir, root):
+def stage_inputs(stage, parameters, data_dir, root, outputs=()):
     """The files a stage's result depends on: everything under its declared ``reads``,
-    and every existing path a parameter names (your own ``data_dir`` included). A folder
-    of yours named by a parameter counts with everything in it, subfolders included; a
-    folder inside ``data_dir`` (the profile's own) with the files directly in it, where
-    the studies keep their inputs, since its subfolders are other stages' outputs,
-    declared where they are read. What the stage itself writes is left out."""
+    and every existing path a parameter names (your own ``data_dir`` included), folders
+    with their subfolders, inside the profile's data folder too (a folder of yours copied
+    there counts whole). What other stages write (``outputs``: every output of the stage
+    list) inside such a folder is left out unless the stage declares it a read: those are
+    other stages' results, and a folder that holds them would otherwise change whenever a
+    later stage runs. The repository's own folder (``-p data_dir=.``) counts with the files
+    directly in it. What the stage itself writes is left out."""
     written = [p.resolve() for p in stage.paths("writes", data_dir)]
+    outputs = [Path(o).resolve() for o in outputs]
     files = set()
     for path in stage.paths("reads", data_dir):
         if path.is_dir():
@@ -57,12 +60,11 @@ def stage_inputs(stage, parameters, data_dir, root):
     for name, value in parameters.items():
         if is_output_parameter(name) or not isinstance(value, str) or not value:
             continue
-        path = Path(value) if Path(value).is_absolute() else Path(root) / value
-        if path.resolve() == Path(root).resolve():
-            continue
-        ours = Path(data_dir).resolve() in (path.resolve(), *path.resolve().parents)
+        path = (Path(value) if Path(value).is_absolute() else Path(root) / value).resolve()
         if path.is_dir():
-            files.update(_visible_files(path, recursive=not ours))
+            inside = [o for o in outputs if path in o.parents]  # other stages' results below this folder
+            files.update(f for f in _visible_files(path, recursive=path != Path(root).resolve())
+                         if not any(o == f or o in f.parents for o in inside))
         elif path.is_file():
             files.add(path)
     files = {f.resolve() for f in files}
@@ -160,9 +162,11 @@ def _library_sources(notebook):
     return sorted(f for f in files if f is not None)
 
 
-def stage_hash(stage, parameters, data_dir, root=None):
+def stage_hash(stage, parameters, data_dir, root=None, outputs=()):
     """Content hash of what a stage's result depends on: its notebook's cells, its
-    parameters, the files of ``stage_inputs`` and the ``library_sources`` it imports."""
+    parameters, its entry's parameters for every profile (a page that quotes the ``full``
+    profile's sizes shows them), the files of ``stage_inputs`` (``outputs``: every output of
+    the stage list) and the ``library_sources`` it imports."""
     root = Path(root or default_root())
     digest = hashlib.sha256()
     notebook = json.loads(stage.notebook.read_text())
@@ -170,7 +174,8 @@ def stage_hash(stage, parameters, data_dir, root=None):
         digest.update(cell["cell_type"].encode())
         digest.update("".join(cell["source"]).encode())
     digest.update(json.dumps(parameters, sort_keys=True, default=str).encode())
-    for file in stage_inputs(stage, parameters, data_dir, root) + library_sources(stage.notebook):
+    digest.update(json.dumps(stage.parameters, sort_keys=True, default=str).encode())
+    for file in stage_inputs(stage, parameters, data_dir, root, outputs) + library_sources(stage.notebook):
         digest.update(str(file.name).encode())
         digest.update(_file_digest(file).encode())
     return digest.hexdigest()

@@ -33,10 +33,10 @@ import pandas as pd
 import psutil
 
 from ..book_pages import claims_note, finish_page
-from ..errors import ParameterError, PipelineError
+from ..errors import AnalysisError, ParameterError, PipelineError
 from ..io import atomic_output, remove_stale_partials_under
 from ..reporting import PEAK_MEMORY_CELL, read_claims, read_records
-from ..stage_list import book_page, default_root, dependencies
+from ..stage_list import book_page, default_root, dependencies, load_stages
 from .hashing import _visible_files, stage_hash
 from .parameters import check_parameters
 
@@ -99,6 +99,15 @@ class Pipeline:
         self._finished = 0
         self._cells = {}  # stage id -> (cell index, cells, when the stage started): the progress lines
         self.deps = {sid: d & {s.id for s in stages} for sid, d in dependencies(stages, self.data_dir).items()}
+        self.outputs = self._every_output(stages)
+
+    def _every_output(self, stages):
+        """Every file or folder a stage of this run, or of the stage list it was selected
+        from, writes: what a stage's hash leaves out of a folder it is handed (``stage_inputs``)."""
+        listed = list(stages)
+        with contextlib.suppress(AnalysisError, OSError):
+            listed += load_stages(self.root / "stages.yml")
+        return sorted({w for s in listed for w in s.paths("writes", self.data_dir)}, key=str)
 
     def __getstate__(self):  # a Dask worker gets the pipeline without the run's stop event and lock
         return {k: v for k, v in self.__dict__.items() if k not in ("_stopping", "_counting")}
@@ -253,7 +262,7 @@ class Pipeline:
         if self._stopping.is_set():  # queued before Ctrl-C, on a thread that started after it
             return StageResult(stage.id, "blocked", message="the run was interrupted before it started")
         params = self.parameters[stage.id]
-        digest = stage_hash(stage, params, self.data_dir, self.root)
+        digest = stage_hash(stage, params, self.data_dir, self.root, self.outputs)
         if self.is_current(stage, digest):
             self.log(f"[skipped] {self._ended()} {stage.id}: unchanged")
             return StageResult(stage.id, "skipped")
@@ -280,7 +289,7 @@ class Pipeline:
         seconds = time.perf_counter() - start
         # The stamp holds the hash of what the stage read, taken before it ran; if that changed while it ran
         # (a file replaced, the library edited), its result is of neither version: no stamp, it runs again.
-        if stage_hash(stage, params, self.data_dir, self.root) != digest:
+        if stage_hash(stage, params, self.data_dir, self.root, self.outputs) != digest:
             self.log(f"[changed] {stage.id}: its inputs changed while it ran; it is not current and runs next time")
         else:
             with atomic_output(self._stamp(stage)) as tmp:  # last, whole or not at all
