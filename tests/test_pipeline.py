@@ -588,3 +588,25 @@ def test_a_stage_writes_where_its_output_parameters_say():
         for name, value in stage.parameters.get("all", {}).items():
             if not is_output_parameter(name):
                 assert value not in stage.writes, (stage.id, name)
+
+
+def test_hashing_stops_at_ctrl_c_and_names_a_file_it_cannot_read(tmp_path):
+    """Ctrl-C while a stage hashes a large file of yours stops within a block, not after the
+    file (it printed [stopping] and then ran the stage); a file gone or unreadable while
+    hashed is one sentence, not a FileNotFoundError from deep inside."""
+    import threading
+
+    from analysis_lib.errors import DataFileError
+    from analysis_lib.pipeline import default_root, stage_hash
+    from analysis_lib.pipeline.hashing import HashingStopped, _file_digest
+
+    stage = next(s for s in _book_stages() if s.id == "photon_id/cut_based")
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "radiative_z_jet.h5").write_bytes(b"x" * (3 << 20))
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(HashingStopped):
+        stage_hash(stage, {"data_dir": str(mine)}, tmp_path / "data", default_root(), stop=stop)
+    with pytest.raises(DataFileError, match="cannot read .*gone.h5 to tell whether it changed"):
+        _file_digest(mine / "gone.h5")

@@ -3,7 +3,7 @@ parameters, the files it reads (``stage_inputs``: its declared reads and every p
 parameter names, your own data folder included) and the library modules its notebook
 imports (``library_sources``, following the library's own imports).
 
-Contents: ``LIBRARY_DIR``, ``stage_inputs``, ``module_dependencies``,
+Contents: ``LIBRARY_DIR``, ``HashingStopped``, ``stage_inputs``, ``module_dependencies``,
 ``library_sources``, ``stage_hash``.
 """
 
@@ -13,6 +13,7 @@ import json
 import threading
 from pathlib import Path
 
+from ..errors import DataFileError
 from ..stage_list import default_root, is_output_parameter
 
 LIBRARY_DIR = Path(__file__).resolve().parents[1]
@@ -21,15 +22,26 @@ LIBRARY_DIR = Path(__file__).resolve().parents[1]
 _FILE_DIGESTS = {}  # (path, size, mtime, inode) -> sha256: a file is read once per process
 
 
-def _file_digest(file):
-    info = file.stat()
-    key = (str(file.resolve()), info.st_size, info.st_mtime_ns, info.st_ino)
-    if key not in _FILE_DIGESTS:
-        digest = hashlib.sha256()
-        with open(file, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        _FILE_DIGESTS[key] = digest.hexdigest()
+class HashingStopped(Exception):
+    """The run was stopped (Ctrl-C) while a stage's inputs were being hashed."""
+
+
+def _file_digest(file, stop=None):
+    """sha256 of a file, read in blocks; ``stop`` (an Event) set ends it within a block, so
+    Ctrl-C stops a run within a second even while a many-GB file of yours is hashed."""
+    try:
+        info = file.stat()
+        key = (str(file.resolve()), info.st_size, info.st_mtime_ns, info.st_ino)
+        if key not in _FILE_DIGESTS:
+            digest = hashlib.sha256()
+            with open(file, "rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    if stop is not None and stop.is_set():
+                        raise HashingStopped
+                    digest.update(block)
+            _FILE_DIGESTS[key] = digest.hexdigest()
+    except OSError as error:  # deleted while hashed, unreadable
+        raise DataFileError(f"cannot read {file} to tell whether it changed: {error.strerror or error}") from None
     return _FILE_DIGESTS[key]
 
 
@@ -162,11 +174,12 @@ def _library_sources(notebook):
     return sorted(f for f in files if f is not None)
 
 
-def stage_hash(stage, parameters, data_dir, root=None, outputs=()):
+def stage_hash(stage, parameters, data_dir, root=None, outputs=(), stop=None):
     """Content hash of what a stage's result depends on: its notebook's cells, its
     parameters, its entry's parameters for every profile (a page that quotes the ``full``
     profile's sizes shows them), the files of ``stage_inputs`` (``outputs``: every output of
-    the stage list) and the ``library_sources`` it imports."""
+    the stage list) and the ``library_sources`` it imports. ``stop`` (an Event) set raises
+    ``HashingStopped``; a file that cannot be read, ``errors.DataFileError``."""
     root = Path(root or default_root())
     digest = hashlib.sha256()
     notebook = json.loads(stage.notebook.read_text())
@@ -175,7 +188,12 @@ def stage_hash(stage, parameters, data_dir, root=None, outputs=()):
         digest.update("".join(cell["source"]).encode())
     digest.update(json.dumps(parameters, sort_keys=True, default=str).encode())
     digest.update(json.dumps(stage.parameters, sort_keys=True, default=str).encode())
-    for file in stage_inputs(stage, parameters, data_dir, root, outputs) + library_sources(stage.notebook):
+    try:
+        files = stage_inputs(stage, parameters, data_dir, root, outputs) + library_sources(stage.notebook)
+    except OSError as error:  # a folder that cannot be listed
+        raise DataFileError(f"cannot look through {error.filename or 'a folder'} for {stage.id}'s inputs: "
+                            f"{error.strerror or error}") from None
+    for file in files:
         digest.update(str(file.name).encode())
-        digest.update(_file_digest(file).encode())
+        digest.update(_file_digest(file, stop).encode())
     return digest.hexdigest()

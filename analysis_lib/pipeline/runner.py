@@ -37,7 +37,7 @@ from ..errors import AnalysisError, ParameterError, PipelineError
 from ..io import atomic_output, remove_stale_partials_under
 from ..reporting import PEAK_MEMORY_CELL, read_claims, read_records
 from ..stage_list import book_page, default_root, dependencies, load_stages
-from .hashing import _visible_files, stage_hash
+from .hashing import HashingStopped, _visible_files, stage_hash
 from .parameters import check_parameters
 
 #: The longest a running stage goes without a line on the terminal.
@@ -262,7 +262,15 @@ class Pipeline:
         if self._stopping.is_set():  # queued before Ctrl-C, on a thread that started after it
             return StageResult(stage.id, "blocked", message="the run was interrupted before it started")
         params = self.parameters[stage.id]
-        digest = stage_hash(stage, params, self.data_dir, self.root, self.outputs)
+        try:
+            digest = stage_hash(stage, params, self.data_dir, self.root, self.outputs, self._stopping)
+        except HashingStopped:
+            return StageResult(stage.id, "blocked", message="the run was interrupted before it started")
+        except AnalysisError as error:
+            self.log(f"[failed]  {self._ended()} {stage.id}: {error}")
+            return StageResult(stage.id, "failed", time.perf_counter() - start, str(error))
+        if self._stopping.is_set():  # Ctrl-C while it hashed: no kernel starts
+            return StageResult(stage.id, "blocked", message="the run was interrupted before it started")
         if self.is_current(stage, digest):
             self.log(f"[skipped] {self._ended()} {stage.id}: unchanged")
             return StageResult(stage.id, "skipped")
@@ -289,7 +297,11 @@ class Pipeline:
         seconds = time.perf_counter() - start
         # The stamp holds the hash of what the stage read, taken before it ran; if that changed while it ran
         # (a file replaced, the library edited), its result is of neither version: no stamp, it runs again.
-        if stage_hash(stage, params, self.data_dir, self.root, self.outputs) != digest:
+        try:
+            after = stage_hash(stage, params, self.data_dir, self.root, self.outputs)
+        except AnalysisError:  # an input gone while it ran: not current
+            after = None
+        if after != digest:
             self.log(f"[changed] {stage.id}: its inputs changed while it ran; it is not current and runs next time")
         else:
             with atomic_output(self._stamp(stage)) as tmp:  # last, whole or not at all
