@@ -309,6 +309,11 @@ CASES = {
                             "'events_per_class' must be a whole number of at least 1, got 0"),
     "a mass that is not a number": (lambda t: t, _run("mass_gev=NaN", only="detector/simulate"),
                                     "'mass_gev' must be a finite mass above 0, got nan"),
+    "an empty folder parameter": (lambda t: t, _run("data_dir=", only="photon_id/cut_based"),
+                                  "-p data_dir='': name a file or folder"),
+    "a task the stage list does not run": (lambda t: t, _run('original_wiring_tasks=["nosuch"]',
+                                                             only="photon_jets/cnn/axion1"),
+                                           "names 'nosuch', which is no task of the stage list"),
 }
 
 
@@ -338,6 +343,18 @@ def test_library_refuses_an_empty_histogram_and_an_empty_sample():
                          {"abs_eta": np.zeros(0), "hadronic_energy_gev": np.zeros(0)})
     with pytest.raises(AnalysisError, match="no events"):
         hybrid_cnn_inputs(empty, PHOTON_ID_ECAL)
+
+
+def test_a_relative_path_given_with_p_is_taken_from_the_working_folder(tmp_path, monkeypatch):
+    """As --data-dir: from a folder of yours, -p data_dir=mine names ./mine, never the
+    repository's folder of that name."""
+    from analysis_lib.pipeline import check_parameters, default_root, load_stages
+
+    (tmp_path / "mine").mkdir()
+    monkeypatch.chdir(tmp_path)
+    stages = [s for s in load_stages(default_root() / "stages.yml") if s.id == "photon_id/cut_based"]
+    resolved = check_parameters(stages, "smoke", {"data_dir": "mine"}, tmp_path / "data", root=default_root())
+    assert resolved["photon_id/cut_based"]["data_dir"] == str((tmp_path / "mine").resolve())
 
 
 def test_the_readme_table_lists_exactly_these_cases():

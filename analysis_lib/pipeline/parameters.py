@@ -8,12 +8,13 @@ Contents: ``parse_value``, ``parse_overrides``, ``notebook_parameters``,
 """
 
 import ast
+import contextlib
 import json
 from pathlib import Path
 
-from ..errors import ParameterError
+from ..errors import AnalysisError, ParameterError
 from ..ranges import check_range
-from ..stage_list import check_profile, is_output_parameter
+from ..stage_list import check_profile, default_root, is_output_parameter, load_stages
 
 
 def parse_value(text):
@@ -70,6 +71,12 @@ def _names_input(value, read):
     return any(value == r or r in value.parents or value in r.parents for r in read)
 
 
+def _is_path(value):
+    """Whether a stage's own value of a parameter is a path (stages.yml's ``{data}/...``,
+    made absolute): an override of it is a path too."""
+    return isinstance(value, str) and Path(value).is_absolute()
+
+
 def _check_exists(name, value, stage, root):
     if not isinstance(value, str) or not (Path(root or ".") / value).exists():  # an absolute value stays itself
         raise ParameterError(f"-p {name}={value}: no such file or folder ({stage.id} reads it)")
@@ -107,6 +114,17 @@ def scale_profile(stage, profile, factor, defaults):
     return scaled
 
 
+def _check_matrix_values(name, value, matrices, stage):
+    """A list named for a matrix parameter in the plural (``original_wiring_tasks``,
+    ``photon_jet_tasks`` for ``task``) holds only values that matrix runs."""
+    for matrix, values in matrices.items():
+        if (name == f"{matrix}s" or name.endswith(f"_{matrix}s")) and isinstance(value, list):
+            unknown = [v for v in value if str(v) not in values]
+            if unknown:
+                raise ParameterError(f"parameter {name!r} of {stage.id} names {unknown[0]!r}, which is no {matrix} "
+                                     f"of the stage list; choose from {', '.join(values)}")
+
+
 def check_parameters(stages, profile, overrides, data_dir, scale=1, root=None):
     """Refuse unknown names and wrong types, in stages.yml and on the command line,
     before anything runs. Returns {stage id: parameters to pass}.
@@ -121,6 +139,13 @@ def check_parameters(stages, profile, overrides, data_dir, scale=1, root=None):
     first (``scale_profile``)."""
     check_profile(profile)
     resolved, used, kept = {}, set(), set()
+    matrices = {}  # matrix parameter -> the values its stages run, in the whole stage list (--only selects some)
+    listed = list(stages)
+    with contextlib.suppress(AnalysisError, OSError):
+        listed += load_stages(Path(root or default_root()) / "stages.yml")
+    for stage in listed:
+        if stage.matrix_parameter and stage.variant not in matrices.get(stage.matrix_parameter, []):
+            matrices.setdefault(stage.matrix_parameter, []).append(stage.variant)
     for stage in stages:
         defaults = notebook_parameters(stage.notebook)
         params = stage.resolved_parameters(profile, data_dir)
@@ -139,11 +164,16 @@ def check_parameters(stages, profile, overrides, data_dir, scale=1, root=None):
             if name in params and is_output_parameter(name):
                 kept.add(name)
             elif name in defaults:
+                if _is_path(params.get(name)):  # a folder or file: relative to where you run, as --data-dir
+                    if not isinstance(value, str) or not value.strip():
+                        raise ParameterError(f"-p {name}={value!r}: name a file or folder ({stage.id} reads one)")
+                    value = str((Path.cwd() / Path(value).expanduser()).resolve())
                 if name in params and _names_input(params[name], read):
                     _check_exists(name, value, stage, root)
                 params[name] = value
                 used.add(name)
         for name, value in params.items():
+            _check_matrix_values(name, value, matrices, stage)
             if not _type_ok(defaults[name], value):
                 raise ParameterError(f"parameter {name!r} of {stage.id} must be {type(defaults[name]).__name__} "
                                      f"like its default {defaults[name]!r}, got {value!r}")
