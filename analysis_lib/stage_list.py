@@ -262,6 +262,9 @@ def _expand_matrix(entry):
 
     expanded = []
     for v in values:
+        if not str(v).strip() or "/" in str(v) or str(v).startswith("."):  # it names a page and a folder
+            raise PipelineError(f"stage {entry.get('id')!r}: matrix value {v!r} must name a page: not empty, "
+                                "without '/', not starting with '.'")
         parameters = fill(entry.get("parameters", {}) or {}, v)
         parameters["all"] = {**parameters.get("all", {}), name: v}
         expanded.append({**entry, "id": f"{entry['id']}/{v}", "variant": str(v), "matrix_parameter": name,

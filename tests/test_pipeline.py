@@ -190,6 +190,8 @@ def test_stage_list_errors(project):
     (("smoke: {n: 4}", "all: [1, 2]"), "stage 's/make': parameters.all must be a mapping"),
     (('reads: ["{data}/numbers"]', 'reads: ["{data}/numbrs"]'), "stage 's/use': reads {data}/numbrs, which no stage"),
     (("- id: t/other", "- id: t/other\n    stage: 3"), "stage 't/other': unknown key 'stage'"),
+    (("- id: t/other", "- id: t/other\n    matrix: {scale: [a/b]}"), "stage 't/other': matrix value 'a/b' must"),
+    (("- id: t/other", "- id: t/other\n    matrix: {scale: ['']}"), "stage 't/other': matrix value '' must"),
 ])
 def test_a_stage_list_with_a_mistake_is_refused_naming_stage_and_key(project, mistake, said):
     """Before the schema, a misspelt ``reads`` was ignored and its dependency lost, and a
@@ -610,3 +612,11 @@ def test_hashing_stops_at_ctrl_c_and_names_a_file_it_cannot_read(tmp_path):
         stage_hash(stage, {"data_dir": str(mine)}, tmp_path / "data", default_root(), stop=stop)
     with pytest.raises(DataFileError, match="cannot read .*gone.h5 to tell whether it changed"):
         _file_digest(mine / "gone.h5")
+
+
+def test_a_lock_that_cannot_be_taken_is_one_sentence(project):
+    """A folder where the run's lock file goes, or a lock file that cannot be opened: a
+    sentence naming it, not "in use by another run" and not a traceback."""
+    (project / "data" / ".pipeline.lock").mkdir(parents=True)
+    with pytest.raises(PipelineError, match=r"\.pipeline\.lock is a folder, not this pipeline's lock file"):
+        _pipeline(project).run()

@@ -387,6 +387,9 @@ def _folder_lock(folder):
     """Hold ``folder`` for this run (``filelock``), or refuse in one sentence naming the
     run that holds it: two runs writing one folder would stamp each other's results."""
     lock, owner = folder / ".pipeline.lock", folder / ".pipeline.lock.owner"
+    if lock.is_dir() or owner.is_dir():  # filelock would wait on it forever, or say "in use"
+        raise PipelineError(f"{lock if lock.is_dir() else owner} is a folder, not this pipeline's lock file; "
+                            "remove it, then run again")
     try:
         held = filelock.FileLock(lock, timeout=0).acquire()
     except filelock.Timeout:
@@ -396,6 +399,9 @@ def _folder_lock(folder):
         except (OSError, ValueError, KeyError):
             by = "another run"
         raise PipelineError(f"{folder} is in use by {by}; wait for it to end or stop it, then run again") from None
+    except OSError as error:  # an immutable or unreadable lock file (filelock's Timeout is an OSError too: first)
+        raise PipelineError(f"cannot take the lock {lock} for this run: {error.strerror or error}; "
+                            "if no run uses the folder, remove the file, then run again") from None
     with held:
         owner.write_text(json.dumps({"pid": os.getpid(), "command": " ".join(sys.argv),
                                      "started": time.strftime("%Y-%m-%d %H:%M:%S")}))
