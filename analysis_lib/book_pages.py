@@ -31,6 +31,7 @@ Contents: ``CODE_TAGS``, ``BOOKKEEPING_CALLS``, ``TEXT_COLUMN_PX``, ``SEVERAL_PA
 import ast
 import base64
 import json
+import re
 import struct
 
 import nbformat
@@ -133,6 +134,11 @@ def _finish_outputs(cell):
     return kept, captions, widths, headlines
 
 
+def _plain(markdown):
+    """A caption's words without Markdown's marks: an image's alt text."""
+    return re.sub(r"[*_`]", "", markdown).strip()
+
+
 def _one_figure_each(cell, outputs, captions):
     """The cell, or the cell cut where its figures are (MyST-NB makes every output of a
     cell with a caption a figure): the k-th caption is the k-th figure's, each figure in a
@@ -152,7 +158,10 @@ def _one_figure_each(cell, outputs, captions):
                                                                 metadata={"tags": ["remove-input"]})
         part.outputs = outputs[start:stop]
         if start in images:
-            part.metadata.setdefault("mystnb", {})["figure"] = {"caption": next(figure_captions)}
+            text = next(figure_captions)
+            part.metadata.setdefault("mystnb", {})["figure"] = {"caption": text}
+            # what the figure shows, for a screen reader or a figure that fails to load, not its file's path
+            part.metadata["mystnb"]["image"] = {"alt": _plain(text)}
         cells.append(part)
     return cells
 
@@ -202,7 +211,7 @@ def finish_page(path, stage, shown_paths, profile="book", scale=1):
             if part is not cell and "full-width" in tags:
                 part.metadata["tags"].append("full-width")
             if any(_several_panels(o) for o in part.outputs):  # book.css keeps its drawn size on a phone
-                part.metadata.setdefault("mystnb", {})["image"] = {"classes": SEVERAL_PANELS_CLASS}
+                part.metadata.setdefault("mystnb", {}).setdefault("image", {})["classes"] = SEVERAL_PANELS_CLASS
             cells.append(part)
     notebook.cells = cells
     if "papermill" in notebook.metadata:  # not shown, but a published file either

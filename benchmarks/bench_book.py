@@ -2,13 +2,17 @@
 
 A fresh clone of this repository (committed files only) in a temporary folder is built
 twice with the README's command; the second run should skip every notebook (content
-hashes) and only re-render the HTML. Prints both times, their ratio, and the slowest
-stages of the first run. The book profile takes about half an hour on 2 cores.
+hashes) and only re-render the HTML. Prints the machine (processor model, cores this
+process may use), both times, their ratio, the sum of the notebooks' own run times (the
+stages' papermill seconds, which the book profile keeps within an hour) and the slowest
+stages of the first run: the figures the README quotes, measured, never normalised.
 
 Usage: python benchmarks/bench_book.py [--profile book|smoke] [--jobs 2] [--keep]
 """
 
 import argparse
+import os
+import platform
 import re
 import shutil
 import subprocess
@@ -17,6 +21,17 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def processor():
+    """The processor's model name as the kernel reports it (Linux), else the platform's word."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def timed_make(folder, profile, jobs):
@@ -41,12 +56,15 @@ def main():
         clone = folder / "book"
         first, log = timed_make(clone, args.profile, args.jobs)
         second, _ = timed_make(clone, args.profile, args.jobs)
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        print(f"machine: {processor()}, {cores} cores")
         print(f"make book ({args.profile} profile, {args.jobs} jobs) from nothing: {first / 60:.1f} min "
               f"(install, simulate, every notebook, HTML)")
         print(f"make book again, nothing changed:            {second:.0f} s")
         print(f"ratio second / first: {second / first:.3f}")
         stages = sorted(((float(t), s) for s, t in re.findall(r"^(\S+)\s+ran\s+([\d.]+)s", log, flags=re.M)),
                         reverse=True)
+        print(f"the notebooks' own run times add up to {sum(t for t, _ in stages):.0f} s")
         print("slowest stages: " + ", ".join(f"{s} {t:.0f} s" for t, s in stages[:8]))
     finally:
         if args.keep:

@@ -73,7 +73,8 @@ def test_a_figure_of_panels_side_by_side_keeps_its_size_on_a_phone(finished_page
     size on a phone (scrolling sideways); a single 4 x 3 inch panel does not."""
     figure, wide = _after_headline(finished_page)[3:5]
     assert wide.metadata["mystnb"]["image"] == {"classes": SEVERAL_PANELS_CLASS}
-    assert "image" not in figure.metadata.get("mystnb", {})
+    assert "classes" not in figure.metadata["mystnb"]["image"]
+    assert figure.metadata["mystnb"]["image"]["alt"] == "A line: it rises."  # what it shows, not its file
     assert f"img.{SEVERAL_PANELS_CLASS}" in (REPOSITORY_DIR / "book/_static/book.css").read_text()
 
 

@@ -181,10 +181,15 @@ def _shown_outputs(notebook):
             yield from cell.get("outputs", [])
 
 
+def _straight(text):
+    """Text with Sphinx's typographic quotes made plain again (it turns ' into ’)."""
+    return text.replace("\u2019", "'").replace("\u2018", "'").replace("\u201c", '"').replace("\u201d", '"')
+
+
 def _phrase(text):
     """Four or more plain words in a row from an output's text, as a page's HTML shows them whatever
     the markup around them; None where the text has no such run."""
-    words = re.sub(r"\]\([^)]*\)|[*_`#|]", " ", text).split()
+    words = re.sub(r"\]\([^)]*\)|[*`#]", " ", _straight(text)).split()
     run = []
     for word in words:
         run = run + [word] if re.fullmatch(r"[A-Za-z][A-Za-z'’-]*", word) else []
@@ -206,7 +211,7 @@ def test_every_output_of_an_executed_page_reaches_its_html(rendered_book):
         notebook = nbformat.read(pipeline.output_notebook(stage), as_version=4)
         path = site / "_build/html" / pipeline.output_notebook(stage).relative_to(site).with_suffix(".html")
         page = path.read_text()
-        text = " ".join(html_text.unescape(re.sub(r"<[^>]+>", " ", page)).split())
+        text = " ".join(_straight(html_text.unescape(re.sub(r"<[^>]+>", " ", page))).split())
         outputs = list(_shown_outputs(notebook))
         missing = []
         images = sum("image/png" in o.get("data", {}) for o in outputs)
@@ -306,9 +311,12 @@ READER_CHECKS = """() => {
         page_width: [document.documentElement.scrollWidth, window.innerWidth],
         images: Array.from(article.querySelectorAll('.cell_output img')).map(i => ({
               shown: i.getClientRects().length ? i.getBoundingClientRect().width : 0, natural: i.naturalWidth,
-              panels: i.classList.contains('several-panels'),
+              panels: i.classList.contains('several-panels'), alt: i.getAttribute('alt') || '',
               caption: !!(i.closest('figure') && i.closest('figure').querySelector('figcaption'))})),
         nan: /\bNaN\b/.test(article.innerText),
+        headline_top: (() => { const e = Array.from(article.querySelectorAll('p, strong'))
+              .find(x => x.innerText.trim().startsWith('Measured on this run'));
+              return e ? e.getBoundingClientRect().top : null; })(),
         remote_mathjax: Array.from(document.scripts).some(s => /^https?:.*mathjax/i.test(s.src)),
         sections: Array.from(article.querySelectorAll('section section')).map(s => ({
               id: s.id, chapters: Array.from(s.querySelectorAll('a.reference.internal'))
@@ -326,7 +334,8 @@ def test_a_reader_sees_results_with_code_folded_and_every_figure_and_table_reada
     than the page (a wide table scrolls in its own box), every figure captioned and shown at
     nearly its drawn size at 1366 px (on the phone too where its panels stand side by side,
     in a box that scrolls sideways), no NaN, MathJax from the book itself, and each section
-    of the results page linked to its chapter. Screenshots of the results page and one
+    of the results page linked to its chapter, each figure's alt text saying what it shows and
+    each page's "Measured on this run" block in its first screen. Screenshots of the results page and one
     chapter per study at both widths go to _build/screenshots/ for a reader of the change."""
     from playwright.sync_api import sync_playwright
 
@@ -355,9 +364,15 @@ def test_a_reader_sees_results_with_code_folded_and_every_figure_and_table_reada
                     problems.append(f"{where}: NaN shown")
                 if found["remote_mathjax"]:
                     problems.append(f"{where}: MathJax from the network (equations need it offline)")
+                headlined = any(c.get("id") == "page-headline" for c in
+                                nbformat.read(pipeline.output_notebook(stage), as_version=4).cells)
+                if headlined and (found["headline_top"] is None or found["headline_top"] > height):
+                    problems.append(f"{where}: the 'Measured on this run' block is not in the first screen")
                 for image in found["images"]:
                     if not image["caption"]:
                         problems.append(f"{where}: a figure without a caption")
+                    if not image["alt"].strip() or image["alt"].endswith((".png", ".jpg", ".svg")):
+                        problems.append(f"{where}: a figure whose alt text is {image['alt']!r}, not what it shows")
                     measured = width == 1366 or image["panels"]  # on a phone, panels side by side keep their size
                     if measured and image["shown"] and image["shown"] < SMALLEST_SHOWN_SHARE * image["natural"]:
                         problems.append(f"{where}: a figure drawn {image['natural']} px wide shown at "
