@@ -36,6 +36,7 @@ import struct
 
 import nbformat
 
+from .metrics import significant
 from .reporting import CAPTION_MIME, CLAIM_MIME, HEADLINE_MIME, RECORD_MIME
 from .stage_list import run_command
 from .tensorflow_startup import TENSORFLOW_STARTUP_LINES
@@ -178,8 +179,8 @@ def claims_note(n_claims, n_not_held):
     claims = f"{n_claims} claim{'s' if n_claims != 1 else ''}"
     held = f"{n_claims - n_not_held} held" if n_not_held else "all held"
     return (f"*This run decided {claims} here ({held}). A true claim checked at two errors fails by chance about "
-            f"{100 * CHANCE_AT_TWO_ERRORS:.1f} % of the time: up to about {n_claims * CHANCE_AT_TWO_ERRORS:.1f} of "
-            f"these {n_claims} may turn by chance alone.*")
+            f"{100 * CHANCE_AT_TWO_ERRORS:.1f} % of the time: of {n_claims}, about "
+            f"{significant(n_claims * CHANCE_AT_TWO_ERRORS)} are expected to turn by chance alone.*")
 
 
 def finish_page(path, stage, shown_paths, profile="book", scale=1):

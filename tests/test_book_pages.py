@@ -186,4 +186,4 @@ def test_a_page_says_how_many_claims_it_decided_and_how_many_chance_would_turn(t
     notes = [c.outputs[0]["data"]["text/markdown"] for c in nbformat.read(str(path), as_version=4).cells
              if c.get("id") == "page-claims"]
     assert notes == ["*This run decided 3 claims here (2 held). A true claim checked at two errors fails by chance "
-                     "about 4.6 % of the time: up to about 0.1 of these 3 may turn by chance alone.*"]
+                     "about 4.6 % of the time: of 3, about 0.14 are expected to turn by chance alone.*"]

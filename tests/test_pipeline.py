@@ -528,9 +528,12 @@ def test_a_claim_that_does_not_hold_is_said_otherwise_and_listed_by_page(project
         pipeline = _pipeline(project, overrides={"scale": scale})
         results = {r.stage: r for r in pipeline.run()}
         page = pipeline.output_notebook(next(s for s in pipeline.stages if s.id == "t/other"))
-        shown = [o["data"]["text/markdown"] for c in nbformat.read(page, as_version=4).cells
+        cells = nbformat.read(page, as_version=4).cells
+        shown = [o["data"]["text/markdown"] for c in cells if c.get("id") != "page-claims"
                  for o in c.get("outputs", []) if "text/markdown" in o.get("data", {})]
         assert shown == ([f"The scale, {scale}, is above one."] if holds else [f"The scale is only {scale}."])
+        note = next(c for c in cells if c.get("id") == "page-claims").outputs[0]["data"]["text/markdown"]
+        assert note.startswith("*This run decided 1 claim here (" + ("all held" if holds else "0 held") + ")")
         assert read_claims(page) == {"scale above one": holds}
         summary = summary_table(list(results.values()))
         assert ("t/other: scale above one" in summary) is not holds
