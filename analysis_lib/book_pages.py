@@ -172,15 +172,17 @@ def _one_figure_each(cell, outputs, captions):
 CHANCE_AT_TWO_ERRORS = 0.0455003
 
 
-def claims_note(n_claims, n_not_held):
-    """The sentence that says how many claims a page (or a run) decided and what chance alone
-    would turn: most claims are decided at two errors, and a true one fails such a check
-    about 4.6 % of the time (a claim that makes several checks, more often)."""
+def claims_note(n_claims, n_not_held, on_page=True):
+    """The sentence that says how many claims a page (or, ``on_page=False``, a whole run)
+    decided and what chance alone would turn: most claims are decided at two errors, and a
+    true one fails such a check about 4.6 % of the time (a claim that makes several checks,
+    more often)."""
     claims = f"{n_claims} claim{'s' if n_claims != 1 else ''}"
     held = f"{n_claims - n_not_held} held" if n_not_held else "all held"
-    return (f"*This run decided {claims} here ({held}). A true claim checked at two errors fails by chance about "
+    return (f"This run decided {claims}{' here' if on_page else ''} ({held}). A true claim checked at two errors "
+            f"fails by chance about "
             f"{100 * CHANCE_AT_TWO_ERRORS:.1f} % of the time: of {n_claims}, about "
-            f"{significant(n_claims * CHANCE_AT_TWO_ERRORS)} are expected to turn by chance alone.*")
+            f"{significant(n_claims * CHANCE_AT_TWO_ERRORS)} are expected to turn by chance alone.")
 
 
 def finish_page(path, stage, shown_paths, profile="book", scale=1):
@@ -248,7 +250,7 @@ def finish_page(path, stage, shown_paths, profile="book", scale=1):
         notebook.cells.append(nbformat.v4.new_code_cell(
             OUTPUT_ONLY_SOURCE, id="page-claims", metadata={"tags": ["remove-input"]},
             outputs=[nbformat.v4.new_output("display_data", data={
-                "text/markdown": claims_note(len(decided), decided.count(False))})]))
+                "text/markdown": f"*{claims_note(len(decided), decided.count(False))}*"})]))
     if not any(c.cell_type == "markdown" and c.source.startswith(_REPRODUCE_HEADING) for c in notebook.cells):
         scaled = "" if scale == 1 else f" --scale {scale:g}"
         notebook.cells.append(nbformat.v4.new_markdown_cell(

@@ -5,8 +5,7 @@ measured difference lies within a tolerance.
 Contents: ``WORKING_POINTS``, ``signal_score``, ``binomial_error``, ``mean_and_error``,
 ``mean_columns``, ``median_and_error``, ``correlation_and_error``, ``pull``,
 ``paired_accuracy_difference``, ``paired_bootstrap``, ``tolerance_verdict``, ``non_inferiority``,
-``Rejection``,
-``rejection``, ``poisson_interval``, ``WorkingPoint``, ``round_to_error``, ``significant``,
+``Rejection``, ``rejection``, ``poisson_interval``, ``WorkingPoint``, ``round_to_error``, ``significant``,
 ``interval_text``, ``working_point``, ``RejectionRatio``, ``rejection_ratio``,
 ``paired_rejection_ratio``, ``roc_curve``, ``auc``, ``auc_error``, ``auc_difference``,
 ``confusion_matrix``, ``efficiency_in_bins``, ``match_photons``, ``photon_residuals``,
@@ -26,6 +25,7 @@ on toys with a known truth):
   stated tolerance, never a difference that merely is not significant; "at least as good":
   ``non_inferiority`` against a stated margin.
 """
+
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -276,8 +276,9 @@ def significant(value, digits=2):
 
 
 def _threshold(ordered_descending, efficiency):
-    """The loosest cut score >= t keeping at least a fraction ``efficiency`` of the scores
-    (sorted, largest first): the tightest cut the original's evaluation would take."""
+    """The cut score >= t that keeps at least a fraction ``efficiency`` of the scores (sorted,
+    largest first; the last axis for several samples at once): the ceil(efficiency n)-th
+    highest score, the tightest such cut, as the original's evaluation takes it."""
     n = ordered_descending.shape[-1]
     index = np.clip(np.ceil(np.asarray(efficiency) * n).astype(int) - 1, 0, n - 1)
     return np.take(ordered_descending, index, axis=-1)
@@ -365,17 +366,23 @@ class RejectionRatio(NamedTuple):
             return "not measured"
         return interval_text(self.value, self.lower, self.upper)
 
+    def _log_half_widths(self):
+        """(below, above): the interval's half-widths in ln R, below infinite where the lower
+        edge is 0; None where the ratio was not measured."""
+        if not (np.isfinite(self.value) and self.value > 0):
+            return None
+        below = np.log(self.value / self.lower) if self.lower > 0 else np.inf
+        return below, np.log(self.upper / self.value)
+
     def within_factor(self, factor, n_sigma=2.0):
         """``metrics.tolerance_verdict`` of the ratio against "equal within ``factor``", in ln R:
         "within" where the ratio's interval widened to ``n_sigma`` errors lies inside
         [1 / factor, factor], "beyond" where it lies wholly outside, else "not resolved"."""
-        if not (np.isfinite(self.value) and self.value > 0):
+        widths = self._log_half_widths()
+        if widths is None:
             return "not resolved"
-        centre = np.log(self.value)
-        with np.errstate(divide="ignore"):
-            low = centre - n_sigma * (np.log(self.value / self.lower) if self.lower > 0 else np.inf)
-            high = centre + n_sigma * np.log(self.upper / self.value)
-        bound = np.log(factor)
+        centre, bound = np.log(self.value), np.log(factor)
+        low, high = centre - n_sigma * widths[0], centre + n_sigma * widths[1]
         if -bound <= low and high <= bound:
             return "within"
         if low > bound or high < -bound:
@@ -386,13 +393,10 @@ class RejectionRatio(NamedTuple):
         """How many of its errors the ratio lies above (+) or below (-) ``reference``, in ln R
         with the interval's half-width on the side facing the reference (asymmetric
         intervals stay honest on both sides); NaN where not measured."""
-        if not (np.isfinite(self.value) and self.value > 0):
+        widths = self._log_half_widths()
+        if widths is None:
             return float("nan")
-        if self.value >= reference:
-            width = np.log(self.value / self.lower) if self.lower > 0 else np.inf
-        else:
-            width = np.log(self.upper / self.value)
-        return float(np.log(self.value / reference) / width)
+        return float(np.log(self.value / reference) / widths[0 if self.value >= reference else 1])
 
 
 def rejection_ratio(numerator, denominator):
@@ -434,11 +438,10 @@ def paired_rejection_ratio(signal_a, background_a, signal_b, background_b, targe
     drawn = rng.integers(0, signal_a.size, size=(replicas, signal_a.size))
     cut_a = _threshold(-np.sort(-signal_a[drawn], axis=1), target)
     cut_b = _threshold(-np.sort(-signal_b[drawn], axis=1), target)
-    ratios = np.empty(replicas)
+    ratios, n = np.empty(replicas), background_a.size
     for r in range(replicas):
         pass_a, pass_b = background_a >= cut_a[r], background_b >= cut_b[r]
         both, only_a, only_b = np.sum(pass_a & pass_b), np.sum(pass_a & ~pass_b), np.sum(~pass_a & pass_b)
-        n = background_a.size
         drawn_counts = rng.multinomial(n, np.array([both, only_a, only_b, n - both - only_a - only_b]) / n)
         k_a, k_b = drawn_counts[0] + drawn_counts[1], drawn_counts[0] + drawn_counts[2]
         ratios[r] = k_b / k_a if k_a else np.inf

@@ -23,7 +23,7 @@ file or folder, or one inside the other's.
 Contents: ``PROFILES``, ``check_profile``, ``STAGE_LIST_SCHEMA``, ``is_output_parameter``, ``Stage``,
 ``load_stages``,
 ``headline_files``, ``dependencies``,
-``select``, ``book_page``, ``default_root``, ``stage_writing``, ``run_command``,
+``with_stage_list``, ``select``, ``book_page``, ``default_root``, ``stage_writing``, ``run_command``,
 ``profile_parameters``.
 """
 
@@ -34,7 +34,7 @@ from pathlib import Path
 
 import yaml
 
-from .errors import ParameterError, PipelineError
+from .errors import AnalysisError, ParameterError, PipelineError
 from .repository import PROJECT_DATA_DIR, REPOSITORY_DIR
 
 PROFILES = ("smoke", "book", "full")
@@ -297,6 +297,17 @@ def _ordered(stages, deps):
             done.add(stage.id)
             del pending[stage.id]
     return order
+
+
+def with_stage_list(stages, root):
+    """``stages`` and every stage of ``root``'s ``stages.yml`` (where it reads): a run selected
+    with ``--only`` still knows every matrix value and every output of the whole list."""
+    listed = list(stages)
+    try:
+        listed += load_stages(Path(root) / "stages.yml")
+    except (AnalysisError, OSError):  # a stage list of the caller's own, or none
+        pass
+    return listed
 
 
 def select(stages, only):

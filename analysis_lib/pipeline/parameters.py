@@ -8,13 +8,12 @@ Contents: ``parse_value``, ``parse_overrides``, ``notebook_parameters``,
 """
 
 import ast
-import contextlib
 import json
 from pathlib import Path
 
-from ..errors import AnalysisError, ParameterError
+from ..errors import ParameterError
 from ..ranges import check_range
-from ..stage_list import check_profile, default_root, is_output_parameter, load_stages
+from ..stage_list import check_profile, default_root, is_output_parameter, with_stage_list
 
 
 def parse_value(text):
@@ -125,7 +124,7 @@ def _check_matrix_values(name, value, matrices, stage):
                                      f"of the stage list; choose from {', '.join(values)}")
 
 
-def check_parameters(stages, profile, overrides, data_dir, scale=1, root=None):
+def check_parameters(stages, profile, overrides, data_dir, scale=1, root=None, listed=None):
     """Refuse unknown names and wrong types, in stages.yml and on the command line,
     before anything runs. Returns {stage id: parameters to pass}.
 
@@ -134,15 +133,16 @@ def check_parameters(stages, profile, overrides, data_dir, scale=1, root=None):
     its stages.yml value, and ``-p data_dir=/your/files`` makes the reading stages read your
     files (a simulation takes an ``output_dir``, so it still writes into the pipeline's own
     folder).
-    An override of what a stage reads must exist (relative paths from ``root``, where
-    the notebooks run), or nothing runs. ``scale`` (below 1) shrinks the profile's sizes
-    first (``scale_profile``)."""
+    An override of a path is taken from the working folder when relative (as ``--data-dir``)
+    and must exist where the stage reads it, or nothing runs; a matrix parameter cannot be
+    overridden, and a list named for one (``original_wiring_tasks``) holds only values the
+    stage list runs (``listed``: the whole list, ``stage_list.with_stage_list`` by default).
+    ``scale`` (below 1) shrinks the profile's sizes first (``scale_profile``)."""
     check_profile(profile)
     resolved, used, kept = {}, set(), set()
     matrices = {}  # matrix parameter -> the values its stages run, in the whole stage list (--only selects some)
-    listed = list(stages)
-    with contextlib.suppress(AnalysisError, OSError):
-        listed += load_stages(Path(root or default_root()) / "stages.yml")
+    if listed is None:
+        listed = with_stage_list(stages, root or default_root())
     for stage in listed:
         if stage.matrix_parameter and stage.variant not in matrices.get(stage.matrix_parameter, []):
             matrices.setdefault(stage.matrix_parameter, []).append(stage.variant)

@@ -36,7 +36,7 @@ from ..book_pages import claims_note, finish_page
 from ..errors import AnalysisError, ParameterError, PipelineError
 from ..io import atomic_output, remove_stale_partials_under
 from ..reporting import PEAK_MEMORY_CELL, read_claims, read_records
-from ..stage_list import book_page, default_root, dependencies, load_stages
+from ..stage_list import book_page, default_root, dependencies, with_stage_list
 from .hashing import HashingStopped, _visible_files, stage_hash
 from .parameters import check_parameters
 
@@ -76,7 +76,8 @@ class Pipeline:
             raise ParameterError(f"--jobs must be at least 1, got {jobs}")
         self.jobs, self.force, self.log = jobs, force, log
         self.scheduler = scheduler  # None: threads here; "local" or an address: Dask workers (shared disk)
-        self.parameters = check_parameters(stages, profile, overrides or {}, self.data_dir, scale, self.root)
+        listed = with_stage_list(stages, self.root)  # the whole list, read once: matrix values, every output
+        self.parameters = check_parameters(stages, profile, overrides or {}, self.data_dir, scale, self.root, listed)
         folders = (("data", self.data_dir), ("book", self.book_dir))
         for name, folder in folders:  # both checked before either is made
             if folder.exists() and not folder.is_dir():
@@ -99,15 +100,8 @@ class Pipeline:
         self._finished = 0
         self._cells = {}  # stage id -> (cell index, cells, when the stage started): the progress lines
         self.deps = {sid: d & {s.id for s in stages} for sid, d in dependencies(stages, self.data_dir).items()}
-        self.outputs = self._every_output(stages)
-
-    def _every_output(self, stages):
-        """Every file or folder a stage of this run, or of the stage list it was selected
-        from, writes: what a stage's hash leaves out of a folder it is handed (``stage_inputs``)."""
-        listed = list(stages)
-        with contextlib.suppress(AnalysisError, OSError):
-            listed += load_stages(self.root / "stages.yml")
-        return sorted({w for s in listed for w in s.paths("writes", self.data_dir)}, key=str)
+        # every output of the whole stage list: what a stage's hash leaves out of a folder it is handed
+        self.outputs = sorted({w for s in listed for w in s.paths("writes", self.data_dir)}, key=str)
 
     def __getstate__(self):  # a Dask worker gets the pipeline without the run's stop event and lock
         return {k: v for k, v in self.__dict__.items() if k not in ("_stopping", "_counting")}
@@ -259,18 +253,19 @@ class Pipeline:
     def _run_stage(self, stage):
         # a file's time stamp comes from the kernel's coarser clock, up to a tick before this one
         start, started_ns = time.perf_counter(), time.time_ns() - 1_000_000_000
+        interrupted = StageResult(stage.id, "blocked", message="the run was interrupted before it started")
         if self._stopping.is_set():  # queued before Ctrl-C, on a thread that started after it
-            return StageResult(stage.id, "blocked", message="the run was interrupted before it started")
+            return interrupted
         params = self.parameters[stage.id]
         try:
             digest = stage_hash(stage, params, self.data_dir, self.root, self.outputs, self._stopping)
         except HashingStopped:
-            return StageResult(stage.id, "blocked", message="the run was interrupted before it started")
+            return interrupted
         except AnalysisError as error:
             self.log(f"[failed]  {self._ended()} {stage.id}: {error}")
             return StageResult(stage.id, "failed", time.perf_counter() - start, str(error))
         if self._stopping.is_set():  # Ctrl-C while it hashed: no kernel starts
-            return StageResult(stage.id, "blocked", message="the run was interrupted before it started")
+            return interrupted
         if self.is_current(stage, digest):
             self.log(f"[skipped] {self._ended()} {stage.id}: unchanged")
             return StageResult(stage.id, "skipped")
@@ -435,7 +430,7 @@ def summary_table(results):
     not_held = [(r.stage, name) for r in results for name in r.claims_not_held]
     decided = sum(len(r.claims) for r in results)
     if decided:
-        lines.append(claims_note(decided, len(not_held)).strip("*").replace(" here ", " "))
+        lines.append(claims_note(decided, len(not_held), on_page=False))
     if not_held:
         lines.append(f"claims that did not hold on this run ({len(not_held)}; each page says what was measured "
                      "instead):")

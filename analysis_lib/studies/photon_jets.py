@@ -339,11 +339,10 @@ def number_text(value, error, *interval):
 def headline_text(numbers, task, n_test):
     """``headline_numbers`` of one or more models as the page's headline: each model's
     rejection at 90 % signal efficiency and AUC (``number_text``)."""
-    shown = number_text
     models = dict.fromkeys(model for model, _ in numbers)
     return f"{task}, {n_test} test events: " + "; ".join(
-        f"**{m}** rejection at 90 % signal efficiency {shown(*numbers[m, 'rejection at 90%'])}, "
-        f"AUC {shown(*numbers[m, 'AUC'])}" for m in models)
+        f"**{m}** rejection at 90 % signal efficiency {number_text(*numbers[m, 'rejection at 90%'])}, "
+        f"AUC {number_text(*numbers[m, 'AUC'])}" for m in models)
 
 
 def paired_verdicts(ratios):
@@ -438,24 +437,20 @@ def published_point(task, model, target_index=0):
                         PUBLISHED_TEST_BACKGROUND, n_pass, float(rejection), rejection / np.sqrt(n_pass), interval)
 
 
-def published_rejections(task, working_points=(0.90, 0.95, 0.99, 0.995)):
-    """The original's rejections for ``task``, {model: {"RejNN": text}}: each with the 68 %
-    interval of the background count it rests on, n = N_b / R of ``PUBLISHED_TEST_BACKGROUND``
-    (Garwood's, ``metrics.poisson_interval``, asymmetric at the few events its largest
-    rejections rest on; the threshold's scatter is unknown without its scores, so these
-    intervals are lower bounds on the true width), or "not published" where it printed N/A."""
+def published_rejections(task, working_points=WORKING_POINTS):
+    """The original's rejections for ``task``, {model: {"RejNN": text}}: each ``published_point``
+    as a table shows it, with the number of background events it rests on (its interval is
+    Garwood's for that count, asymmetric at the few events its largest rejections rest on; the
+    threshold's scatter is unknown without its scores, so these intervals are lower bounds on
+    the true width), or "not published" where it printed N/A."""
     table = {}
-    for model, values in PUBLISHED_REJECTION[task].items():
+    for model in PUBLISHED_REJECTION[task]:
         row = {}
-        for target, rejection in zip(working_points, values):
-            if rejection is None:
-                row[f"Rej{100 * target:g}"] = NOT_PUBLISHED
-                continue
-            n_pass = round(PUBLISHED_TEST_BACKGROUND / rejection)
-            low, high = poisson_interval(n_pass)
-            shown = interval_text(rejection, PUBLISHED_TEST_BACKGROUND / high, PUBLISHED_TEST_BACKGROUND / low,
-                                  error=rejection / np.sqrt(n_pass))
-            row[f"Rej{100 * target:g}"] = f"{shown} ({n_pass} event{'s' if n_pass != 1 else ''})"
+        for index, target in enumerate(working_points):
+            point = published_point(task, model, index)
+            events = "" if point is None else point.n_background_pass
+            row[f"Rej{100 * target:g}"] = (NOT_PUBLISHED if point is None else
+                                           f"{point} ({events} event{'s' if events != 1 else ''})")
         table[model] = row
     return table
 
