@@ -52,6 +52,7 @@ benchmark: $(INSTALLED)
 	$(BIN)/python benchmarks/bench_shashlik.py
 	$(BIN)/python benchmarks/bench_ldmx.py
 	$(BIN)/python benchmarks/bench_real_files.py
+	$(BIN)/python benchmarks/bench_threads.py
 	$(BIN)/python benchmarks/bench_book.py
 
 clean:

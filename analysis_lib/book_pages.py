@@ -185,6 +185,15 @@ def claims_note(n_claims, n_not_held, on_page=True):
             f"{significant(n_claims * CHANCE_AT_TWO_ERRORS)} are expected to turn by chance alone.")
 
 
+def _with_shown_paths(text, shown_paths):
+    """``text`` with each folder of ``shown_paths`` written as the page shows it, where the folder
+    is whole: ``/x/detA`` in ``/x/detA/f.h5`` or ``"/x/detA"``, never in ``/x/detAb``."""
+    for prefix, shown in shown_paths.items():
+        whole = "" if prefix.endswith("/") else r"(?![^/\\\s\"',\]\)])"  # the next character ends the folder's name
+        text = re.sub(re.escape(prefix) + whole, lambda _: shown, text)
+    return text
+
+
 def finish_page(path, stage, shown_paths, profile="book", scale=1):
     """Make the executed notebook at ``path`` (stage ``stage`` of ``profile`` at ``scale``)
     a page of the book, in place (see the module's docstring). ``shown_paths`` maps an
@@ -194,8 +203,7 @@ def finish_page(path, stage, shown_paths, profile="book", scale=1):
     for cell in notebook.cells:
         tags = cell.metadata.setdefault("tags", [])
         if "injected-parameters" in tags:
-            for prefix, shown in shown_paths.items():
-                cell.source = cell.source.replace(prefix, shown)
+            cell.source = _with_shown_paths(cell.source, shown_paths)
         if cell.cell_type != "code":
             cells.append(cell)
             continue
@@ -219,9 +227,8 @@ def finish_page(path, stage, shown_paths, profile="book", scale=1):
     notebook.cells = cells
     if "papermill" in notebook.metadata:  # not shown, but a published file either
         text = json.dumps(notebook.metadata["papermill"])
-        for prefix, shown in shown_paths.items():
-            text = text.replace(json.dumps(prefix)[1:-1], json.dumps(shown)[1:-1])
-        notebook.metadata["papermill"] = json.loads(text)
+        escaped = {json.dumps(prefix)[1:-1]: json.dumps(shown)[1:-1] for prefix, shown in shown_paths.items()}
+        notebook.metadata["papermill"] = json.loads(_with_shown_paths(text, escaped))
     heading = next((c for c in notebook.cells if c.cell_type == "markdown" and c.source.startswith("# ")), None)
     if heading is not None and _PROFILE_LINE not in heading.source:
         first, _, rest = heading.source.partition("\n")

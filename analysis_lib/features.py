@@ -9,7 +9,8 @@ Contents: ``bin_centres``, ``hottest_cell_angles``, ``cluster_energy_gev``,
 ``SHOWER_SHAPES``, ``STRIP_SHOWER_SHAPES``, ``SHOWER_SHAPE_LABELS``, ``cell_window``,
 ``strip_profile``, ``strip_maxima``, ``second_hottest_cell``, ``shower_shapes`` (ATLAS's
 definitions or the photon-jet study's own); ``PHYSICS_VARIABLE_LABELS``,
-``physics_variables``, ``log_scaled_images``.
+``physics_variables``, ``log_scaled_images`` (each event's energy fractions) and
+``energy_log_images`` (absolute energies on one scale), the networks' inputs.
 """
 
 import numpy as np
@@ -271,4 +272,23 @@ def log_scaled_images(sample, dynamic_range=1e4):
     total = np.maximum(sample.total_energy_gev()[:, None, None] * 1000.0, 1e-9)
     scale = np.log1p(dynamic_range)
     return [(np.sign(layer) * np.log1p(dynamic_range * np.abs(layer) / total) / scale)[..., None].astype(np.float32)
+            for layer in sample.layers]
+
+
+def energy_log_images(sample, floor_mev=1.0, ceiling_gev=300.0):
+    """Layer images on one absolute scale for every event: each cell as
+    sign(E) log(1 + |E| / E_floor) / log(1 + E_ceiling / E_floor), E in MeV, shape
+    (events, phi, eta, 1) float32, within [-1, 1] below ``ceiling_gev``.
+
+    ``log_scaled_images`` divides by the event's own energy, so a network sees the shape
+    and never the energy: at a flat 40-250 GeV spectrum a heavy decay at high energy and a
+    light one at low energy open by similar angles, and only the energy tells them apart.
+    Here the cell's energy itself is on the scale (the original fed raw MeV), over the same
+    five decades from ``floor_mev``.
+    """
+    if floor_mev <= 0 or ceiling_gev * 1000.0 <= floor_mev:
+        raise ParameterError(f"energy_log_images needs 0 < floor_mev < ceiling; got {floor_mev} MeV and "
+                             f"{ceiling_gev} GeV")
+    scale = np.log1p(ceiling_gev * 1000.0 / floor_mev)
+    return [(np.sign(layer) * np.log1p(np.abs(layer) / floor_mev) / scale)[..., None].astype(np.float32)
             for layer in sample.layers]

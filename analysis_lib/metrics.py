@@ -396,7 +396,8 @@ class RejectionRatio(NamedTuple):
         widths = self._log_half_widths()
         if widths is None:
             return float("nan")
-        return float(np.log(self.value / reference) / widths[0 if self.value >= reference else 1])
+        away = np.log(self.value / reference)
+        return 0.0 if away == 0 else float(away / widths[0 if self.value >= reference else 1])
 
 
 def rejection_ratio(numerator, denominator):

@@ -194,7 +194,8 @@ def _check_schema(spec, path):
     stages = spec.get("stages") if isinstance(spec, dict) else None
     entry = stages[where[1]] if len(where) > 1 and isinstance(stages, list) else None
     stage = (f"stage {entry['id']!r}" if isinstance(entry, dict) and isinstance(entry.get("id"), str)
-             else f"stage {where[1] + 1} of the list" if entry is not None else "the top level")
+             else f"stage {where[1] + 1} of the list" if entry is not None
+             else f"key {where[0]!r}" if where else "the top level")
     key = "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in where[2:]).lstrip(".")
     instance = error.instance
     if error.validator == "additionalProperties":

@@ -345,6 +345,19 @@ def test_library_refuses_an_empty_histogram_and_an_empty_sample():
         hybrid_cnn_inputs(empty, PHOTON_ID_ECAL)
 
 
+def test_a_photon_jet_task_of_one_event_per_file_is_refused_naming_the_file(tmp_path):
+    """Files in the published layout (plain h5py, one ``layer_<i>`` dataset each) holding one
+    event: no page draws its conclusions from one photon."""
+    from analysis_lib.studies.photon_jets import photon_jet_task
+
+    for particle in ("gamma", "pi0", "axion1"):
+        with h5py.File(tmp_path / f"{particle}_one.h5", "w") as f:
+            for i, shape in enumerate(ATLAS_ECAL.layer_shapes):
+                f[f"layer_{i}"] = np.ones((1, *shape), np.float32)
+    with pytest.raises(AnalysisError, match=r"the gamma sample \(.*gamma_one.h5\) holds 1 event; .* at least 20"):
+        photon_jet_task(tmp_path, "axion1", "one")
+
+
 def test_a_relative_path_given_with_p_is_taken_from_the_working_folder(tmp_path, monkeypatch):
     """As --data-dir: from a folder of yours, -p data_dir=mine names ./mine, never the
     repository's folder of that name."""

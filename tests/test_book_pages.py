@@ -187,3 +187,18 @@ def test_a_page_says_how_many_claims_it_decided_and_how_many_chance_would_turn(t
              if c.get("id") == "page-claims"]
     assert notes == ["*This run decided 3 claims here (2 held). A true claim checked at two errors fails by chance "
                      "about 4.6 % of the time: of 3, about 0.14 are expected to turn by chance alone.*"]
+
+
+def test_a_folder_is_shown_as_the_reader_knows_it_only_where_its_name_is_whole(tmp_path):
+    """``--data-dir /x/detA`` beside ``--book-dir /x/detAb``: only the first is rewritten."""
+    injected = nbformat.v4.new_code_cell('data_dir = "/x/detA/atlas"\nbook = "/x/detAb/p"\nother = "/x/detA"',
+                                         metadata={"tags": ["injected-parameters"]})
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Page"), injected])
+    notebook.metadata["papermill"] = {"parameters": {"data_dir": "/x/detA/atlas", "book": "/x/detAb/p"}}
+    path = tmp_path / "page.ipynb"
+    nbformat.write(notebook, str(path))
+    finish_page(path, Stage("study/stage", path), {"/x/detA": "data/smoke"})
+    page = nbformat.read(str(path), as_version=4)
+    source = next(c.source for c in page.cells if "injected-parameters" in c.metadata.get("tags", []))
+    assert source == 'data_dir = "data/smoke/atlas"\nbook = "/x/detAb/p"\nother = "data/smoke"'
+    assert page.metadata["papermill"]["parameters"] == {"data_dir": "data/smoke/atlas", "book": "/x/detAb/p"}

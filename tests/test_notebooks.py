@@ -116,8 +116,9 @@ def test_every_trained_network_reports_its_seed_spread_on_the_results_page(smoke
 
     pipeline, _ = smoke_run
     trains = [s for s in STAGES if not s.id.startswith(NOT_HEADLINE) and any(
-        call in s.notebook.read_text() for call in ("train_classifier(", "train_regressor(", "train_photon_jet_cnn("))]
-    assert len(trains) == 12  # 3 CNN, 3 PFN, 2 shashlik, 2 LDMX, photon ID, LArTPC
+        call in s.notebook.read_text() for call in ("train_classifier(", "train_regressor(", "train_photon_jet_cnn(",
+                                                    "cnn_scores("))]
+    assert len(trains) == 14  # 3 CNN, 3 PFN, 2 photon-jet scale, 2 shashlik, 2 LDMX, photon ID, LArTPC
     page = pipeline.output_notebook(next(s for s in STAGES if s.id == "results/results")).read_text()
     for stage in trains:
         spreads = [p for p in stage.paths("headlines", pipeline.data_dir) if p.name == SPREAD_FILE]

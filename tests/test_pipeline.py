@@ -392,7 +392,8 @@ def test_the_repository_folder_given_as_the_data_folder_counts_with_its_files(tm
 
 
 def test_a_stage_hash_covers_the_other_profiles_values_its_page_quotes(tmp_path):
-    """The gap chapter quotes the ``full`` profile's sizes from stages.yml: editing them reruns it."""
+    """A page may quote another profile's values from stages.yml (a size, a run command): editing
+    the ``full`` profile's entry of a stage reruns its smoke run too."""
     from dataclasses import replace
 
     from analysis_lib.pipeline import default_root, stage_hash
@@ -400,7 +401,7 @@ def test_a_stage_hash_covers_the_other_profiles_values_its_page_quotes(tmp_path)
     stage = next(s for s in _book_stages() if s.id == "photon_jets/gap")
     parameters = stage.resolved_parameters("smoke", tmp_path)
     edited = replace(stage, parameters={**stage.parameters, "full": {**stage.parameters["full"],
-                                                                      "size_curve_events_per_class": [5, 6, 7]}})
+                                                                      "ladder_events_per_class": 7}})
     assert stage_hash(edited, parameters, tmp_path, default_root()) != stage_hash(stage, parameters, tmp_path,
                                                                                   default_root())
 
@@ -623,3 +624,26 @@ def test_a_lock_that_cannot_be_taken_is_one_sentence(project):
     (project / "data" / ".pipeline.lock").mkdir(parents=True)
     with pytest.raises(PipelineError, match=r"\.pipeline\.lock is a folder, not this pipeline's lock file"):
         _pipeline(project).run()
+
+
+def test_a_run_refused_its_lock_leaves_no_folder_it_made(project):
+    """A new data folder beside a book folder held by another run: the refusal takes the new
+    folder (and its lock file) away again, as if the run had never started."""
+    import filelock
+
+    from analysis_lib.pipeline import Pipeline
+
+    book = project / "book"
+    book.mkdir()
+    with filelock.FileLock(book / ".pipeline.lock", timeout=0):
+        pipeline = Pipeline(load_stages(project / "stages.yml"), profile="smoke", root=project,
+                            data_dir=project / "new" / "data", book_dir=book, log=lambda message: None)
+        with pytest.raises(PipelineError, match="is in use by"):
+            pipeline.run()
+    assert not (project / "new").exists()
+
+
+def test_a_stage_list_without_its_list_names_the_key(project):
+    (project / "stages.yml").write_text("stages:\n")
+    with pytest.raises(PipelineError, match="stages.yml, key 'stages': it must be a list, got None"):
+        load_stages(project / "stages.yml")

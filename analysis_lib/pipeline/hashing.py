@@ -10,6 +10,7 @@ Contents: ``LIBRARY_DIR``, ``HashingStopped``, ``stage_inputs``, ``module_depend
 import ast
 import hashlib
 import json
+import os
 import threading
 from pathlib import Path
 
@@ -46,10 +47,20 @@ def _file_digest(file, stop=None):
 
 
 def _visible_files(folder, recursive=True):
-    """Files of a folder, without the hidden partial files of atomic writes."""
-    found = folder.rglob("*") if recursive else folder.iterdir()
-    return sorted(p for p in found
-                  if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+    """Files of a folder, without hidden ones (the partial files of atomic writes); hidden
+    subfolders are not entered at all (``-p data_dir=~`` would walk every cache), nor are
+    links to folders (a loop, or a link to ``/``). An unreadable folder raises its OSError."""
+    if not recursive:
+        return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+
+    def unreadable(error):
+        raise error
+
+    found = []
+    for top, folders, files in os.walk(folder, onerror=unreadable):
+        folders[:] = [name for name in folders if not name.startswith(".")]
+        found += [Path(top) / name for name in files if not name.startswith(".")]
+    return sorted(p for p in found if p.is_file())
 
 
 def stage_inputs(stage, parameters, data_dir, root, outputs=()):

@@ -13,7 +13,7 @@ Every stage's kernel reports its peak memory from a last cell the pipeline appen
 (hidden in the book's page).
 
 Contents: ``PROGRESS_EVERY_S``, ``TRANSIENT_KERNEL_ERRORS``, ``StageResult``,
-``Pipeline``, ``results_table``, ``summary_table``.
+``Pipeline``, ``kernel_thread_settings``, ``results_table``, ``summary_table``.
 """
 
 import contextlib
@@ -95,6 +95,7 @@ class Pipeline:
                         empty.rmdir()
                 raise ParameterError(f"cannot create the {name} folder {folder}: {error.strerror or error}") from None
             made += new
+        self._made_folders = made  # removed again if the run is refused its lock
         self._stopping = threading.Event()  # set by Ctrl-C: no stage starts after it
         self._counting = threading.Lock()
         self._finished = 0
@@ -161,12 +162,21 @@ class Pipeline:
                                     f"{stage.id}; remove it and run again")
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # kernels inherit it: no C++ log lines on the terminal
         os.environ.setdefault("TQDM_DISABLE", "1")  # progress bars would print as text blocks in the book's pages
-        # Parallel kernels share the cores: OpenMP threads (scikit-learn's trees) that outnumber them spin and
-        # slow each other (a 100-tree raw-cell GBDT: 26 s with one thread, 42 s with two, beside two busy cores).
-        os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // self.jobs)))
+        for name, value in kernel_thread_settings(self.jobs).items():  # a value of the user's is kept
+            os.environ.setdefault(name, value)
         with contextlib.ExitStack() as stack:
-            for folder in dict.fromkeys((self.data_dir, self.book_dir)):
-                stack.enter_context(_folder_lock(folder))
+            try:
+                for folder in dict.fromkeys((self.data_dir, self.book_dir)):
+                    stack.enter_context(_folder_lock(folder))
+            except PipelineError:  # refused: a folder this run made is left as it was found, absent
+                stack.close()
+                for made in self._made_folders:  # deepest first
+                    for lock_file in (made / ".pipeline.lock", made / ".pipeline.lock.owner"):
+                        with contextlib.suppress(OSError):
+                            lock_file.unlink()
+                    with contextlib.suppress(OSError):
+                        made.rmdir()
+                raise
             # papermill changes the process's folder for each notebook; from threads the restores can interleave
             stack.callback(os.chdir, os.getcwd())
             if self.scheduler:
@@ -364,6 +374,17 @@ class Pipeline:
                     f"{getattr(error, 'ename', type(error).__name__)}: {getattr(error, 'evalue', error)} "
                     f"(executed copy: {failed_copy})")
         return f"{where}: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+
+
+def kernel_thread_settings(jobs, cores=None):
+    """The environment that sizes each kernel's OpenMP and BLAS pools (numpy, scikit-learn's
+    and XGBoost's trees) to its share of ``cores`` (all of the machine's by default) when
+    ``jobs`` kernels run at once. Pools that outnumber the cores spin and slow each other: a
+    100-tree raw-cell GBDT took 26 s with one thread and 42 s with two, beside two busy cores.
+    TensorFlow's pools stay at their defaults: two CNN trainings at once took as long with
+    them sized to one thread each (``benchmarks/bench_threads.py`` measures it)."""
+    share = str(max(1, (cores or os.cpu_count() or 1) // max(1, jobs)))
+    return {"OMP_NUM_THREADS": share, "OPENBLAS_NUM_THREADS": share, "MKL_NUM_THREADS": share}
 
 
 def _kernel_manager_writing_to(log):

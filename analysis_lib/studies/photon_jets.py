@@ -5,7 +5,8 @@ the four layers and a Particle Flow Network on the cells as points.
 
 Contents: the samples: ``PHOTON_JET_TASKS``, ``PHOTON_JET_CLASSES``, ``PHOTON_JET_TRUTH``
 (the truth names of the layouts it reads), ``photon_jet_truth``, ``decay_truth``,
-``photon_jet_file``, ``photon_jet_task``, ``simulated_task`` (in memory, any readout);
+``photon_jet_file``, ``photon_jet_task``, ``simulated_task`` (in memory, any readout),
+``MIN_EVENTS_PER_CLASS``;
 the PFN's inputs: ``POINT_FEATURES``, ``point_clouds`` (``POINT_CLOUD_CHUNK`` events at
 a time); the networks: ``photon_jet_cnn``, ``particle_flow_network``,
 ``train_photon_jet_cnn``, ``BACK_LAYER_AUC_TOLERANCE``; the shower-shape BDT:
@@ -135,8 +136,19 @@ def simulated_task(task, events_per_class, readout=Readout(), seed=0, fractions=
     return _labelled(parts, task, seed, fractions)
 
 
+#: The fewest events of each class a task is split from: fewer leave a class absent from the
+#: validation or test part, and a page would draw its conclusions from a handful of showers.
+MIN_EVENTS_PER_CLASS = 20
+
+
 def _labelled(parts, task, seed, fractions):
     """gamma, pi0 and signal samples as one LabelledSample, with their common truth."""
+    for name, part in zip(("gamma", "pi0", task), parts):
+        if len(part) < MIN_EVENTS_PER_CLASS:
+            where = f" ({part.path})" if getattr(part, "path", None) else ""
+            raise EmptyDatasetError(f"the {name} sample{where} holds {len(part)} event{'s' * (len(part) != 1)}; a "
+                                    f"photon-jet task needs at least {MIN_EVENTS_PER_CLASS} of each class to split "
+                                    "into training, validation and test")
     labels = np.concatenate([np.full(len(p), i) for i, p in enumerate(parts)])
     truths = [photon_jet_truth(p) for p in parts]
     common = set(truths[0]).intersection(*truths[1:])  # real data may carry no truth
@@ -282,7 +294,7 @@ def shower_shape_bdt(features, labels, validation_features, validation_labels, s
     import xgboost as xgb  # optional to every other model of the study; a second to import
 
     bdt = xgb.XGBClassifier(n_estimators=n_trees, max_depth=max_depth, learning_rate=learning_rate,
-                            random_state=seed, n_jobs=2, early_stopping_rounds=30, eval_metric="mlogloss")
+                            random_state=seed, n_jobs=None, early_stopping_rounds=30, eval_metric="mlogloss")
     return bdt.fit(features, labels, eval_set=[(validation_features, validation_labels)], verbose=False)
 
 

@@ -1,0 +1,88 @@
+"""The training-size study of the photon-jets (``studies.photon_jet_scale``): nested training
+sets, who leads at two errors, where the lead changes, and the image scaling that shows
+the energy."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis_lib.errors import ParameterError
+from analysis_lib.features import energy_log_images, log_scaled_images
+from analysis_lib.io import ShowerSample
+from analysis_lib.studies.photon_jet_gap import TestScores as Scores  # not a pytest class
+from analysis_lib.studies.photon_jet_scale import (crossing_size, leader, scale_sample, training_size_sentence,
+                                                   with_training_per_class)
+
+
+@pytest.fixture(scope="module")
+def sample():
+    return scale_sample("axion1", 120, "original", seed=3)
+
+
+def test_smaller_training_sets_are_nested_in_larger_ones_and_keep_the_test_events(sample):
+    small, large = with_training_per_class(sample, 20), with_training_per_class(sample, 50)
+    assert np.bincount(sample.labels[small.train]).tolist() == [20, 20, 20]
+    assert set(small.train) < set(large.train) <= set(sample.train)
+    assert np.array_equal(small.test, sample.test) and np.array_equal(small.validation, sample.validation)
+    with pytest.raises(ParameterError, match="outside this sample's 1 to"):
+        with_training_per_class(sample, 1000)
+    with pytest.raises(ParameterError, match="unknown gun"):
+        scale_sample("axion1", 10, "mine")
+
+
+def test_the_original_gun_splits_as_the_original_seventy_thirty(sample):
+    assert len(sample.test) == pytest.approx(0.3 * len(sample.labels), abs=1)
+    assert len(sample.train) == pytest.approx(0.6 * len(sample.labels), abs=1)
+
+
+def scores(passing, n_background=2000, n_signal=2000, seed=0):
+    """TestScores whose 90 % threshold lets about ``passing`` background events through."""
+    rng = np.random.default_rng(seed)
+    signal = rng.uniform(0, 1, n_signal)
+    background = np.full(n_background, -1.0)
+    background[:passing] = rng.uniform(0.5, 1, passing)  # above the 10 % quantile of the signal
+    return Scores(signal, background)
+
+
+def test_a_lead_needs_two_errors_and_a_model_with_nothing_passing_leads_only_a_clear_count():
+    assert leader(scores(10), scores(200)) == "CNN"
+    assert leader(scores(200), scores(10)) == "BDT"
+    assert leader(scores(100, seed=1), scores(100, seed=2)) == "neither"
+    assert leader(scores(0), scores(12)) == "CNN"  # 12 passing is far above what zero allows at two sigma
+    assert leader(scores(0), scores(2)) == "neither"  # 2 is not
+    assert leader(scores(3), scores(0)) == "neither"
+    assert leader(scores(0), scores(0)) == "neither"
+
+
+def test_the_crossing_is_where_the_cnn_leads_from_on():
+    assert crossing_size([1, 2, 3, 4], ["BDT", "neither", "CNN", "CNN"]) == 3
+    assert crossing_size([1, 2, 3], ["CNN", "BDT", "CNN"]) == 3  # a lead that is lost again does not count
+    assert crossing_size([1, 2, 3], ["CNN", "CNN", "CNN"]) == 1
+    assert crossing_size([1, 2], ["CNN", "neither"]) is None
+    assert crossing_size([], []) is None
+
+
+def curve(leaders):
+    return pd.DataFrame([{"gun": "the book's gun", "training events per class": n, "model": m,
+                          "leads at two errors": who} for n, who in leaders.items() for m in ("CNN", "BDT")])
+
+
+def test_a_page_is_told_where_its_training_size_stands_on_the_curve():
+    table = curve({2000: "BDT", 6000: "CNN", 18000: "CNN"})
+    below = training_size_sentence(5600, table)
+    assert "below the 6000" in below and "not at the original's" in below
+    assert "at or above the 6000" in training_size_sentence(6000, table)
+    none = training_size_sentence(5600, curve({2000: "BDT", 18000: "neither"}))
+    assert "leads the BDT at no size" in none and "18000" in none
+
+
+def test_absolute_energy_images_show_the_energy_that_fractions_hide():
+    shape = np.zeros((1, 4, 4), np.float32)
+    shape[0, 1, 1], shape[0, 1, 2] = 0.8, 0.2
+    events = ShowerSample([np.concatenate([shape * 50e3, shape * 200e3])])  # one shape at 50 and 200 GeV (MeV cells)
+    fractions, absolute = log_scaled_images(events)[0], energy_log_images(events)[0]
+    assert np.array_equal(fractions[0], fractions[1])  # the same shape: the energy is gone
+    assert absolute[1, 1, 1, 0] > absolute[0, 1, 1, 0]  # the energy is seen
+    assert absolute.max() <= 1.0 and absolute.dtype == np.float32
+    with pytest.raises(ParameterError, match="floor_mev"):
+        energy_log_images(events, floor_mev=0.0)
