@@ -9,7 +9,7 @@ Contents: ``WORKING_POINTS``, ``signal_score``, ``binomial_error``, ``mean_and_e
 ``interval_text``, ``working_point``, ``RejectionRatio``, ``rejection_ratio``,
 ``paired_rejection_ratio``, ``roc_curve``, ``auc``, ``auc_error``, ``auc_difference``,
 ``confusion_matrix``, ``efficiency_in_bins``, ``match_photons``, ``photon_residuals``,
-``ThresholdSummary``, ``best_threshold``, ``id_comparison_in_bins``.
+``ThresholdSummary``, ``best_threshold``, ``summary_at``, ``id_comparison_in_bins``.
 
 What to use when (every interval is 68 %; tests/test_intervals.py checks each one's coverage
 on toys with a known truth):
@@ -574,6 +574,18 @@ def best_threshold(signal_scores, background_scores):
     n_s, n_b = len(signal_scores), len(background_scores)
     accepted, passing = n_s - signal_lost[best], background_passing[best]
     return ThresholdSummary(float(candidates[best]), 1 - (signal_lost[best] + passing) / (n_s + n_b), accepted / n_s,
+                            1 - passing / n_b, accepted / max(accepted + passing, 1))
+
+
+def summary_at(signal_scores, background_scores, threshold):
+    """``ThresholdSummary`` of the cut score >= ``threshold`` on these events: a cut chosen on
+    other events (``best_threshold`` of a disjoint half) measured without its optimism."""
+    signal_scores, background_scores = np.asarray(signal_scores), np.asarray(background_scores)
+    if len(signal_scores) == 0 or len(background_scores) == 0:
+        raise EmptyDatasetError("a threshold needs both signal and background events")
+    accepted, passing = int(np.sum(signal_scores >= threshold)), int(np.sum(background_scores >= threshold))
+    n_s, n_b = len(signal_scores), len(background_scores)
+    return ThresholdSummary(float(threshold), (accepted + n_b - passing) / (n_s + n_b), accepted / n_s,
                             1 - passing / n_b, accepted / max(accepted + passing, 1))
 
 

@@ -164,6 +164,24 @@ def test_best_threshold_minimises_misclassification():
     assert cut.purity == pytest.approx(4 / 5)
 
 
+def test_a_cut_measured_on_other_events_loses_the_optimism_of_choosing_it_on_them():
+    """Pure noise, 200 toys: the best cut of one half flatters itself on that half, and is at
+    chance on the other half (``summary_at``), each judged against the toys' own spread."""
+    from analysis_lib.metrics import best_threshold, summary_at
+
+    chosen, judged = [], []
+    for seed in range(200):
+        signal, background = np.random.default_rng(seed).normal(size=(2, 400))
+        cut = best_threshold(signal[::2], background[::2])
+        chosen.append(cut.accuracy)
+        judged.append(summary_at(signal[1::2], background[1::2], cut.threshold).accuracy)
+    error = np.std(judged) / np.sqrt(len(judged))
+    assert np.mean(chosen) - 0.5 > 5 * np.std(chosen) / np.sqrt(len(chosen))
+    assert abs(np.mean(judged) - 0.5) < 3 * error
+    exact = summary_at([2.0, 3.0, 4.0, 5.0], [0.0, 1.0, 2.5], 2.0)
+    assert vars(exact) == pytest.approx(vars(best_threshold([2.0, 3.0, 4.0, 5.0], [0.0, 1.0, 2.5])))
+
+
 def test_background_mass_hypotheses_come_from_the_training_masses():
     from analysis_lib.studies.ldmx import background_mass_hypotheses
 

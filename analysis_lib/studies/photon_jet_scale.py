@@ -19,8 +19,8 @@ What to use when:
     crossing_size             the smallest size on a curve from which the CNN leads the BDT
     training_size_sentence    where another page's training size stands on that curve
 
-Contents: ``SCALE_GUNS``, ``GUN_TITLES``, ``IMAGE_SCALINGS``, ``scale_sample``, ``with_training_per_class``,
-``cnn_scores``, ``leader``, ``crossing_size``, ``training_size_sentence``.
+Contents: ``SCALE_GUNS``, ``GUN_TITLES``, ``IMAGE_SCALINGS``, ``CNN_IMAGE_SCALING``, ``scale_sample``,
+``with_training_per_class``, ``cnn_scores``, ``leader``, ``crossing_size``, ``training_size_sentence``.
 """
 
 from dataclasses import replace
@@ -28,6 +28,7 @@ from dataclasses import replace
 import numpy as np
 from scipy.special import erf
 
+from ..detectors import ATLAS_ECAL
 from ..errors import ParameterError
 from ..features import energy_log_images, log_scaled_images
 from ..metrics import poisson_interval
@@ -43,16 +44,24 @@ GUN_TITLES = {"book": "the book's gun", "original": "the original's gun (inferre
 #: The CNN's image scalings: each cell over its event's energy (shapes only, the book's
 #: default), or each cell's energy on one scale for every event (the energy visible).
 IMAGE_SCALINGS = {"event fractions": log_scaled_images, "absolute energy": energy_log_images}
+#: The scaling the photon-jet chapters train on; the scale chapter measures it against the other.
+CNN_IMAGE_SCALING = "event fractions"
 
 
-def scale_sample(task, events_per_class, gun, seed=1, fractions=(0.6, 0.1, 0.3)):
+def scale_sample(task, events_per_class, gun, seed=1, fractions=(0.6, 0.1, 0.3), direction_spread_cells=None):
     """``simulated_task`` with the gun named by ``gun`` (a key of ``SCALE_GUNS``) on the published
     files' digitisation, split as the original (70/30) with a seventh of the training part
-    held out for early stopping."""
+    held out for early stopping. ``direction_spread_cells`` replaces the gun's direction spread
+    by that fraction of a middle cell (its vertex stays): the same seeds, so the same decays."""
     if gun not in SCALE_GUNS:
         raise ParameterError(f"unknown gun {gun!r}; choose one of {', '.join(SCALE_GUNS)}")
+    options = dict(GUNS[SCALE_GUNS[gun]])
+    if direction_spread_cells is not None:
+        if not 0 <= direction_spread_cells <= 5:
+            raise ParameterError(f"a direction spread of {direction_spread_cells} middle cells is outside 0 to 5")
+        options["direction_spread_rad"] = direction_spread_cells * ATLAS_ECAL.layer_named("middle").cell_size_rad[0]
     return simulated_task(task, events_per_class, READOUT_LADDER["published files (deposit + spots)"], seed=seed,
-                          fractions=tuple(fractions), **GUNS[SCALE_GUNS[gun]])
+                          fractions=tuple(fractions), **options)
 
 
 def with_training_per_class(data, per_class):
