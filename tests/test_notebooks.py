@@ -55,9 +55,11 @@ TRAINING = ("photon_jets/bdt", "photon_jets/cnn", "photon_jets/pfn", "photon_jet
 
 def test_every_study_rerun_reproduces_its_tables_and_model_files_exactly(smoke_run, tmp_path):
     """Same seed, same numbers to the last digit, and same model bytes: every table,
-    decision file and .keras model its trainings write, compared after a forced rerun."""
+    decision file and .keras model its trainings write, compared after a forced rerun. Of a
+    stage repeated over a matrix one value is rerun (the same notebook and code path)."""
     pipeline, _ = smoke_run
-    stages = [s for s in STAGES if s.id.startswith(TRAINING)]
+    stages = [s for s in STAGES if s.id.startswith(TRAINING)
+              and (not s.variant or s.variant in ("axion1", "all_masses"))]
     assert {s.study for s in stages} == {s.study for s in STAGES} - {"detector", "results"}
     outputs = sorted(p for s in stages for w in s.paths("writes", pipeline.data_dir)
                      for p in ([w] if w.is_file() else w.rglob("*")) if p.suffix in (".csv", ".keras", ".json"))

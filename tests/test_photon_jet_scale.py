@@ -46,6 +46,7 @@ def scores(passing, n_background=2000, n_signal=2000, seed=0):
 
 def test_a_lead_needs_two_errors_and_a_model_with_nothing_passing_leads_only_a_clear_count():
     assert leader(scores(10), scores(200)) == "CNN"
+    assert leader(scores(200), scores(10), ("CNN", "GBDT")) == "GBDT"
     assert leader(scores(200), scores(10)) == "BDT"
     assert leader(scores(100, seed=1), scores(100, seed=2)) == "neither"
     assert leader(scores(0), scores(12)) == "CNN"  # 12 passing is far above what zero allows at two sigma
@@ -62,18 +63,22 @@ def test_the_crossing_is_where_the_cnn_leads_from_on():
     assert crossing_size([], []) is None
 
 
-def curve(leaders):
+def curve(leaders, tree="GBDT"):
+    """A scale chapter's curve.csv: the CNN's rows, and the tree's with the leader at each size."""
     return pd.DataFrame([{"gun": "the book's gun", "training events per class": n, "model": m,
-                          "leads at two errors": who} for n, who in leaders.items() for m in ("CNN", "BDT")])
+                          "leads at two errors": who if m == tree else ""}
+                         for n, who in leaders.items() for m in ("CNN", tree)])
 
 
 def test_a_page_is_told_where_its_training_size_stands_on_the_curve():
-    table = curve({2000: "BDT", 6000: "CNN", 18000: "CNN"})
+    table = curve({2000: "GBDT", 6000: "CNN", 18000: "CNN"})
     below = training_size_sentence(5600, table)
-    assert "below the 6000" in below and "not at the original's" in below
+    assert "below the 6000" in below and "not at the original's" in below and "raw-cell trees" in below
     assert "at or above the 6000" in training_size_sentence(6000, table)
-    none = training_size_sentence(5600, curve({2000: "BDT", 18000: "neither"}))
-    assert "leads the BDT at no size" in none and "18000" in none
+    none = training_size_sentence(5600, curve({2000: "GBDT", 18000: "neither"}))
+    assert "leads the raw-cell trees at no size" in none and "18000" in none
+    bdt = training_size_sentence(1000, curve({2000: "CNN", 18000: "CNN"}, tree="BDT"), tree="BDT")
+    assert "below the 2000 from which the CNN leads the shower-shape BDT" in bdt
 
 
 def test_absolute_energy_images_show_the_energy_that_fractions_hide():
@@ -103,3 +108,26 @@ def test_both_image_scalings_train_on_the_original_gun_and_the_chapters_one_is_n
         assert auc(point.signal, point.background) > 0.75
     difference, error = auc_difference(chosen.signal, chosen.background, other.signal, other.background)
     assert difference > -3 * error, (difference, error)
+
+
+def test_a_match_with_table_2_is_called_a_reproduction_only_at_the_originals_training_size():
+    from analysis_lib.metrics import working_point
+    from analysis_lib.studies.photon_jets import ORIGINAL_TRAINING_PER_CLASS, TABLE2_FACTOR, table2_comparison
+
+    rng = np.random.default_rng(1)
+    signal = rng.normal(3.0, 1.0, 20000)
+
+    def bdt_like(shift, n_background=400000):  # the BDT's Table 2 value is 188 at 90 %
+        return working_point(signal, rng.normal(shift, 1.0, n_background), 0.90)
+
+    near = bdt_like(-0.836)  # about 188: N(-0.836, 1) beyond the signal's 10 % quantile, 1.718
+    assert abs(np.log(near.rejection / 188)) < np.log(TABLE2_FACTOR) / 2
+    at_size = table2_comparison(near, "axion1", "BDT", ORIGINAL_TRAINING_PER_CLASS)[1]
+    assert at_size == f"within a factor {TABLE2_FACTOR:g}"
+    small = table2_comparison(near, "axion1", "BDT", 18000)[1]
+    assert small.startswith(f"within a factor {TABLE2_FACTOR:g}, at 18000") and small.endswith("no reproduction")
+    assert table2_comparison(bdt_like(0.0), "axion1", "BDT", 18000)[1] == "below Table 2"  # about 23
+    assert table2_comparison(bdt_like(0.0), "axion1", "PFN", 18000) == ("not published", "not published")
+    nothing = working_point(signal, rng.normal(-6.0, 1.0, 2000), 0.90)  # no background passes: a bound
+    assert table2_comparison(nothing, "axion1", "BDT", 18000)[1] == "above Table 2"  # > 2000 / 3.7 against 188
+    assert table2_comparison(nothing, "axion1", "CNN", 18000)[1] == "a bound only: not resolved"

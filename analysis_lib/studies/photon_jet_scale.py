@@ -1,6 +1,6 @@
-"""Photon-jets at the original's training size (arXiv 2401.15690, Table 2): the CNN and the
-shower-shape BDT trained on tens of thousands of events per class, on a training-size curve
-whose smaller sets are nested in the larger ones.
+"""Photon-jets at the original's training size (arXiv 2401.15690, Table 2): the CNN, the
+shower-shape BDT and the raw-cell trees trained on tens of thousands of events per class, on
+a training-size curve whose smaller sets are nested in the larger ones.
 
 Every point of a curve keeps the same validation and test events (``with_training_per_class``
 cuts only the training part), so two sizes, two models or two image scalings compare paired
@@ -11,16 +11,18 @@ What to use when:
     scale_sample              the simulated axion1 (or other) task with one of the two guns,
                               on the published files' digitisation, split 60/10/30
     with_training_per_class   the same sample with its training part cut to n per class
-    cnn_scores                the CNN's ``TestScores`` on the sample's test events (the BDT's:
-                              ``photon_jet_gap.bdt_rejection``)
+    cnn_scores, gbdt_scores   the CNN's and the raw-cell trees' ``TestScores`` on the sample's
+                              test events (the BDT's: ``photon_jet_gap.bdt_rejection``)
     IMAGE_SCALINGS            the CNN's inputs: each event's energy fractions, or the cells'
                               energies on one scale for every event
-    leader                    which model leads at one size, at two errors of the paired ratio
-    crossing_size             the smallest size on a curve from which the CNN leads the BDT
+    leader                    which of two models leads at one size, at two errors of their
+                              paired ratio
+    crossing_size             the smallest size on a curve from which the CNN leads a tree
     training_size_sentence    where another page's training size stands on that curve
 
 Contents: ``SCALE_GUNS``, ``GUN_TITLES``, ``IMAGE_SCALINGS``, ``CNN_IMAGE_SCALING``, ``scale_sample``,
-``with_training_per_class``, ``cnn_scores``, ``leader``, ``crossing_size``, ``training_size_sentence``.
+``with_training_per_class``, ``cnn_scores``, ``gbdt_scores``, ``leader``, ``crossing_size``, ``TREE_NAMES``,
+``training_size_sentence``.
 """
 
 from dataclasses import replace
@@ -34,7 +36,7 @@ from ..features import energy_log_images, log_scaled_images
 from ..metrics import poisson_interval
 from ..training import predict_logits
 from .photon_jet_gap import GUNS, paired_ratio, rejection_at
-from .photon_jets import READOUT_LADDER, simulated_task, train_photon_jet_cnn
+from .photon_jets import READOUT_LADDER, gbdt_logits, raw_cell_gbdt, simulated_task, train_photon_jet_cnn
 
 #: The guns a stage names (a matrix value names a page, so one word each): the book's, and the
 #: original's as inferred from its example macro (``photon_jet_gap.GUNS``).
@@ -88,26 +90,35 @@ def cnn_scores(data, images, seed=1, epochs=15):
     return rejection_at(logits, data.labels[data.test]), history, logits
 
 
-def leader(cnn, bdt, n_sigma=2.0):
-    """"CNN" or "BDT" where one's rejection lies above the other's by more than ``n_sigma``
-    errors of their paired ratio (same test events), else "neither". Where no background
-    event passes one model the ratio has no value; that model leads where the other's
-    passing count is above what the empty one allows at ``n_sigma`` (Garwood's central
-    interval at that confidence: its upper edge for zero counts against the other's lower)."""
-    if cnn.n_background_pass == 0 or bdt.n_background_pass == 0:
+def gbdt_scores(data, cells, seed=1, max_iter=100):
+    """The raw-cell tree (``photon_jets.raw_cell_gbdt``, the comparison chapters' "trees")
+    trained on ``data``'s training part alone of ``cells`` (``raw_cell_features`` of
+    ``data.sample``), so that its sets nest as the CNN's do: its ``TestScores``."""
+    gbdt = raw_cell_gbdt(cells[data.train], data.labels[data.train], seed=seed, max_iter=max_iter)
+    return rejection_at(gbdt_logits(gbdt, cells[data.test]), data.labels[data.test])
+
+
+def leader(first, second, names=("CNN", "BDT"), n_sigma=2.0):
+    """The name (of ``names``) of the model whose rejection lies above the other's by more
+    than ``n_sigma`` errors of their paired ratio (same test events), else "neither". Where
+    no background event passes one model the ratio has no value; that model leads where the
+    other's passing count is above what the empty one allows at ``n_sigma`` (Garwood's
+    central interval at that confidence: its upper edge for zero counts against the other's
+    lower)."""
+    if first.n_background_pass == 0 or second.n_background_pass == 0:
         confidence = float(erf(n_sigma / np.sqrt(2.0)))
-        empty, other, name = (cnn, bdt, "CNN") if cnn.n_background_pass == 0 else (bdt, cnn, "BDT")
+        empty, other, name = (first, second, names[0]) if first.n_background_pass == 0 else (second, first, names[1])
         above = poisson_interval(other.n_background_pass, confidence)[0] > poisson_interval(0, confidence)[1]
         return name if above else "neither"
-    away = paired_ratio(cnn, bdt).errors_from(1.0)
-    return "CNN" if away > n_sigma else "BDT" if away < -n_sigma else "neither"
+    away = paired_ratio(first, second).errors_from(1.0)
+    return names[0] if away > n_sigma else names[1] if away < -n_sigma else "neither"
 
 
-def crossing_size(sizes, leaders):
+def crossing_size(sizes, leaders, model="CNN"):
     """The smallest training size of a curve (``sizes`` ascending, ``leaders`` the ``leader`` at
-    each) from which the CNN leads the BDT at every larger size too; None where it does not
-    lead at the largest."""
-    leads = [who == "CNN" for who in leaders]
+    each) from which ``model`` leads at every larger size too; None where it does not lead
+    at the largest."""
+    leads = [who == model for who in leaders]
     if not leads or not leads[-1]:
         return None
     first = len(leads) - 1
@@ -116,21 +127,27 @@ def crossing_size(sizes, leaders):
     return sizes[first]
 
 
-def training_size_sentence(training_per_class, curve):
+#: How a page names each tree of the curve.
+TREE_NAMES = {"BDT": "the shower-shape BDT", "GBDT": "the raw-cell trees"}
+
+
+def training_size_sentence(training_per_class, curve, tree="GBDT"):
     """Where a page's training size stands on the training-size curve (``curve``: the
-    ``curve.csv`` table of the scale chapter, one row per size and model with the ``leader``
-    at that size): below, at or above the size from which the CNN leads the BDT."""
-    leaders = curve.drop_duplicates("training events per class").sort_values("training events per class")
-    sizes, largest = list(leaders["training events per class"]), int(leaders["training events per class"].max())
-    crossing = crossing_size(sizes, list(leaders["leads at two errors"]))
-    where = (f"on the training-size curve of the scale chapter (axion1, {leaders['gun'].iloc[0]}, the shower-shape BDT "
-             f"against the CNN, up to {largest} training events per class)")
+    ``curve.csv`` table of the scale chapter, one row per size and model, a tree's row with
+    the ``leader`` of the CNN against it): below, at or above the size from which the CNN
+    leads ``tree`` ("GBDT", the raw-cell trees of the comparison chapters, or "BDT")."""
+    rows = curve[curve["model"] == tree].sort_values("training events per class")
+    sizes, largest = list(rows["training events per class"]), int(rows["training events per class"].max())
+    crossing = crossing_size(sizes, list(rows["leads at two errors"]))
+    name = TREE_NAMES[tree]
+    where = (f"on the scale chapter's training-size curve (axion1, {rows['gun'].iloc[0]}, the CNN against {name}, up "
+             f"to {largest} training events per class)")
     if crossing is None:
-        return (f"These models trained on {training_per_class} events per class; {where} the CNN leads the BDT at no "
+        return (f"These models trained on {training_per_class} events per class; {where} the CNN leads {name} at no "
                 "size, so the order of this page's models is not yet known to change with the training size.")
     if training_per_class < crossing:
         return (f"These models trained on {training_per_class} events per class, below the {crossing} from which the "
-                f"CNN leads the BDT {where}: the order of networks and trees on this page is an answer at this "
+                f"CNN leads {name} {where}: the order of networks and trees on this page is an answer at this "
                 "training size, not at the original's.")
     return (f"These models trained on {training_per_class} events per class, at or above the {crossing} from which the "
-            f"CNN leads the BDT {where}.")
+            f"CNN leads {name} {where}.")
