@@ -37,6 +37,7 @@ import struct
 import nbformat
 
 from .metrics import significant
+from .python_source import parse_python
 from .reporting import CAPTION_MIME, CLAIM_MIME, HEADLINE_MIME, RECORD_MIME
 from .stage_list import run_command
 from .tensorflow_startup import TENSORFLOW_STARTUP_LINES
@@ -74,7 +75,7 @@ def is_bookkeeping(source):
     """Whether a code cell only imports, sets the page up or saves: every statement an
     import or a call (or an assignment from a call) of ``BOOKKEEPING_CALLS``."""
     try:
-        statements = ast.parse(source).body
+        statements = parse_python(source).body
     except SyntaxError:  # IPython magics: shown as they are
         return False
 

@@ -11,10 +11,10 @@ import ast
 import hashlib
 import json
 import os
-import threading
 from pathlib import Path
 
 from ..errors import DataFileError
+from ..python_source import parse_python
 from ..stage_list import default_root, is_output_parameter
 
 LIBRARY_DIR = Path(__file__).resolve().parents[1]
@@ -120,7 +120,7 @@ def _imports(tree, module, is_package):
 
 
 def _parse(file):
-    return ast.parse(file.read_text(), str(file))
+    return parse_python(file.read_text(), str(file))
 
 
 def _targets(module, names):
@@ -151,16 +151,12 @@ def module_dependencies(module):
     return set().union(*imported) - {module}
 
 
-_PARSING = threading.Lock()  # ast.parse is not thread-safe in CPython 3.11 (gh-106905); stages hash in threads
-
-
 def library_sources(notebook):
     """The library files a notebook's results depend on: the modules its code imports
     from ``analysis_lib``, followed through the library's own imports (inside functions
     too), plus the ``__init__.py`` of every package on the way. Editing any other module
     leaves the notebook's stages current."""
-    with _PARSING:
-        return _library_sources(notebook)
+    return _library_sources(notebook)
 
 
 def _library_sources(notebook):
@@ -168,7 +164,7 @@ def _library_sources(notebook):
     code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
     code = "\n".join(line for line in code.splitlines() if not line.lstrip().startswith(("%", "!")))
     try:
-        tree = ast.parse(code)
+        tree = parse_python(code)
     except SyntaxError:  # cannot tell: everything counts
         return sorted(LIBRARY_DIR.rglob("*.py"))
     pending = set().union(*[_targets(m, n) for m, n in _imports(tree, "__notebook__", False)] or [set()])
