@@ -50,8 +50,11 @@ PARAMETER_RANGES = {
     "ladder_events_per_class": _whole(10), "gbdt_iterations": _whole(1), "region_epochs": _whole(0),
     "spread_seeds": (lambda v: len(set(v)) == len(v) and all(isinstance(s, int) and 0 <= s < 2**63 for s in v),
                      "a list of distinct whole numbers from 0 to 2**63 - 1 (empty: no extra seeds)"),
-    "size_curve_events_per_class": (lambda v: len(v) > 0 and all(isinstance(n, int) and n >= 10 for n in v),
-                                    "a non-empty list of whole numbers of at least 10"),
+    "training_events_per_class": (lambda v: len(v) > 0 and all(isinstance(n, int) and n >= 1 for n in v),
+                                  "a non-empty list of whole numbers of at least 1"),
+    "scaling_training_events_per_class": _whole(0),
+    "spread_cells": (lambda v: all(isinstance(c, (int, float)) and math.isfinite(c) and 0 <= c <= 5 for c in v),
+                     "a list of direction spreads from 0 to 5 middle cells (empty: none)"),
 }
 for _name in ("energies_gev", "scan_energies_gev", "masses_mev", "separation_mm"):
     PARAMETER_RANGES[_name] = (lambda v: len(v) > 0 and all(_positive(e) for e in v),

@@ -482,12 +482,12 @@ def test_a_scaled_profile_shrinks_event_counts_and_epochs_never_below_smoke():
     from analysis_lib.pipeline import Stage, scale_profile
 
     stage = Stage("s/train", Path("train.ipynb"), parameters={
-        "smoke": {"n_events": 300, "epochs": 1, "size_curve_events_per_class": [100, 200]},
-        "full": {"n_events": 100000, "epochs": 60, "patience": 8, "size_curve_events_per_class": [3000, 10000, 30000]}})
+        "smoke": {"n_events": 300, "epochs": 1, "training_events_per_class": [100, 200]},
+        "full": {"n_events": 100000, "epochs": 60, "patience": 8, "training_events_per_class": [3000, 10000, 30000]}})
     defaults = {"n_events": 10, "epochs": 20, "patience": 5, "n_bins": 16, "n_trees": 300, "n_explain": 500,
-                "size_curve_events_per_class": [1000], "learning_rate": 0.01}
+                "training_events_per_class": [1000], "learning_rate": 0.01}
     scaled = scale_profile(stage, "full", 0.01, defaults)
-    assert scaled == {"n_events": 1000, "epochs": 1, "n_explain": 20, "size_curve_events_per_class": [100, 300]}
+    assert scaled == {"n_events": 1000, "epochs": 1, "n_explain": 20, "training_events_per_class": [100, 300]}
     assert scale_profile(stage, "full", 1, defaults)["n_events"] == 100000
     for bad in (0, 1.5, "half"):
         with pytest.raises(ParameterError, match="--scale must be"):
