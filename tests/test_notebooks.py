@@ -11,6 +11,9 @@ from analysis_lib.pipeline import Pipeline, default_root, load_stages
 
 ROOT = default_root()
 STAGES = load_stages(ROOT / "stages.yml")
+# the first test sets up the smoke run of every stage (about 11 minutes on 2 cores here, more on a
+# slower runner): the module's tests get a longer limit than the suite's 900 s
+pytestmark = pytest.mark.timeout(2400)
 
 
 @pytest.fixture(scope="module")
@@ -48,22 +51,22 @@ def test_a_second_run_with_nothing_changed_skips_everything(smoke_run):
 
 
 #: The stages that train or fit something: every study has some.
-TRAINING = ("photon_jets/bdt", "photon_jets/cnn", "photon_jets/pfn", "photon_jets/compare", "shashlik/one_photon",
-            "shashlik/two_photons", "shashlik/compare", "ldmx/train_evaluate", "ldmx/unseen_masses", "lartpc/train",
-            "photon_id/cut_based", "photon_id/hybrid_cnn", "photon_id/template_fit")
+# The tables of every stage are pinned to the last digit by
+# ``test_a_smoke_run_gives_the_numbers_recorded_before``; a rerun adds the model files' bytes,
+# for one stage of each kind of model (trees, Keras on images, Keras with a mass input, the
+# hybrid per-sampling CNN). LArTPC's training, the longest smoke stage, is pinned by its tables.
+RERUN = ("photon_jets/bdt/axion1", "photon_jets/cnn/axion1", "ldmx/train_evaluate/four_masses", "photon_id/hybrid_cnn")
 
 
-def test_every_study_rerun_reproduces_its_tables_and_model_files_exactly(smoke_run, tmp_path):
+def test_a_rerun_writes_the_same_tables_and_model_files_byte_for_byte(smoke_run, tmp_path):
     """Same seed, same numbers to the last digit, and same model bytes: every table,
-    decision file and .keras model its trainings write, compared after a forced rerun. Of a
-    stage repeated over a matrix one value is rerun (the same notebook and code path)."""
+    decision file and .keras model these trainings write, compared after a forced rerun."""
     pipeline, _ = smoke_run
-    stages = [s for s in STAGES if s.id.startswith(TRAINING)
-              and (not s.variant or s.variant in ("axion1", "all_masses"))]
-    assert {s.study for s in stages} == {s.study for s in STAGES} - {"detector", "results"}
+    stages = [s for s in STAGES if s.id in RERUN]
+    assert len(stages) == len(RERUN)
     outputs = sorted(p for s in stages for w in s.paths("writes", pipeline.data_dir)
                      for p in ([w] if w.is_file() else w.rglob("*")) if p.suffix in (".csv", ".keras", ".json"))
-    assert len(outputs) >= 20
+    assert len([p for p in outputs if p.suffix == ".keras"]) >= 4 and len(outputs) >= 10
     before = {p: p.read_bytes() for p in outputs}
     again = Pipeline(stages, profile="smoke", root=ROOT, data_dir=pipeline.data_dir, book_dir=tmp_path, force=True,
                      jobs=2, log=lambda message: None).run()
