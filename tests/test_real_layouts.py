@@ -3,6 +3,7 @@ use, built here with plain h5py and uproot: they go through the studies' noteboo
 nothing of the user's is ever replaced."""
 
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import awkward as ak
@@ -37,6 +38,13 @@ def _smoke_parameters(stage_id, profile_data, **changes):
 def _run_notebook(stage, parameters, tmp_path):
     return papermill.execute_notebook(str(stage.notebook), str(tmp_path / f"{stage.id.replace('/', '_')}.ipynb"),
                                       parameters=parameters, cwd=str(ROOT), progress_bar=False, kernel_name="python3")
+
+
+def _run_side_by_side(runs, tmp_path):
+    """Notebooks that do not read each other's outputs, two at a time (as ``--jobs 2``
+    runs them); the executed notebooks in the order given."""
+    with ThreadPoolExecutor(2) as pool:
+        return list(pool.map(lambda run: _run_notebook(*run, tmp_path), runs))
 
 
 def _published_layout(folder, particle, sample):
@@ -107,15 +115,13 @@ def test_the_published_photon_jet_files_go_through_every_notebook(published, tmp
     before = _checksums(published)
     results = tmp_path / "photon_jets" / "axion1"
     common = dict(data_dir=str(published), energy_tag="40-250GeV_100k")
-    _run_notebook(*_smoke_parameters("photon_jets/explore", tmp_path, **common), tmp_path)
-    for model in ("bdt", "cnn", "pfn"):
-        stage = next(s for s in STAGES if s.id == f"photon_jets/{model}/axion1")
-        _run_notebook(*_smoke_parameters(stage.id, tmp_path, **common, output_dir=str(results / model)), tmp_path)
-    compared = _run_notebook(*_smoke_parameters("photon_jets/compare/axion1", tmp_path, results_dir=str(results),
-                                                           output=str(results / "compare" / "headline.csv")),
-                             tmp_path)
-    _run_notebook(*_smoke_parameters("photon_jets/interpret/axion1", tmp_path, **common, results_dir=str(results)),
-                  tmp_path)
+    models = [_smoke_parameters(f"photon_jets/{model}/axion1", tmp_path, **common, output_dir=str(results / model))
+              for model in ("bdt", "cnn", "pfn")]
+    _run_side_by_side([_smoke_parameters("photon_jets/explore", tmp_path, **common)] + models, tmp_path)
+    compared, _ = _run_side_by_side([
+        _smoke_parameters("photon_jets/compare/axion1", tmp_path, results_dir=str(results),
+                          output=str(results / "compare" / "headline.csv")),
+        _smoke_parameters("photon_jets/interpret/axion1", tmp_path, **common, results_dir=str(results))], tmp_path)
     assert _checksums(published) == before  # read, never written
     with h5py.File(results / "cnn" / "test_outputs.h5") as f:
         energy = np.asarray(f["energy_gev"])  # the published (N, 1) energy became the true energy
@@ -341,9 +347,10 @@ def test_photon_id_truth_takes_ntuple_names_or_refuses_in_one_sentence(photon_id
 def test_photon_id_ntuples_go_through_every_notebook(photon_id_ntuples, tmp_path):
     before = _checksums(photon_id_ntuples)
     reading = dict(data_dir=str(photon_id_ntuples), truth_names={"m_llgamma_gev": "mll_gamma"})
-    for stage_id in ("photon_id/cut_based", "photon_id/hybrid_cnn", "photon_id/export_onnx"):
+    for stage_id in ("photon_id/cut_based", "photon_id/hybrid_cnn"):  # the CNN reads the menu's decisions
         _run_notebook(*_smoke_parameters(stage_id, tmp_path, **reading), tmp_path)
-    _run_notebook(*_smoke_parameters("photon_id/template_fit", tmp_path), tmp_path)
+    _run_side_by_side([_smoke_parameters("photon_id/export_onnx", tmp_path, **reading),
+                       _smoke_parameters("photon_id/template_fit", tmp_path)], tmp_path)
     assert _checksums(photon_id_ntuples) == before
     with h5py.File(tmp_path / "photon_id" / "cnn" / "radiative_z.h5") as f:
         mass, is_photon = np.asarray(f["m_llgamma_gev"]), np.asarray(f["is_photon"])
@@ -460,7 +467,7 @@ def test_one_command_runs_the_whole_ldmx_study_on_a_users_folder(ldmx_sw_folder,
     from analysis_lib.pipeline import Pipeline
 
     before = _checksums(ldmx_sw_folder)
-    run = Pipeline(select(STAGES, ["ldmx"]), profile="smoke", root=ROOT, data_dir=tmp_path / "data",
+    run = Pipeline(select(STAGES, ["ldmx"]), profile="smoke", root=ROOT, data_dir=tmp_path / "data", jobs=2,
                    book_dir=tmp_path / "book", overrides={"data_dir": str(ldmx_sw_folder)}, log=lambda m: None)
     results = {r.stage: r for r in run.run()}
     assert {s: r.status for s, r in results.items()} == dict.fromkeys(results, "ran"), \
