@@ -11,7 +11,7 @@ from analysis_lib.pipeline import Pipeline, default_root, load_stages
 
 ROOT = default_root()
 STAGES = load_stages(ROOT / "stages.yml")
-# the first test sets up the smoke run of every stage (about 11 minutes on 2 cores here, more on a
+# the first test sets up the smoke run of every stage (11 to 16 minutes on 2 cores here, more on a
 # slower runner): the module's tests get a longer limit than the suite's 900 s
 pytestmark = pytest.mark.timeout(2400)
 
@@ -50,7 +50,6 @@ def test_a_second_run_with_nothing_changed_skips_everything(smoke_run):
     assert {r.status for r in again} == {"skipped"}
 
 
-#: The stages that train or fit something: every study has some.
 # The tables of every stage are pinned to the last digit by
 # ``test_a_smoke_run_gives_the_numbers_recorded_before``; a rerun adds the model files' bytes,
 # for one stage of each kind of model (trees, Keras on images, Keras with a mass input, the
