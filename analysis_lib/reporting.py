@@ -23,7 +23,6 @@ Contents: ``RECORD_MIME``, ``CLAIM_MIME``, ``CAPTION_MIME``, ``record``, ``read_
 import sys
 from pathlib import Path
 
-import nbformat
 import numpy as np
 import pandas as pd
 from IPython import get_ipython
@@ -47,6 +46,8 @@ def record(**values):
 
 def _displayed(notebook_path, mime):
     """Every output of type ``mime`` in an executed notebook, in cell order."""
+    import nbformat  # here, not above: it loads jsonschema's format checkers (3 s), which a kernel rarely needs
+
     if not Path(notebook_path).exists():
         return []
     return [output["data"][mime] for cell in nbformat.read(str(notebook_path), as_version=4).cells

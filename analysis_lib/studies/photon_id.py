@@ -14,9 +14,7 @@ tolerance: ``CLOSURE_TOLERANCE``, ``closure_verdicts``, ``closure_sentence``.
 from dataclasses import dataclass
 from pathlib import Path
 
-import keras
 import numpy as np
-from keras import layers
 
 from ..datasets import LabelledSample, h5_or_root
 from ..detectors import PHOTON_ID_ECAL
@@ -164,6 +162,9 @@ def hybrid_photon_cnn(layer_shapes, n_scalars, filters=64, dense=64, noise=0.1, 
     fine-grained strips pool along eta, middle and back along phi. The original used
     256 filters and 128 units; the head's last two layers here have selu too.
     """
+    import keras  # here: reading files and training trees must not start TensorFlow (~10 s)
+    from keras import layers
+
     conv = dict(activation="selu", kernel_initializer="lecun_normal")
     design = {"strips": ((2, 2), (1, 2), (1, 2)), "middle": ((2, 2), (2, 1), (2, 1)), "back": ((2, 2), (2, 1), (2, 1))}
     inputs, branches = [], []

@@ -22,9 +22,7 @@ them: ``ORIGINAL_TRAINING_PER_CLASS``, ``TABLE2_FACTOR``, ``table2_comparison``;
 
 from pathlib import Path
 
-import keras
 import numpy as np
-from keras import layers
 
 from ..datasets import LabelledSample, h5_or_root
 from ..detectors import ATLAS_ECAL, Readout
@@ -34,7 +32,6 @@ from ..features import bin_centres, log_scaled_images
 from ..io import ShowerSample, read_showers
 from ..metrics import (WORKING_POINTS, WorkingPoint, auc, auc_error, interval_text, poisson_interval,
                        rejection_ratio, round_to_error, signal_score, working_point)
-from ..models import MaskedSum
 from ..simulation import simulate_sample
 from ..training import set_seed, split_indices, train_classifier
 
@@ -234,6 +231,9 @@ def photon_jet_cnn(layer_shapes, n_classes=3, reproduce_back_layer_bug=False, fi
     ``reproduce_back_layer_bug`` rebuilds the original study's network, whose head
     reads the middle-layer branch twice and never the back layer.
     """
+    import keras  # here: reading files and training trees must not start TensorFlow (~10 s)
+    from keras import layers
+
     inputs, branches = [], []
     for index, (n_phi, n_eta) in enumerate(layer_shapes):
         x = inp = keras.Input((n_phi, n_eta, 1), name=f"layer_{index}")
@@ -274,6 +274,10 @@ def particle_flow_network(max_points, n_features, n_classes=3, phi_sizes=(128, 1
     output invariant under permutations of the points and blind to zero padding.
     The summed vector is the latent space (layer ``latent``).
     """
+    import keras  # here: reading files and training trees must not start TensorFlow (~10 s)
+    from keras import layers
+    from ..models import MaskedSum
+
     points = keras.Input((max_points, n_features), name="points")
     x = points
     for width in phi_sizes:
