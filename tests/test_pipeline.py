@@ -670,3 +670,41 @@ def test_a_hidden_subfolder_is_never_entered_while_looking_for_inputs(tmp_path, 
     found = _visible_files(tmp_path)
     assert found == [tmp_path / "mine" / "numbers.txt", tmp_path / "showers.h5"]
     assert not [path for path in listed if "/." in path], listed
+
+
+def test_each_run_sizes_its_kernels_thread_pools_to_its_own_jobs(tmp_path, monkeypatch):
+    """Two runs in one process (a test session, a notebook) with different ``jobs``: each one's
+    kernels get their share of the cores, and the process's own environment is left as it was."""
+    import os
+
+    from analysis_lib.pipeline.runner import kernel_thread_settings
+
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)  # the share differs between 1 and 2 jobs on any machine
+    _notebook(tmp_path / "notebooks/s/threads.ipynb", 'out = "threads.txt"\n', """
+        import os
+        from pathlib import Path
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(os.environ.get("OMP_NUM_THREADS", "unset"))
+    """)
+    (tmp_path / "stages.yml").write_text(textwrap.dedent("""
+        stages:
+          - id: s/threads
+            notebook: notebooks/s/threads.ipynb
+            writes: ["{data}/threads"]
+            parameters:
+              all: {out: "{data}/threads/threads.txt"}
+    """))
+    for jobs in (1, 2):
+        pipeline = Pipeline(load_stages(tmp_path / "stages.yml"), profile="smoke", root=tmp_path, jobs=jobs,
+                            data_dir=tmp_path / f"data{jobs}", book_dir=tmp_path / f"book{jobs}", log=lambda m: None)
+        assert _status(pipeline.run()) == {"s/threads": "ran"}
+        seen = (tmp_path / f"data{jobs}/threads/threads.txt").read_text()
+        assert seen == kernel_thread_settings(jobs, cores=4)["OMP_NUM_THREADS"] == str(4 // jobs)
+        assert "OMP_NUM_THREADS" not in os.environ
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")  # the user's own value is kept
+    pipeline = Pipeline(load_stages(tmp_path / "stages.yml"), profile="smoke", root=tmp_path, jobs=2,
+                        data_dir=tmp_path / "data3", book_dir=tmp_path / "book3", log=lambda m: None)
+    pipeline.run()
+    assert (tmp_path / "data3/threads/threads.txt").read_text() == "3"

@@ -162,8 +162,6 @@ class Pipeline:
                                     f"{stage.id}; remove it and run again")
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # kernels inherit it: no C++ log lines on the terminal
         os.environ.setdefault("TQDM_DISABLE", "1")  # progress bars would print as text blocks in the book's pages
-        for name, value in kernel_thread_settings(self.jobs).items():  # a value of the user's is kept
-            os.environ.setdefault(name, value)
         with contextlib.ExitStack() as stack:
             try:
                 for folder in dict.fromkeys((self.data_dir, self.book_dir)):
@@ -337,7 +335,8 @@ class Pipeline:
                 papermill.execute_notebook(notebook, str(tmp), parameters=params, cwd=str(self.root),
                                            progress_bar=False, kernel_name="python3", on_cell_execute=on_cell,
                                            # TensorFlow's, oneDNN's and the kernel's own lines go to the log
-                                           kernel_manager_class=_kernel_manager_writing_to(log),
+                                           kernel_manager_class=_kernel_manager_writing_to(
+                                               log, kernel_thread_settings(self.jobs)),
                                            extra_arguments=["--IPKernelApp.log_level=ERROR"])
             except Exception:
                 if tmp.exists():  # keep the executed copy with the error for the user to read
@@ -387,13 +386,19 @@ def kernel_thread_settings(jobs, cores=None):
     return {"OMP_NUM_THREADS": share, "OPENBLAS_NUM_THREADS": share, "MKL_NUM_THREADS": share}
 
 
-def _kernel_manager_writing_to(log):
-    """A kernel manager whose kernels print into ``log`` (an open file), not the terminal."""
+def _kernel_manager_writing_to(log, environment):
+    """A kernel manager whose kernels print into ``log`` (an open file), not the terminal, and
+    start with ``environment`` where the user's own environment does not set a name. Given to
+    each kernel, never written into this process's ``os.environ``: a second run in the same
+    process with another ``jobs`` would otherwise inherit the first run's thread counts (the test
+    suite's smoke run, two kernels at a time, got two threads each from an earlier one-job run)."""
     from jupyter_client.manager import AsyncKernelManager  # as papermill, in _execute
 
     class LoggedKernelManager(AsyncKernelManager):
         async def _async_launch_kernel(self, kernel_cmd, **kw):
-            await super()._async_launch_kernel(kernel_cmd, **{**kw, "stdout": log, "stderr": log})
+            env = dict(kw.get("env") or os.environ)
+            env.update({name: value for name, value in environment.items() if name not in os.environ})
+            await super()._async_launch_kernel(kernel_cmd, **{**kw, "env": env, "stdout": log, "stderr": log})
 
     return LoggedKernelManager
 
