@@ -13,7 +13,9 @@ on the executed copy. What a reader of the book sees is then:
 - each figure a numbered figure with the caption its cell gave (``reporting.caption``;
   a cell showing several figures becomes one cell per figure), a figure wider than the
   text column spread over the page's margin too (``full-width``), and a figure of panels
-  side by side kept at its drawn size on a phone, in a box that scrolls sideways;
+  side by side, or one whose smallest text would shrink below ``LEGIBLE_TEXT_PX`` on a
+  phone's column (``PHONE_COLUMN_PX``), kept at its drawn size on a phone, in a box that
+  scrolls sideways;
 - the headline numbers ``reporting.record`` hands to the pipeline, not shown as a line of
   bookkeeping (the tables of the page show them with their errors);
 - a last section with the one command that remakes the page.
@@ -23,9 +25,8 @@ TensorFlow's start-up lines are dropped. The notebook under ``notebooks/`` keeps
 cell as it is: JupyterLab shows the code.
 
 Contents: ``CODE_TAGS``, ``BOOKKEEPING_CALLS``, ``TEXT_COLUMN_PX``, ``SEVERAL_PANELS_ASPECT``,
-``SEVERAL_PANELS_CLASS``, ``OUTPUT_ONLY_SOURCE``, ``CHANCE_AT_TWO_ERRORS``, ``claims_note``,
-``is_bookkeeping``,
-``finish_page``.
+``SEVERAL_PANELS_CLASS``, ``LEGIBLE_TEXT_PX``, ``PHONE_COLUMN_PX``, ``OUTPUT_ONLY_SOURCE``, ``CHANCE_AT_TWO_ERRORS``,
+``claims_note``, ``is_bookkeeping``, ``finish_page``.
 """
 
 import ast
@@ -38,7 +39,7 @@ import nbformat
 
 from .metrics import significant
 from .python_source import parse_python
-from .reporting import CAPTION_MIME, CLAIM_MIME, HEADLINE_MIME, RECORD_MIME
+from .reporting import CAPTION_MIME, CLAIM_MIME, HEADLINE_MIME, RECORD_MIME, SMALLEST_FONT_KEY
 from .stage_list import run_command
 from .tensorflow_startup import TENSORFLOW_STARTUP_LINES
 
@@ -56,6 +57,11 @@ TEXT_COLUMN_PX = 760
 #: rather than shrink each panel to a third of the screen.
 SEVERAL_PANELS_ASPECT = 2.4
 SEVERAL_PANELS_CLASS = "several-panels"
+#: The smallest height in CSS pixels at which a figure's text is shown, and the width of a
+#: 390 px phone's text column: a figure whose smallest text (``reporting.SMALLEST_FONT_KEY``)
+#: would shrink below the first when fitted to the second keeps its drawn size there too.
+LEGIBLE_TEXT_PX = 9.0
+PHONE_COLUMN_PX = 358
 _PROFILE_LINE = "*Every number on this page was made by the"
 _REPRODUCE_HEADING = "## Reproduce this page"
 
@@ -102,6 +108,15 @@ def _several_panels(output):
         return False
     width, height = _png_size_px(output)
     return width >= SEVERAL_PANELS_ASPECT * height
+
+
+def _illegible_on_a_phone(output):
+    """Whether a figure's smallest text, fitted to a phone's column, falls below ``LEGIBLE_TEXT_PX``."""
+    if "image/png" not in output.get("data", {}):
+        return False
+    font_px = output.get("metadata", {}).get("image/png", {}).get(SMALLEST_FONT_KEY)
+    width = _png_size_px(output)[0]
+    return bool(font_px) and width > PHONE_COLUMN_PX and font_px * PHONE_COLUMN_PX / width < LEGIBLE_TEXT_PX
 
 
 def _visible(outputs):
@@ -222,7 +237,7 @@ def finish_page(path, stage, shown_paths, profile="book", scale=1):
                 part.metadata["mystnb"]["figure"]["name"] = f"fig-{stage.id.replace('/', '-')}-{figures}"
             if part is not cell and "full-width" in tags:
                 part.metadata["tags"].append("full-width")
-            if any(_several_panels(o) for o in part.outputs):  # book.css keeps its drawn size on a phone
+            if any(_several_panels(o) or _illegible_on_a_phone(o) for o in part.outputs):  # drawn size on a phone
                 part.metadata.setdefault("mystnb", {}).setdefault("image", {})["classes"] = SEVERAL_PANELS_CLASS
             cells.append(part)
     notebook.cells = cells

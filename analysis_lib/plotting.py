@@ -2,16 +2,23 @@
 calorimeter layer images, training histories, confusion matrices, rejection curves, and
 the residuals and resolutions of a regression study.
 
-Contents: ``use_style``, ``panel_grid``, ``plot_layers``, ``plot_history``, ``plot_confusion``,
-``plot_rejection_curves``, ``plot_residuals``, ``plot_resolution_in_bins``.
+Every figure a notebook shows after ``use_style`` carries, in its PNG's metadata, the height in
+pixels of its smallest text as drawn (``reporting.SMALLEST_FONT_KEY``): the book's finisher and
+its browser test scale it by the width the figure is shown at, to keep every text legible.
+
+Contents: ``use_style``, ``smallest_font_px``, ``panel_grid``, ``plot_layers``, ``plot_history``,
+``plot_confusion``, ``plot_rejection_curves``, ``plot_residuals``, ``plot_resolution_in_bins``.
 """
 
+import matplotlib as mpl
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import LogNorm
+from matplotlib.figure import Figure
+from matplotlib.text import Text
 
 from .fitting import core_widths_in_bins
-from .reporting import publishable_tables
+from .reporting import SMALLEST_FONT_KEY, publishable_tables
 
 
 def use_style():
@@ -23,6 +30,41 @@ def use_style():
     plt.style.use(mplhep.style.ROOT)
     plt.rcParams.update({"figure.figsize": (7, 4.5), "font.size": 12, "axes.titlesize": 12,
                          "axes.labelsize": 12, "legend.fontsize": 10, "savefig.bbox": "tight"})
+    _tag_figures_with_their_smallest_font()
+
+
+def smallest_font_px(fig, dpi=None):
+    """The height in pixels of the smallest text a figure draws (its size in points times
+    ``dpi`` / 72; ``dpi`` by default the one its PNG is saved at), or None for a figure
+    without text. Only texts with characters in shown axes count (``panel_grid`` hides the
+    unused panels of its last row)."""
+    dpi = dpi or (fig.dpi if mpl.rcParams["savefig.dpi"] == "figure" else mpl.rcParams["savefig.dpi"])
+    sizes = [text.get_fontsize() for text in fig.findobj(Text) if text.get_visible() and text.get_text().strip()
+             and (text.axes is None or text.axes.get_visible())]
+    return min(sizes) * dpi / 72.0 if sizes else None
+
+
+def _tag_figures_with_their_smallest_font():
+    """Let the kernel's PNG of every figure carry ``smallest_font_px`` in its metadata.
+    IPython takes (data, metadata) from a formatter, so the inline backend's own PNG is kept."""
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    if shell is None:  # a plain Python process: nothing displays
+        return
+    plt.close(plt.figure())  # pyplot loads its backend with the first figure; the inline one then registers its PNG
+    png = shell.display_formatter.formatters["image/png"]
+    drawn = png.lookup_by_type(Figure) if Figure in png.type_printers else None
+    if drawn is None or getattr(drawn, "tags_smallest_font", False):
+        return
+
+    def with_smallest_font(fig):
+        data = drawn(fig)
+        found = smallest_font_px(fig)
+        return data if data is None or found is None else (data, {SMALLEST_FONT_KEY: round(found, 2)})
+
+    with_smallest_font.tags_smallest_font = True
+    png.for_type(Figure, with_smallest_font)
 
 
 def panel_grid(n_panels, columns=2, panel_inches=(6.0, 4.0), **subplots):
@@ -76,12 +118,13 @@ def plot_history(history, ax=None, title=None):
 
 
 def plot_confusion(matrix, classes, ax=None, title=None):
-    """Row-normalised confusion matrix with the fractions written in the cells."""
+    """Row-normalised confusion matrix with the fractions written in the cells, two decimals in
+    the axis labels' size, so that a matrix shown at half its drawn width still reads."""
     if ax is None:
         _, ax = plt.subplots(figsize=(4, 3.6))
     ax.imshow(matrix, vmin=0, vmax=1, cmap="Blues")
     for (i, j), value in np.ndenumerate(matrix):
-        ax.text(j, i, f"{value:.3f}", ha="center", va="center", color="white" if value > 0.6 else "black", fontsize=9)
+        ax.text(j, i, f"{value:.2f}", ha="center", va="center", color="white" if value > 0.6 else "black", fontsize=12)
     ax.set_xticks(range(len(classes)), classes)
     ax.set_yticks(range(len(classes)), classes)
     ax.set_xlabel("predicted")

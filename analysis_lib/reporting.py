@@ -14,10 +14,10 @@ displays tables a physicist would publish, and ``with_errors`` writes a measured
 its error column as one column of ``value ± error``. The pipeline also records each
 notebook's peak memory, from a last cell it appends.
 
-Contents: ``RECORD_MIME``, ``CLAIM_MIME``, ``CAPTION_MIME``, ``record``, ``read_records``,
-``HEADLINE_MIME``, ``say``, ``claim``, ``read_claims``, ``equivalence``, ``caption``, ``headline``,
-``table_number``, ``table_html``,
-``publishable_tables``, ``with_errors``, ``peak_memory_gib``, ``PEAK_MEMORY_CELL``.
+Contents: ``RECORD_MIME``, ``CLAIM_MIME``, ``CAPTION_MIME``, ``HEADLINE_MIME``, ``SMALLEST_FONT_KEY``,
+``record``, ``read_records``, ``say``, ``claim``, ``read_claims``, ``read_claim_sentences``, ``equivalence``,
+``caption``, ``headline``, ``table_number``, ``table_html``, ``publishable_tables``, ``with_errors``,
+``peak_memory_gib``, ``PEAK_MEMORY_CELL``.
 """
 
 import sys
@@ -34,6 +34,9 @@ RECORD_MIME = "application/vnd.analysis-lib.record+json"
 CLAIM_MIME = "application/vnd.analysis-lib.claim+json"
 CAPTION_MIME = "application/vnd.analysis-lib.caption+json"
 HEADLINE_MIME = "application/vnd.analysis-lib.headline+json"
+#: The key of a figure's PNG metadata that holds the height in pixels of its smallest text as drawn
+#: (``plotting.smallest_font_px``), for the book to keep it legible where the figure is shown smaller.
+SMALLEST_FONT_KEY = "smallest_font_px"
 
 
 def record(**values):
@@ -74,14 +77,23 @@ def claim(name, holds, said, otherwise):
     ``name`` and the outcome to the pipeline, which lists every claim that did not hold.
 
     ``holds`` is the check itself, with its statistical error inside it (e.g. a pull mean
-    within three of its errors of zero), computed in the cell from the page's numbers."""
+    within three of its errors of zero), computed in the cell from the page's numbers. Both
+    sentences go with the outcome (``read_claim_sentences``): the one a run does not show is
+    read too, so a test checks the wording of both branches of every claim on one run."""
     holds = bool(holds)
-    display({CLAIM_MIME: {"claim": name, "holds": holds}, "text/markdown": said if holds else otherwise}, raw=True)
+    display({CLAIM_MIME: {"claim": name, "holds": holds, "said": said, "otherwise": otherwise},
+             "text/markdown": said if holds else otherwise}, raw=True)
 
 
 def read_claims(notebook_path):
     """{claim name: whether it held} for every ``claim`` of an executed notebook."""
     return {shown["claim"]: shown["holds"] for shown in _displayed(notebook_path, CLAIM_MIME)}
+
+
+def read_claim_sentences(notebook_path):
+    """{claim name: (what it says where it holds, what it says otherwise)} for every ``claim``
+    of an executed notebook, both computed from that run's numbers."""
+    return {shown["claim"]: (shown["said"], shown["otherwise"]) for shown in _displayed(notebook_path, CLAIM_MIME)}
 
 
 def equivalence(what, difference, error, tolerance, unit=""):

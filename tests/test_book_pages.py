@@ -25,6 +25,8 @@ CELLS = [
     ("code", "from analysis_lib.reporting import record\nrecord(auc=0.9)"),
     ("code", "print('a result line')"),
     ("code", "for k in (1, 2):\n    plt.plot([0, k])\n    plt.show()\n    caption(f'Line {k}.')"),
+    ("code", "fig, ax = plt.subplots(figsize=(7.5, 4.5))\nax.plot(values)\n"
+             "ax.set_title('small', fontsize=8)\nplt.show()"),
     ("code", "from analysis_lib.reporting import headline\nheadline(f'AUC {0.91:.2f} ± 0.01')"),
 ]
 
@@ -76,6 +78,24 @@ def test_a_figure_of_panels_side_by_side_keeps_its_size_on_a_phone(finished_page
     assert "classes" not in figure.metadata["mystnb"]["image"]
     assert figure.metadata["mystnb"]["image"]["alt"] == "A line: it rises."  # what it shows, not its file
     assert f"img.{SEVERAL_PANELS_CLASS}" in (REPOSITORY_DIR / "book/_static/book.css").read_text()
+
+
+def test_a_figure_whose_smallest_text_would_shrink_below_legibility_keeps_its_size_on_a_phone(finished_page):
+    """A 7.5 inch figure with an 8-point title, fitted to a phone's column, would show that title
+    about 5 px high: its PNG says its smallest text's drawn height, and it keeps its drawn size
+    on a phone; the 4 x 3 inch figure, its smallest text 10 points, fits the column legibly and does not."""
+    from analysis_lib.book_pages import LEGIBLE_TEXT_PX, PHONE_COLUMN_PX
+    from analysis_lib.reporting import SMALLEST_FONT_KEY
+
+    small = next(c for c in finished_page.cells if "set_title('small'" in c.source)
+    (png,) = [o for o in small.outputs if "image/png" in o.get("data", {})]
+    font_px = png.metadata["image/png"][SMALLEST_FONT_KEY]
+    assert font_px == pytest.approx(8 * 100 / 72, rel=0.01)  # 8 points at the inline backend's 100 dpi
+    assert font_px * PHONE_COLUMN_PX / 750 < LEGIBLE_TEXT_PX
+    assert small.metadata["mystnb"]["image"]["classes"] == SEVERAL_PANELS_CLASS
+    figure = _after_headline(finished_page)[3]
+    (shown,) = [o for o in figure.outputs if "image/png" in o.get("data", {})]
+    assert shown.metadata["image/png"][SMALLEST_FONT_KEY] >= 10 * 100 / 72 - 0.01  # the style's legend size
 
 
 def test_a_loop_of_figures_becomes_one_numbered_figure_each(finished_page):
