@@ -78,8 +78,8 @@ def claim(name, holds, said, otherwise):
 
     ``holds`` is the check itself, with its statistical error inside it (e.g. a pull mean
     within three of its errors of zero), computed in the cell from the page's numbers. Both
-    sentences go with the outcome (``read_claim_sentences``): the one a run does not show is
-    read too, so a test checks the wording of both branches of every claim on one run."""
+    sentences go with the outcome (``read_claim_sentences``): the one a run does not show can
+    be read too, so the wording of both branches of every claim is there from one run."""
     holds = bool(holds)
     display({CLAIM_MIME: {"claim": name, "holds": holds, "said": said, "otherwise": otherwise},
              "text/markdown": said if holds else otherwise}, raw=True)
