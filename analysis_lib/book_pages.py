@@ -13,20 +13,23 @@ on the executed copy. What a reader of the book sees is then:
 - each figure a numbered figure with the caption its cell gave (``reporting.caption``;
   a cell showing several figures becomes one cell per figure), a figure wider than the
   text column spread over the page's margin too (``full-width``), and a figure of panels
-  side by side, or one whose smallest text would shrink below ``LEGIBLE_TEXT_PX`` on a
+  side by side, or one whose smallest text would shrink below ``reporting.LEGIBLE_TEXT_PX`` on a
   phone's column (``PHONE_COLUMN_PX``), kept at its drawn size on a phone, in a box that
   scrolls sideways;
 - the headline numbers ``reporting.record`` hands to the pipeline, not shown as a line of
   bookkeeping (the tables of the page show them with their errors);
 - a last section with the one command that remakes the page.
 
+A matrix value that the run's profile leaves out (``stage_list.in_profile``) still has its
+page in the book: ``page_of_another_profile`` says which profiles make it, and how.
+
 The machine's own folders are written as a reader knows them (``shown_paths``) and
 TensorFlow's start-up lines are dropped. The notebook under ``notebooks/`` keeps every
 cell as it is: JupyterLab shows the code.
 
 Contents: ``CODE_TAGS``, ``BOOKKEEPING_CALLS``, ``TEXT_COLUMN_PX``, ``SEVERAL_PANELS_ASPECT``,
-``SEVERAL_PANELS_CLASS``, ``LEGIBLE_TEXT_PX``, ``PHONE_COLUMN_PX``, ``OUTPUT_ONLY_SOURCE``, ``CHANCE_AT_TWO_ERRORS``,
-``claims_note``, ``is_bookkeeping``, ``finish_page``.
+``SEVERAL_PANELS_CLASS``, ``PHONE_COLUMN_PX``, ``OUTPUT_ONLY_SOURCE``, ``CHANCE_AT_TWO_ERRORS``,
+``claims_note``, ``is_bookkeeping``, ``finish_page``, ``page_of_another_profile``.
 """
 
 import ast
@@ -39,7 +42,7 @@ import nbformat
 
 from .metrics import significant
 from .python_source import parse_python
-from .reporting import CAPTION_MIME, CLAIM_MIME, HEADLINE_MIME, RECORD_MIME, SMALLEST_FONT_KEY
+from .reporting import CAPTION_MIME, CLAIM_MIME, HEADLINE_MIME, LEGIBLE_TEXT_PX, RECORD_MIME, SMALLEST_FONT_KEY
 from .stage_list import run_command
 from .tensorflow_startup import TENSORFLOW_STARTUP_LINES
 
@@ -57,10 +60,9 @@ TEXT_COLUMN_PX = 760
 #: rather than shrink each panel to a third of the screen.
 SEVERAL_PANELS_ASPECT = 2.4
 SEVERAL_PANELS_CLASS = "several-panels"
-#: The smallest height in CSS pixels at which a figure's text is shown, and the width of a
-#: figure's box on a 390 px phone: a figure whose smallest text (``reporting.SMALLEST_FONT_KEY``)
-#: would shrink below the first when fitted to the second keeps its drawn size there too.
-LEGIBLE_TEXT_PX = 9.0
+#: The width of a figure's box on a 390 px phone: a figure whose smallest text
+#: (``reporting.SMALLEST_FONT_KEY``) would shrink below ``reporting.LEGIBLE_TEXT_PX`` when fitted
+#: to it keeps its drawn size there.
 PHONE_COLUMN_PX = 342  # a figure's box at 390 px, measured in Chromium
 _PROFILE_LINE = "*Every number on this page was made by the"
 _REPRODUCE_HEADING = "## Reproduce this page"
@@ -281,4 +283,22 @@ def finish_page(path, stage, shown_paths, profile="book", scale=1):
             f"page and every stage it needs (the stages that are up to date are skipped):\n\n"
             f"```bash\n{run_command(profile, stage.id, python='.venv/bin/python')}{scaled}\n```\n",
             id="reproduce"))
+    nbformat.write(notebook, str(path))
+
+
+def page_of_another_profile(stage, profile, path):
+    """Write at ``path`` the page of a matrix ``stage`` that ``profile`` does not run: its
+    title, the profiles that do, the values ``profile`` runs instead, and the command that
+    makes the page."""
+    title = next((line for line in nbformat.read(str(stage.notebook), as_version=4).cells[0].source.split("\n")
+                  if line.startswith("# ")), f"# {stage.id}")
+    makers = [p for p in ("full", "book", "smoke") if p in stage.profiles]
+    named = " and ".join(f"`{p}`" for p in makers) + (" profiles make" if len(makers) > 1 else " profile makes")
+    text = (f"{title}: {stage.variant}\n\n*This book was built with the `{profile}` profile of `stages.yml`, which "
+            f"does not run this page (stage `{stage.id}`, {stage.matrix_parameter} = {stage.variant}): it fits its "
+            f"time by running this stage for fewer values of {stage.matrix_parameter}, on the pages beside this one. "
+            f"The {named} it.*\n\n{_REPRODUCE_HEADING}\n\nIn the repository, after `make install`:\n\n"
+            f"```bash\n{run_command(makers[0], stage.id, python='.venv/bin/python')}\n```\n")
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(text, id="another-profile")])
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(notebook, str(path))

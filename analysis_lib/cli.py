@@ -84,7 +84,7 @@ def _run(args):
     root = stage_file.parent  # notebook paths in the stage list are relative to it
     grid = {name: values if isinstance(values, list) else [values]
             for name, values in parse_overrides(args.sweep).items()}
-    stages = sweep(select(load_stages(stage_file), args.only), grid)
+    stages = sweep(select(load_stages(stage_file), args.only, args.profile), grid)
     pipeline = Pipeline(stages, profile=args.profile, root=root, data_dir=args.data_dir, book_dir=args.book_dir,
                         jobs=args.jobs, overrides=parse_overrides(args.parameter), force=args.force,
                         scheduler=args.scheduler, scale=args.scale)

@@ -2,11 +2,12 @@
 calorimeter layer images, training histories, confusion matrices, rejection curves, and
 the residuals and resolutions of a regression study.
 
-Every figure a notebook shows after ``use_style`` carries, in its PNG's metadata, the height in
-pixels of its smallest text as drawn (``reporting.SMALLEST_FONT_KEY``): the book's finisher and
-its browser test scale it by the width the figure is shown at, to keep every text legible.
+Every figure a notebook shows after ``use_style`` has its text drawn large enough to stay legible
+where the book shows it widest-fitted (``legible_text``), and carries, in its PNG's metadata, the
+height in pixels of its smallest text as drawn (``reporting.SMALLEST_FONT_KEY``): the book's
+finisher and its browser test scale it by the width the figure is shown at.
 
-Contents: ``use_style``, ``smallest_font_px``, ``panel_grid``, ``plot_layers``, ``plot_history``,
+Contents: ``use_style``, ``smallest_font_px``, ``legible_text``, ``panel_grid``, ``plot_layers``, ``plot_history``,
 ``plot_confusion``, ``plot_rejection_curves``, ``plot_residuals``, ``plot_resolution_in_bins``.
 """
 
@@ -18,7 +19,7 @@ from matplotlib.figure import Figure
 from matplotlib.text import Text
 
 from .fitting import core_widths_in_bins
-from .reporting import SMALLEST_FONT_KEY, publishable_tables
+from .reporting import FULL_WIDTH_PX, LEGIBLE_TEXT_PX, SMALLEST_FONT_KEY, publishable_tables
 
 
 def use_style():
@@ -33,20 +34,46 @@ def use_style():
     _tag_figures_with_their_smallest_font()
 
 
+def _png_dpi(fig):
+    return fig.dpi if mpl.rcParams["savefig.dpi"] == "figure" else mpl.rcParams["savefig.dpi"]
+
+
+def legible_text(fig, shown_px=FULL_WIDTH_PX, margin=1.1):
+    """Enlarge every text of ``fig`` smaller than the size that stays ``LEGIBLE_TEXT_PX`` high
+    when the figure, drawn ``width_px`` = width in inches x dpi wide, is shown at most
+    ``shown_px`` wide (the book's full-width box at 1366 px):
+
+        size_pt >= margin * LEGIBLE_TEXT_PX * 72 / dpi * max(1, width_px / shown_px)
+
+    (``margin`` for the tight bounding box, a little wider than the figure). A 16-inch row of
+    panels so needs 11-point text, a 7-inch figure 7 points. Tick labels are set per axis, so
+    ticks drawn later match."""
+    dpi = _png_dpi(fig)
+    floor_pt = margin * LEGIBLE_TEXT_PX * 72 / dpi * max(1.0, fig.get_figwidth() * dpi / shown_px)
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            if any(label.get_fontsize() < floor_pt for label in axis.get_ticklabels(which="both")):
+                axis.set_tick_params(which="both", labelsize=floor_pt)
+    for text in fig.findobj(Text):
+        if text.get_fontsize() < floor_pt:
+            text.set_fontsize(floor_pt)
+
+
 def smallest_font_px(fig, dpi=None):
     """The height in pixels of the smallest text a figure draws (its size in points times
     ``dpi`` / 72; ``dpi`` by default the one its PNG is saved at), or None for a figure
     without text. Only texts with characters in shown axes count (``panel_grid`` hides the
     unused panels of its last row)."""
-    dpi = dpi or (fig.dpi if mpl.rcParams["savefig.dpi"] == "figure" else mpl.rcParams["savefig.dpi"])
+    dpi = dpi or _png_dpi(fig)
     sizes = [text.get_fontsize() for text in fig.findobj(Text) if text.get_visible() and text.get_text().strip()
              and (text.axes is None or text.axes.get_visible())]
     return min(sizes) * dpi / 72.0 if sizes else None
 
 
 def _tag_figures_with_their_smallest_font():
-    """Let the kernel's PNG of every figure carry ``smallest_font_px`` in its metadata.
-    IPython takes (data, metadata) from a formatter, so the inline backend's own PNG is kept."""
+    """Let the kernel's PNG of every figure have ``legible_text`` and carry ``smallest_font_px`` in
+    its metadata. IPython takes (data, metadata) from a formatter, so the inline backend's own PNG
+    is kept."""
     from IPython import get_ipython
 
     shell = get_ipython()
@@ -59,6 +86,7 @@ def _tag_figures_with_their_smallest_font():
         return
 
     def with_smallest_font(fig):
+        legible_text(fig)
         data = drawn(fig)
         found = smallest_font_px(fig)
         return data if data is None or found is None else (data, {SMALLEST_FONT_KEY: round(found, 2)})

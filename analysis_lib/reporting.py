@@ -15,6 +15,7 @@ its error column as one column of ``value ± error``. The pipeline also records 
 notebook's peak memory, from a last cell it appends.
 
 Contents: ``RECORD_MIME``, ``CLAIM_MIME``, ``CAPTION_MIME``, ``HEADLINE_MIME``, ``SMALLEST_FONT_KEY``,
+``LEGIBLE_TEXT_PX``, ``FULL_WIDTH_PX``,
 ``record``, ``read_records``, ``say``, ``claim``, ``read_claims``, ``read_claim_sentences``, ``equivalence``,
 ``caption``, ``headline``, ``table_number``, ``table_html``, ``publishable_tables``, ``with_errors``,
 ``peak_memory_gib``, ``PEAK_MEMORY_CELL``.
@@ -37,6 +38,11 @@ HEADLINE_MIME = "application/vnd.analysis-lib.headline+json"
 #: The key of a figure's PNG metadata that holds the height in pixels of its smallest text as drawn
 #: (``plotting.smallest_font_px``), for the book to keep it legible where the figure is shown smaller.
 SMALLEST_FONT_KEY = "smallest_font_px"
+#: The smallest height in CSS pixels at which a figure's text is shown, and the widest a figure
+#: is shown at on a 1366 px screen (a full-width figure's box, measured in Chromium): the
+#: plotting style draws every text large enough to stay legible there.
+LEGIBLE_TEXT_PX = 9.0
+FULL_WIDTH_PX = 1013
 
 
 def record(**values):
@@ -78,8 +84,8 @@ def claim(name, holds, said, otherwise):
 
     ``holds`` is the check itself, with its statistical error inside it (e.g. a pull mean
     within three of its errors of zero), computed in the cell from the page's numbers. Both
-    sentences go with the outcome (``read_claim_sentences``): the one a run does not show can
-    be read too, so the wording of both branches of every claim is there from one run."""
+    sentences go with the outcome (``read_claim_sentences``): the one a run does not show is
+    read too, so a test checks the wording of both branches of every claim on one run."""
     holds = bool(holds)
     display({CLAIM_MIME: {"claim": name, "holds": holds, "said": said, "otherwise": otherwise},
              "text/markdown": said if holds else otherwise}, raw=True)

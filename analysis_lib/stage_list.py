@@ -4,7 +4,9 @@ readers can name the stage that makes a missing file without importing the runne
 
 ``{data}`` in a stage's paths stands for the profile's data folder. A stage with a
 ``matrix`` (one parameter and its values, e.g. ``{task: [scalar1, axion1]}``) becomes one
-stage per value, ``id/value``. A stage depends on every stage whose ``writes`` contain
+stage per value, ``id/value``; its ``profiles`` may name the values a profile runs where that
+profile runs fewer than all (``{book: [axion1]}``): the book then gives the others a page
+saying which profile makes them (``in_profile``). A stage depends on every stage whose ``writes`` contain
 one of its ``reads`` or lie inside one (a folder it reads).
 
 A parameter's role is in its name (``is_output_parameter``): ``output_dir``, a name
@@ -23,13 +25,13 @@ file or folder, or one inside the other's.
 Contents: ``PROFILES``, ``check_profile``, ``STAGE_LIST_SCHEMA``, ``is_output_parameter``, ``Stage``,
 ``load_stages``,
 ``headline_files``, ``dependencies``,
-``with_stage_list``, ``select``, ``book_page``, ``default_root``, ``stage_writing``, ``run_command``,
+``in_profile``, ``with_stage_list``, ``select``, ``book_page``, ``default_root``, ``stage_writing``, ``run_command``,
 ``profile_parameters``.
 """
 
 import shlex
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import yaml
@@ -59,6 +61,10 @@ STAGE_LIST_SCHEMA = {
                                                 "items": {"type": ["string", "number", "boolean"]}}},
             "parameters": {"type": "object", "propertyNames": {"enum": ["all", *PROFILES]},
                            "additionalProperties": _VALUES},
+            # the matrix values a profile runs, where it runs fewer than all
+            "profiles": {"type": "object", "propertyNames": {"enum": list(PROFILES)},
+                         "additionalProperties": {"type": "array", "minItems": 1,
+                                                  "items": {"type": ["string", "number", "boolean"]}}},
         },
         "required": ["id", "notebook"],
         "additionalProperties": False,
@@ -90,6 +96,7 @@ class Stage:
     variant: str = ""  # the matrix value, for stages expanded from a matrix
     matrix_parameter: str = ""  # the parameter the matrix sets (its value is the variant's, never an override's)
     headlines: list = field(default_factory=list)  # the tables of its results the results page shows
+    profiles: tuple = PROFILES  # the profiles that run it
 
     @property
     def study(self):
@@ -145,7 +152,7 @@ def load_stages(path):
         stage = Stage(id=entry["id"], notebook=path.parent / entry["notebook"], parameters=parameters,
                       reads=entry.get("reads", []) or [], writes=_writes(entry, parameters, path),
                       variant=entry.get("variant", ""), headlines=entry.get("headlines", []) or [],
-                      matrix_parameter=entry.get("matrix_parameter", ""))
+                      matrix_parameter=entry.get("matrix_parameter", ""), profiles=entry.get("in", PROFILES))
         if stage.id in seen:
             raise PipelineError(f"stage {stage.id!r} appears twice in {path}")
         if not stage.notebook.is_file():
@@ -159,7 +166,31 @@ def load_stages(path):
     _check_reads_are_written(stages, path)
     _check_outputs_are_distinct(stages, path)
     _ordered(stages, dependencies(stages))  # refuses cycles early
+    for profile in PROFILES:  # a stage never needs what its profile does not run
+        in_profile(stages, profile, path.name)
     return stages
+
+
+def in_profile(stages, profile, where="stages.yml"):
+    """The stages ``profile`` runs (a matrix stage's ``profiles`` may leave values out), each
+    without the headline tables of the stages it leaves out among its reads (the results page
+    shows what the profile made). A stage that reads anything else of a stage left out is refused."""
+    kept = [s for s in stages if profile in s.profiles]
+    left_out = [s for s in stages if profile not in s.profiles]
+    if not left_out:
+        return kept
+    headlines = {h for s in left_out for h in s.headlines}
+    written = [(s.id, w) for s in left_out for w in s.paths("writes", Path("{data}"))]
+    shown = []
+    for stage in kept:
+        reads = [r for r in stage.reads if r not in headlines]
+        for read in (Path(r) for r in reads):
+            writer = next((sid for sid, w in written if read == w or w in read.parents or read in w.parents), None)
+            if writer is not None:
+                raise PipelineError(f"{where}, stage {stage.id!r}: reads {read}, which {writer!r} writes, but the "
+                                    f"{profile} profile does not run {writer!r}")
+        shown.append(replace(stage, reads=reads))
+    return shown
 
 
 def _writes(entry, parameters, path):
@@ -247,10 +278,18 @@ def headline_files(stages, data_dir):
 
 def _expand_matrix(entry):
     """One stage entry per value of its matrix parameter (or the entry itself)."""
-    matrix = entry.get("matrix")
+    matrix, profiles = entry.get("matrix"), entry.get("profiles") or {}
     if not matrix:
+        if profiles:
+            raise PipelineError(f"stage {entry.get('id')!r}: 'profiles' names the matrix values a profile runs, "
+                                "and the stage has no matrix")
         return [entry]
     (name, values), = matrix.items()
+    for profile, chosen in profiles.items():
+        unknown = [v for v in chosen if v not in values]
+        if unknown:
+            raise PipelineError(f"stage {entry.get('id')!r}: the {profile} profile runs {unknown[0]!r}, which is not "
+                                f"one of its matrix values {values}")
 
     def fill(value, v):
         if isinstance(value, str):
@@ -269,7 +308,7 @@ def _expand_matrix(entry):
         parameters = fill(entry.get("parameters", {}) or {}, v)
         parameters["all"] = {**parameters.get("all", {}), name: v}
         expanded.append({**entry, "id": f"{entry['id']}/{v}", "variant": str(v), "matrix_parameter": name,
-                         "parameters": parameters,
+                         "parameters": parameters, "in": tuple(p for p in PROFILES if v in profiles.get(p, values)),
                          "reads": fill(entry.get("reads", []), v), "writes": fill(entry.get("writes", []), v),
                          "headlines": fill(entry.get("headlines", []), v)})
     return expanded
@@ -311,14 +350,28 @@ def with_stage_list(stages, root):
     return listed
 
 
-def select(stages, only):
-    """The stages matching ``only`` (study or study/stage ids) and everything upstream of them."""
+def select(stages, only, profile=None):
+    """The stages matching ``only`` (study or study/stage ids) and everything upstream of them,
+    of those ``profile`` runs (``in_profile``) where one is given."""
+    listed = stages
+    if profile is not None:
+        check_profile(profile)
+        stages = in_profile(stages, profile)
     if not only:
         return list(stages)
     deps = dependencies(stages)
     wanted = set()
+
+    def matching(pattern, among):
+        return {s.id for s in among if s.id == pattern or s.study == pattern or s.id.startswith(pattern + "/")}
+
     for pattern in only:
-        matches = {s.id for s in stages if s.id == pattern or s.study == pattern or s.id.startswith(pattern + "/")}
+        matches = matching(pattern, stages)
+        elsewhere = [s for s in listed if s.id in matching(pattern, listed)]
+        if not matches and elsewhere:
+            raise ParameterError(f"the {profile} profile does not run {pattern!r} (stages.yml runs it in the "
+                                 f"{' and '.join(p for p in PROFILES if p in elsewhere[0].profiles)} profiles); "
+                                 "choose one of those with --profile")
         if not matches:
             raise ParameterError(f"no stage or study called {pattern!r}; known studies: "
                                  f"{', '.join(sorted({s.study for s in stages}))}")

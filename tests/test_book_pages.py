@@ -84,8 +84,8 @@ def test_a_figure_whose_smallest_text_would_shrink_below_legibility_keeps_its_si
     """A 7.5 inch figure with an 8-point title, fitted to a phone's column, would show that title
     about 5 px high: its PNG says its smallest text's drawn height, and it keeps its drawn size
     on a phone; the 4 x 3 inch figure, its smallest text 10 points, fits the column legibly and does not."""
-    from analysis_lib.book_pages import LEGIBLE_TEXT_PX, PHONE_COLUMN_PX
-    from analysis_lib.reporting import SMALLEST_FONT_KEY
+    from analysis_lib.book_pages import PHONE_COLUMN_PX
+    from analysis_lib.reporting import LEGIBLE_TEXT_PX, SMALLEST_FONT_KEY
 
     small = next(c for c in finished_page.cells if "set_title('small'" in c.source)
     (png,) = [o for o in small.outputs if "image/png" in o.get("data", {})]
@@ -222,3 +222,32 @@ def test_a_folder_is_shown_as_the_reader_knows_it_only_where_its_name_is_whole(t
     source = next(c.source for c in page.cells if "injected-parameters" in c.metadata.get("tags", []))
     assert source == 'data_dir = "data/smoke/atlas"\nbook = "/x/detAb/p"\nother = "data/smoke"'
     assert page.metadata["papermill"]["parameters"] == {"data_dir": "data/smoke/atlas", "book": "/x/detAb/p"}
+
+
+def test_every_text_of_a_wide_figure_is_drawn_to_stay_legible_where_the_book_shows_it():
+    """A 16-inch row of four panels with 7-point legend and tick labels is shown at most 1013 px
+    wide at 1366 px: its smallest text would be 7 pt x 100/72 x 1013/1600 = 6.2 px high. The style
+    enlarges every text to stay above LEGIBLE_TEXT_PX there (ticks drawn later too); a 7-inch
+    figure's 10-point text is left as it is."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from analysis_lib.plotting import legible_text, smallest_font_px
+    from analysis_lib.reporting import FULL_WIDTH_PX, LEGIBLE_TEXT_PX
+
+    wide, axes = plt.subplots(1, 4, figsize=(16, 3.6), dpi=100)
+    for ax in axes:
+        ax.plot([0, 1], [0, 1e4], label="a line")
+        ax.tick_params(labelsize=7)
+    axes[0].legend(fontsize=7)
+    assert smallest_font_px(wide) * FULL_WIDTH_PX / 1600 < LEGIBLE_TEXT_PX
+    legible_text(wide)
+    wide.canvas.draw()  # new ticks take the axis's label size
+    assert smallest_font_px(wide) * FULL_WIDTH_PX / 1600 >= LEGIBLE_TEXT_PX
+    narrow, ax = plt.subplots(figsize=(7, 4.5), dpi=100)
+    ax.set_title("ten points", fontsize=10)
+    legible_text(narrow)
+    assert ax.title.get_fontsize() == 10
+    plt.close("all")

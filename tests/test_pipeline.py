@@ -257,6 +257,38 @@ def test_matrix_stages_expand_into_one_stage_and_page_per_value(project):
     assert [s.id for s in select(stages, ["t/sweep"])] == ["t/sweep/0.5", "t/sweep/2.0"]
 
 
+def test_a_profile_that_runs_fewer_matrix_values_gives_the_others_a_page_naming_their_profiles(project):
+    """``profiles: {book: [0.5]}``: the book profile runs one value; the other gets a page that
+    names the profiles making it and the command, --only of it is one sentence, and a stage that
+    the book runs may not read what the value left out writes."""
+    matrix = textwrap.indent(textwrap.dedent("""
+        - id: t/sweep
+          notebook: notebooks/t/other.ipynb
+          matrix: {scale: [0.5, 2.0]}
+          profiles: {book: [0.5]}
+    """), "  ")
+    (project / "stages.yml").write_text((project / "stages.yml").read_text() + matrix)
+    stages = load_stages(project / "stages.yml")
+    assert [s.id for s in select(stages, ["t/sweep"], "book")] == ["t/sweep/0.5"]
+    assert [s.id for s in select(stages, ["t/sweep"], "smoke")] == ["t/sweep/0.5", "t/sweep/2.0"]
+    with pytest.raises(ParameterError, match="the book profile does not run 't/sweep/2.0'.*smoke and full"):
+        select(stages, ["t/sweep/2.0"], "book")
+    pipeline = Pipeline(select(stages, ["t"], "book"), profile="book", root=project, data_dir=project / "data",
+                        book_dir=project / "book", log=lambda message: None)
+    assert _status(pipeline.run()) == {"t/other": "ran", "t/sweep/0.5": "ran"}
+    page = nbformat.read(project / "book/t/other_2.0.ipynb", as_version=4).cells[0].source
+    assert "built with the `book` profile" in page and "--profile full --only t/sweep/2.0" in page
+    reader = textwrap.indent(textwrap.dedent("""
+        - id: t/reads_the_left_out
+          notebook: notebooks/t/other.ipynb
+          reads: ["{data}/sweep_2.0"]
+    """), "  ")
+    writer = matrix.replace("profiles:", 'writes: ["{data}/sweep_{scale}"]\n    profiles:')
+    (project / "stages.yml").write_text((project / "stages.yml").read_text().replace(matrix, writer) + reader)
+    with pytest.raises(PipelineError, match="reads .*sweep_2.0, which 't/sweep/2.0' writes, but the book profile"):
+        load_stages(project / "stages.yml")
+
+
 def test_a_sweep_runs_variants_side_by_side_and_gathers_what_they_record(project):
     from analysis_lib.pipeline import results_table, sweep
 

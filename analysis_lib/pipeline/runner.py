@@ -32,7 +32,7 @@ import nbformat
 import pandas as pd
 import psutil
 
-from ..book_pages import claims_note, finish_page
+from ..book_pages import claims_note, finish_page, page_of_another_profile
 from ..errors import AnalysisError, ParameterError, PipelineError
 from ..io import atomic_output, remove_stale_partials_under
 from ..reporting import PEAK_MEMORY_CELL, read_claims, read_records
@@ -192,12 +192,25 @@ class Pipeline:
                 self.log(f"[stopping] interrupted: stopping {', '.join(sorted(running)) or 'nothing running'}")
                 self._stop_kernels(running)
                 raise
+        self._pages_of_other_profiles()
         ordered = [results[s.id] for s in self.stages]
         for stage, result in zip(self.stages, ordered):
             if result.status == "skipped":  # a stage that ran has its record already
                 result.record = read_records(self.output_notebook(stage))
                 result.claims = read_claims(self.output_notebook(stage))
         return ordered
+
+    def _pages_of_other_profiles(self):
+        """A page for each matrix value this profile leaves out, where the book has none (a page
+        another profile made stays: it names its profile): the table of contents lists them all."""
+        seen = set()
+        for stage in with_stage_list([], self.root):
+            page = self.output_notebook(stage)
+            if self.profile in stage.profiles or stage.id in seen or page.exists():
+                continue
+            seen.add(stage.id)
+            with atomic_output(page) as tmp:
+                page_of_another_profile(stage, self.profile, tmp)
 
     def _schedule(self, pool, results, running):
         said_at = time.monotonic()
