@@ -314,6 +314,8 @@ CASES = {
     "a task the stage list does not run": (lambda t: t, _run('original_wiring_tasks=["nosuch"]',
                                                              only="photon_jets/cnn/axion1"),
                                            "names 'nosuch', which is no task of the stage list"),
+    "a page the profile does not run": (lambda t: t, _run(only="photon_jets/cnn/scalar1"),
+                                        "the book profile does not run 'photon_jets/cnn/scalar1'"),
 }
 
 
