@@ -23,6 +23,7 @@ import pandas as pd
 from ..detectors.lartpc import CLASSES, LARTPC
 from ..errors import EmptyDatasetError, ParameterError
 from ..io import read_showers
+from ..tensorflow_startup import keras_and_layers
 
 
 # -- the samples -----------------------------------------------------------------------
@@ -185,8 +186,7 @@ def lartpc_original_cnn(input_shape, n_classes=6):
     batch normalisation and 2x2 max pooling, then dense 64 and 32 (L2 1e-3, small normal
     initialisation, dropout 0.5 each) and one output per class (logits: the softmax is
     in the loss, as ``training.train_classifier`` uses it)."""
-    import keras  # here: reading files and training trees must not start TensorFlow (~10 s)
-    from keras import layers
+    keras, layers = keras_and_layers()
 
     dense = dict(activation="relu", kernel_regularizer=keras.regularizers.L2(1e-3),
                  kernel_initializer=keras.initializers.RandomNormal(stddev=0.01))
@@ -210,8 +210,7 @@ def lartpc_cnn(input_shape, n_classes=6, widths=(16, 32, 64, 64), augment=True, 
     statistics the network had learnt with: muons against electrons reached 98 % on the
     training images and 47-55 % (one class for everything) on held-out ones, on 4 of 5
     seeds; with group normalisation 94-100 % on all 5."""
-    import keras  # here: reading files and training trees must not start TensorFlow (~10 s)
-    from keras import layers
+    keras, layers = keras_and_layers()
 
     x = image = keras.Input(input_shape, name="image")
     if augment:

@@ -22,6 +22,7 @@ from ..io import NEGATIVE_CELLS, count_hit_events, find_hits, iterate_hits, miss
 from ..metrics import (auc, auc_difference, auc_error, best_threshold, binomial_error, roc_curve, signal_score,
                        summary_at, tolerance_verdict)
 from ..training import predict_logits
+from ..tensorflow_startup import keras_and_layers
 
 #: The images' span in x and y (mm): the original's grid.
 IMAGE_XY_RANGE_MM = (-200.0, 200.0)
@@ -353,8 +354,7 @@ def dark_photon_convnet(input_shape, mass_input=False, dropout=0.3, name=None):
     """The original's ConvNet (Keras): conv 32 (5x5) - pool - conv 64 (5x5) - pool -
     dropout, then dense 500 to two logits (background, signal); with ``mass_input``, the
     mass-parameterised version: dense 20, joined by the A' mass hypothesis (GeV), dense 60."""
-    import keras  # here: reading and checking hit files must not start TensorFlow (~20 s)
-    from keras import layers
+    keras, layers = keras_and_layers()
 
     image = keras.Input(input_shape, name="image")
     x = layers.Conv2D(32, 5, padding="same", activation="relu")(image)

@@ -25,6 +25,7 @@ from ..fitting import template_efficiency
 from ..io import ShowerSample, read_showers
 from ..metrics import round_to_error, tolerance_verdict
 from ..training import split_indices
+from ..tensorflow_startup import keras_and_layers
 
 # -- the samples -----------------------------------------------------------------------
 PHOTON_ID_CLASSES = ("jet", "photon")
@@ -162,8 +163,7 @@ def hybrid_photon_cnn(layer_shapes, n_scalars, filters=64, dense=64, noise=0.1, 
     fine-grained strips pool along eta, middle and back along phi. The original used
     256 filters and 128 units; the head's last two layers here have selu too.
     """
-    import keras  # here: reading files and training trees must not start TensorFlow (~10 s)
-    from keras import layers
+    keras, layers = keras_and_layers()
 
     conv = dict(activation="selu", kernel_initializer="lecun_normal")
     design = {"strips": ((2, 2), (1, 2), (1, 2)), "middle": ((2, 2), (2, 1), (2, 1)), "back": ((2, 2), (2, 1), (2, 1))}

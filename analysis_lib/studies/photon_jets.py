@@ -34,6 +34,7 @@ from ..metrics import (WORKING_POINTS, WorkingPoint, auc, auc_error, interval_te
                        rejection_ratio, round_to_error, signal_score, working_point)
 from ..simulation import simulate_sample
 from ..training import set_seed, split_indices, train_classifier
+from ..tensorflow_startup import keras_and_layers
 
 # -- the samples -----------------------------------------------------------------------
 #: Photon-jet tasks: the signal of each, against photons and pi0s.
@@ -231,8 +232,7 @@ def photon_jet_cnn(layer_shapes, n_classes=3, reproduce_back_layer_bug=False, fi
     ``reproduce_back_layer_bug`` rebuilds the original study's network, whose head
     reads the middle-layer branch twice and never the back layer.
     """
-    import keras  # here: reading files and training trees must not start TensorFlow (~10 s)
-    from keras import layers
+    keras, layers = keras_and_layers()
 
     inputs, branches = [], []
     for index, (n_phi, n_eta) in enumerate(layer_shapes):
@@ -274,8 +274,7 @@ def particle_flow_network(max_points, n_features, n_classes=3, phi_sizes=(128, 1
     output invariant under permutations of the points and blind to zero padding.
     The summed vector is the latent space (layer ``latent``).
     """
-    import keras  # here: reading files and training trees must not start TensorFlow (~10 s)
-    from keras import layers
+    keras, layers = keras_and_layers()
     from ..models import MaskedSum
 
     points = keras.Input((max_points, n_features), name="points")

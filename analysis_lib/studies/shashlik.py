@@ -14,6 +14,7 @@ import numpy as np
 
 from ..errors import DataFileError, EmptyDatasetError
 from ..features import bin_centres, cell_window
+from ..tensorflow_startup import keras_and_layers
 
 
 # -- the truth a file must carry --------------------------------------------------------
@@ -121,18 +122,10 @@ def region_images(image_gev, layer):
 
 
 # -- the networks ----------------------------------------------------------------------
-def _keras():
-    """Keras and its layers, imported when a network is built: reading and checking
-    shashlik files must not start TensorFlow (~20 s)."""
-    import keras
-
-    return keras, keras.layers
-
-
 def cluster_regressor(n_inputs, n_outputs, hidden=(256, 128, 64), name="cluster_regressor"):
     """Multilayer perceptron from a flattened cluster (plus extra inputs) to the photons'
     (x, y, E) targets, linear outputs."""
-    keras, layers = _keras()
+    keras, layers = keras_and_layers()
     x = inputs = keras.Input((n_inputs,), name="cluster")
     for width in hidden:
         x = layers.Dense(width, activation="relu")(x)
@@ -147,7 +140,7 @@ def lednev_refiner(n_cluster_inputs, n_photons, hidden=(256, 128, 64), name="led
     with the last layer initialised at zero, so training begins at the fit's own
     resolution and only moves where the data say the shower function is wrong
     (leakage, inclination, overlapping showers)."""
-    keras, layers = _keras()
+    keras, layers = keras_and_layers()
     cluster = keras.Input((n_cluster_inputs,), name="cluster")
     fit = keras.Input((3 * n_photons,), name="lednev_fit")
     x = layers.Concatenate()([cluster, fit])
@@ -161,7 +154,7 @@ def region_cnn(shape, n_photons, filters=(16, 32, 32), dense=(128, 64), name="re
     """ConvNet from the whole calorimeter region (``region_images``), with the total
     energy, to the photons' (x, y, E) targets measured from the hottest cell: no
     cluster is cut, the network sees every cell."""
-    keras, layers = _keras()
+    keras, layers = keras_and_layers()
     image = keras.Input(shape, name="region")
     total = keras.Input((1,), name="log_energy")
     x = image
