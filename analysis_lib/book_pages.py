@@ -104,21 +104,15 @@ def _png_size_px(output):
     return (int(shown), round(height * int(shown) / width)) if shown else (width, height)
 
 
-def _several_panels(output):
-    """Whether an output is a figure of panels side by side (``SEVERAL_PANELS_ASPECT``)."""
+def _keeps_its_drawn_size_on_a_phone(output):
+    """Whether an output is a figure of panels side by side (``SEVERAL_PANELS_ASPECT``), or one
+    whose smallest text, fitted to a phone's column, falls below ``LEGIBLE_TEXT_PX``."""
     if "image/png" not in output.get("data", {}):
         return False
     width, height = _png_size_px(output)
-    return width >= SEVERAL_PANELS_ASPECT * height
-
-
-def _illegible_on_a_phone(output):
-    """Whether a figure's smallest text, fitted to a phone's column, falls below ``LEGIBLE_TEXT_PX``."""
-    if "image/png" not in output.get("data", {}):
-        return False
     font_px = output.get("metadata", {}).get("image/png", {}).get(SMALLEST_FONT_KEY)
-    width = _png_size_px(output)[0]
-    return bool(font_px) and width > PHONE_COLUMN_PX and font_px * PHONE_COLUMN_PX / width < LEGIBLE_TEXT_PX
+    illegible = bool(font_px) and width > PHONE_COLUMN_PX and font_px * PHONE_COLUMN_PX / width < LEGIBLE_TEXT_PX
+    return width >= SEVERAL_PANELS_ASPECT * height or illegible
 
 
 def _visible(outputs):
@@ -239,7 +233,7 @@ def finish_page(path, stage, shown_paths, profile="book", scale=1):
                 part.metadata["mystnb"]["figure"]["name"] = f"fig-{stage.id.replace('/', '-')}-{figures}"
             if part is not cell and "full-width" in tags:
                 part.metadata["tags"].append("full-width")
-            if any(_several_panels(o) or _illegible_on_a_phone(o) for o in part.outputs):  # drawn size on a phone
+            if any(_keeps_its_drawn_size_on_a_phone(o) for o in part.outputs):  # drawn size on a phone
                 part.metadata.setdefault("mystnb", {}).setdefault("image", {})["classes"] = SEVERAL_PANELS_CLASS
             cells.append(part)
     notebook.cells = cells
