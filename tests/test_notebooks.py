@@ -7,9 +7,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from analysis_lib.book_pages import LEGIBLE_TEXT_PX
 from analysis_lib.pipeline import Pipeline, default_root, load_stages
-from analysis_lib.reporting import SMALLEST_FONT_KEY
+from analysis_lib.reporting import LEGIBLE_TEXT_PX, SMALLEST_FONT_KEY
 
 ROOT = default_root()
 STAGES = load_stages(ROOT / "stages.yml")
@@ -343,8 +342,8 @@ def test_a_reader_sees_results_with_code_folded_and_every_figure_and_table_reada
     """At 1366 px and on a 390 px phone: no code shown unless a page opts in, nothing wider than the
     page (a wide table scrolls in its own box), every figure captioned and shown at nearly its
     drawn size at 1366 px (on the phone too where its panels stand side by side, in a box that
-    scrolls sideways), every figure's smallest text at least LEGIBLE_TEXT_PX high as shown on the
-    phone (the height its kernel drew it at, scaled by the width it is shown at), no NaN, MathJax from the
+    scrolls sideways), every figure's smallest text at least LEGIBLE_TEXT_PX high as shown at
+    either width (the height its kernel drew it at, scaled by the width it is shown at), no NaN, MathJax from the
     book itself, each section of the results page
     linked to its chapter and its tables whole without a sideways scroll, each figure's alt text
     saying what it shows and each page's "Measured on this run" block in its first screen.
@@ -390,10 +389,9 @@ def test_a_reader_sees_results_with_code_folded_and_every_figure_and_table_reada
                 for image, font_px in zip(found["images"], fonts):
                     if font_px is None:
                         problems.append(f"{where}: a figure that does not say its smallest text size")
-                    # on a phone (the finisher keeps a figure at its drawn size where it would shrink its
-                    # text below legibility); at 1366 px, figures shown full-width still have smaller text
-                    elif width == 390 and image["shown"] and (
-                            font_px * image["shown"] / image["natural"] < LEGIBLE_TEXT_PX):
+                    # on a phone the finisher keeps a figure at its drawn size where it would shrink its
+                    # text below legibility; at 1366 px the style draws text to stay legible full-width
+                    elif image["shown"] and font_px * image["shown"] / image["natural"] < LEGIBLE_TEXT_PX:
                         problems.append(f"{where}: a figure drawn {image['natural']} px wide, shown at "
                                         f"{image['shown']:.0f} px: its smallest text "
                                         f"{font_px * image['shown'] / image['natural']:.1f} px high")
@@ -602,6 +600,34 @@ def test_no_rejection_reads_n_plus_minus_n_and_no_verdict_is_a_negated_quantifie
                                                                                   as_version=4))
                               for m in _NEGATED_VERDICT.finditer(text)]] if found}
     assert not negated, negated
+
+
+def test_both_sentences_of_every_claim_are_worded_as_measurements(smoke_run):
+    """Every claim of every page, in both its branches (the one this run shows and the one it
+    would show had the check gone the other way, both computed from this run's numbers):
+    two different sentences, each stating a number, none a NaN, none a verdict worded as a
+    negated one. One smoke run so checks the wording of every inline claim either way."""
+    from analysis_lib.reporting import read_claim_sentences, read_claims
+
+    pipeline, _ = smoke_run
+    problems, decided = [], 0
+    for stage in STAGES:
+        page = pipeline.output_notebook(stage)
+        sentences = read_claim_sentences(page)
+        assert sentences.keys() == read_claims(page).keys(), stage.id
+        for name, branches in sentences.items():
+            decided += 1
+            if branches[0].strip() == branches[1].strip():
+                problems.append(f"{stage.id}: {name!r} says the same either way")
+            for branch, text in zip(("holds", "does not hold"), branches):
+                where = f"{stage.id}: {name!r} where it {branch}"
+                if not re.search(r"\d", text):
+                    problems.append(f"{where} states no number: {text[:100]!r}")
+                if re.search(r"\bnan\b", text, flags=re.IGNORECASE):
+                    problems.append(f"{where} shows a NaN")
+                problems += [f"{where}: {m.group(0)!r}" for m in _NEGATED_VERDICT.finditer(text)]
+    assert decided >= 40, decided  # every page's claims were read
+    assert not problems, "\n".join(problems)
 
 
 def test_the_checks_of_wording_and_intervals_can_fail():
