@@ -321,7 +321,12 @@ READER_CHECKS = """() => {
         images: Array.from(article.querySelectorAll('.cell_output img')).map(i => ({
               shown: i.getClientRects().length ? i.getBoundingClientRect().width : 0, natural: i.naturalWidth,
               panels: i.classList.contains('several-panels'), alt: i.getAttribute('alt') || '',
-              caption: !!(i.closest('figure') && i.closest('figure').querySelector('figcaption'))})),
+              caption: !!(i.closest('figure') && i.closest('figure').querySelector('figcaption')),
+              // read as the body's text: its colour, and not a light weight
+              caption_reads_as_text: (() => { const c = i.closest('figure') && i.closest('figure').querySelector(
+                  'figcaption p, figcaption'); const body = article.querySelector('section > p');
+                  if (!c || !body) return true; const s = getComputedStyle(c);
+                  return s.color === getComputedStyle(body).color && parseInt(s.fontWeight) >= 400; })()})),
         nan: /\bNaN\b/.test(article.innerText),
         headline_top: (() => { const e = Array.from(article.querySelectorAll('p, strong'))
               .find(x => x.innerText.trim().startsWith('Measured on this run'));
@@ -346,7 +351,7 @@ def test_a_reader_sees_results_with_code_folded_and_every_figure_and_table_reada
     either width (the height its kernel drew it at, scaled by the width it is shown at), no NaN, MathJax from the
     book itself, each section of the results page
     linked to its chapter and its tables whole without a sideways scroll, each figure's alt text
-    saying what it shows and each page's "Measured on this run" block in its first screen.
+    saying what it shows, its caption in the text's colour and weight, and each page's "Measured on this run" block in its first screen.
     Screenshots of the results page and one chapter per study at both widths go to
     _build/screenshots/ for a reader of the change."""
     from playwright.sync_api import sync_playwright
@@ -398,6 +403,8 @@ def test_a_reader_sees_results_with_code_folded_and_every_figure_and_table_reada
                 for image in found["images"]:
                     if not image["caption"]:
                         problems.append(f"{where}: a figure without a caption")
+                    elif not image["caption_reads_as_text"]:
+                        problems.append(f"{where}: a caption in another colour or a light weight than the text")
                     if not image["alt"].strip() or image["alt"].endswith((".png", ".jpg", ".svg")):
                         problems.append(f"{where}: a figure whose alt text is {image['alt']!r}, not what it shows")
                     measured = width == 1366 or image["panels"]  # on a phone, panels side by side keep their size
