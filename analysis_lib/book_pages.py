@@ -29,7 +29,7 @@ cell as it is: JupyterLab shows the code.
 
 Contents: ``CODE_TAGS``, ``BOOKKEEPING_CALLS``, ``TEXT_COLUMN_PX``, ``SEVERAL_PANELS_ASPECT``,
 ``SEVERAL_PANELS_CLASS``, ``PHONE_COLUMN_PX``, ``OUTPUT_ONLY_SOURCE``, ``CHANCE_AT_TWO_ERRORS``,
-``claims_note``, ``is_bookkeeping``, ``finish_page``, ``page_of_another_profile``.
+``claims_note``, ``is_bookkeeping``, ``finish_page``, ``profile_of_page``, ``page_of_another_profile``.
 """
 
 import ast
@@ -237,6 +237,7 @@ def finish_page(path, stage, shown_paths, profile="book", scale=1):
                 part.metadata.setdefault("mystnb", {}).setdefault("image", {})["classes"] = SEVERAL_PANELS_CLASS
             cells.append(part)
     notebook.cells = cells
+    notebook.metadata["book_page"] = {"profile": profile, "scale": scale, "stage": stage.id}  # profile_of_page
     if "papermill" in notebook.metadata:  # not shown, but a published file either
         text = json.dumps(notebook.metadata["papermill"])
         escaped = {json.dumps(prefix)[1:-1]: json.dumps(shown)[1:-1] for prefix, shown in shown_paths.items()}
@@ -278,6 +279,12 @@ def finish_page(path, stage, shown_paths, profile="book", scale=1):
             f"```bash\n{run_command(profile, stage.id, python='.venv/bin/python')}{scaled}\n```\n",
             id="reproduce"))
     nbformat.write(notebook, str(path))
+
+
+def profile_of_page(path):
+    """The profile that made a finished page's numbers (``finish_page`` notes it in the
+    notebook's metadata), or None for a page it did not finish (``page_of_another_profile``)."""
+    return nbformat.read(str(path), as_version=4).metadata.get("book_page", {}).get("profile")
 
 
 def page_of_another_profile(stage, profile, path):

@@ -348,11 +348,11 @@ def test_a_reader_sees_results_with_code_folded_and_every_figure_and_table_reada
     page (a wide table scrolls in its own box), every figure captioned and shown at nearly its
     drawn size at 1366 px (on the phone too where its panels stand side by side, in a box that
     scrolls sideways), every figure's smallest text at least LEGIBLE_TEXT_PX high as shown at
-    either width (the height its kernel drew it at, scaled by the width it is shown at), no NaN, MathJax from the
-    book itself, each section of the results page
-    linked to its chapter and its tables whole without a sideways scroll, each figure's alt text
-    saying what it shows, its caption in the text's colour and weight, and each page's "Measured on this run" block in its first screen.
-    Screenshots of the results page and one chapter per study at both widths go to
+    either width (the height its kernel drew it at, scaled by the width it is shown at), no NaN,
+    MathJax from the book itself, each section of the results page linked to its chapter and its
+    tables whole without a sideways scroll, each figure's alt text saying what it shows, its
+    caption in the text's colour and weight, and each page's "Measured on this run" block in its
+    first screen. Screenshots of the results page and one chapter per study at both widths go to
     _build/screenshots/ for a reader of the change."""
     from playwright.sync_api import sync_playwright
 

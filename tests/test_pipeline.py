@@ -278,6 +278,12 @@ def test_a_profile_that_runs_fewer_matrix_values_gives_the_others_a_page_naming_
     assert _status(pipeline.run()) == {"t/other": "ran", "t/sweep/0.5": "ran"}
     page = nbformat.read(project / "book/t/other_2.0.ipynb", as_version=4).cells[0].source
     assert "built with the `book` profile" in page and "--profile full --only t/sweep/2.0" in page
+    for made_by, kept in (("smoke", False), ("full", True)):  # seconds of statistics are not left in the book
+        Pipeline(select(stages, ["t/sweep/2.0"], made_by), profile=made_by, root=project, data_dir=project / made_by,
+                 book_dir=project / "book", log=lambda message: None).run()
+        pipeline.run()
+        page = nbformat.read(project / "book/t/other_2.0.ipynb", as_version=4).cells[0].source
+        assert ("built with the `book`" in page) is not kept, made_by
     reader = textwrap.indent(textwrap.dedent("""
         - id: t/reads_the_left_out
           notebook: notebooks/t/other.ipynb

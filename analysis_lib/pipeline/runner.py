@@ -32,7 +32,7 @@ import nbformat
 import pandas as pd
 import psutil
 
-from ..book_pages import claims_note, finish_page, page_of_another_profile
+from ..book_pages import claims_note, finish_page, page_of_another_profile, profile_of_page
 from ..errors import AnalysisError, ParameterError, PipelineError
 from ..io import atomic_output, remove_stale_partials_under
 from ..reporting import PEAK_MEMORY_CELL, read_claims, read_records
@@ -201,12 +201,14 @@ class Pipeline:
         return ordered
 
     def _pages_of_other_profiles(self):
-        """A page for each matrix value this profile leaves out, where the book has none (a page
-        another profile made stays: it names its profile): the table of contents lists them all."""
+        """A page for each matrix value this profile leaves out (the table of contents lists
+        them all), unless the book has the page that the ``full`` profile made: it names its
+        profile. A ``smoke`` page, seconds of statistics, is not left in a book of another profile."""
         seen = set()
         for stage in with_stage_list([], self.root):
             page = self.output_notebook(stage)
-            if self.profile in stage.profiles or stage.id in seen or page.exists():
+            if self.profile in stage.profiles or stage.id in seen or (
+                    page.exists() and profile_of_page(page) == "full"):
                 continue
             seen.add(stage.id)
             with atomic_output(page) as tmp:
