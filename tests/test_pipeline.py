@@ -210,6 +210,16 @@ def test_an_unknown_profile_is_one_sentence_and_exit_status_2(capsys):
     assert capsys.readouterr().err == "error: unknown profile 'nosuch'; choose one of smoke, book, full\n"
 
 
+def test_the_stage_list_marks_the_stages_a_profile_does_not_run(capsys):
+    from analysis_lib.cli import main
+
+    assert main(["stages", "--profile", "book"]) == 0  # every stage listed, those the profile leaves out marked
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("photon_jets/cnn/")]
+    assert [line.split()[0] for line in lines] == ["photon_jets/cnn/scalar1", "photon_jets/cnn/axion1",
+                                                   "photon_jets/cnn/axion2"]
+    assert ["not run by the book profile; smoke and full run it" in line for line in lines] == [True, False, True]
+
+
 def test_select_includes_upstream_stages(project):
     stages = load_stages(project / "stages.yml")
     assert [s.id for s in select(stages, ["s/use"])] == ["s/make", "s/use"]
