@@ -102,11 +102,12 @@ def _run(args):
 
 def _stages(args):
     from .pipeline import dependencies, default_root, load_stages
-    from .stage_list import check_profile
+    from .stage_list import check_profile, in_profile
 
     check_profile(args.profile)
     stages = load_stages(args.stages or default_root() / "stages.yml")
-    deps = dependencies(stages)
+    # what a stage waits for in this profile (the results page: only the headlines of the stages it runs)
+    deps = {**dependencies(stages), **dependencies(in_profile(stages, args.profile))}
     for stage in stages:
         params = stage.resolved_parameters(args.profile, "{data}")
         after = f"  (after {', '.join(sorted(deps[stage.id]))})" if deps[stage.id] else ""
