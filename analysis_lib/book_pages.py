@@ -289,8 +289,7 @@ def profile_of_page(path):
 
 def page_of_another_profile(stage, profile, path):
     """Write at ``path`` the page of a matrix ``stage`` that ``profile`` does not run: its
-    title, the profiles that do, the values ``profile`` runs instead, and the command that
-    makes the page."""
+    title and matrix value, the profiles that do run it, and the command that makes the page."""
     title = next((line for line in nbformat.read(str(stage.notebook), as_version=4).cells[0].source.split("\n")
                   if line.startswith("# ")), f"# {stage.id}")
     makers = [p for p in ("full", "book", "smoke") if p in stage.profiles]

@@ -22,7 +22,7 @@ naming the stage and the key, never a silently dropped dependency; then every re
 below ``{data}`` must be written by some stage, and no two stages may write the same
 file or folder, or one inside the other's.
 
-Contents: ``PROFILES``, ``check_profile``, ``STAGE_LIST_SCHEMA``, ``is_output_parameter``, ``Stage``,
+Contents: ``PROFILES``, ``nested``, ``check_profile``, ``STAGE_LIST_SCHEMA``, ``is_output_parameter``, ``Stage``,
 ``load_stages``,
 ``headline_files``, ``dependencies``,
 ``in_profile``, ``with_stage_list``, ``select``, ``book_page``, ``default_root``, ``stage_writing``, ``run_command``,
@@ -77,6 +77,12 @@ def is_output_parameter(name):
     ending in ``_output_dir``, or ``output`` (a file). Its role is in its name, so no rule
     has to guess it from the value."""
     return name == "output" or name == "output_dir" or name.endswith("_output_dir")
+
+
+def nested(a, b):
+    """Whether paths ``a`` and ``b`` are one file or folder, or one lies inside the other: a
+    folder read holds what is written into it, and a file read lies in a folder written."""
+    return a == b or a in b.parents or b in a.parents
 
 
 def check_profile(profile):
@@ -185,7 +191,7 @@ def in_profile(stages, profile, where="stages.yml"):
     for stage in kept:
         reads = [r for r in stage.reads if r not in headlines]
         for read in (Path(r) for r in reads):
-            writer = next((sid for sid, w in written if read == w or w in read.parents or read in w.parents), None)
+            writer = next((sid for sid, w in written if nested(read, w)), None)
             if writer is not None:
                 raise PipelineError(f"{where}, stage {stage.id!r}: reads {read}, which {writer!r} writes, but the "
                                     f"{profile} profile does not run {writer!r}")
@@ -253,7 +259,7 @@ def _check_outputs_are_distinct(stages, path):
     written = [(stage.id, w) for stage in stages for w in stage.paths("writes", Path("{data}"))]
     for i, (first, a) in enumerate(written):
         for second, b in written[i + 1:]:
-            if first != second and (a == b or a in b.parents or b in a.parents):
+            if first != second and nested(a, b):
                 shared = f"{a}" if a == b else f"{a} and {b}, one inside the other"
                 raise PipelineError(f"{path.name}: stages {first!r} and {second!r} both write {shared}; give each "
                                     "stage an output folder of its own")
@@ -265,8 +271,7 @@ def _check_reads_are_written(stages, path):
     written = [w for stage in stages for w in stage.paths("writes", Path("{data}"))]
     for stage in stages:
         for read in stage.paths("reads", Path("{data}")):
-            if read.parts[0] == "{data}" and not any(read == w or w in read.parents or read in w.parents
-                                                     for w in written):
+            if read.parts[0] == "{data}" and not any(nested(read, w) for w in written):
                 raise PipelineError(f"{path.name}, stage {stage.id!r}: reads {read}, which no stage writes")
 
 
@@ -321,7 +326,7 @@ def dependencies(stages, data_dir=Path("{data}")):
         reads = stage.paths("reads", data_dir)
         # a read depends on what is written at, inside or below it (a folder read holds what others write into it)
         deps[stage.id] = {other.id for other in stages if other is not stage and any(
-            r == w or w in r.parents or r in w.parents for r in reads for w in other.paths("writes", data_dir))}
+            nested(r, w) for r in reads for w in other.paths("writes", data_dir))}
     return deps
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..errors import ParameterError
 from ..ranges import check_range
-from ..stage_list import check_profile, default_root, is_output_parameter, with_stage_list
+from ..stage_list import check_profile, default_root, is_output_parameter, nested, with_stage_list
 
 
 def parse_value(text):
@@ -67,7 +67,7 @@ def _names_input(value, read):
     if not isinstance(value, str):
         return False
     value = Path(value)
-    return any(value == r or r in value.parents or value in r.parents for r in read)
+    return any(nested(value, r) for r in read)
 
 
 def _is_path(value):

@@ -204,13 +204,10 @@ class Pipeline:
         """A page for each matrix value this profile leaves out (the table of contents lists
         them all), unless the book has the page that the ``full`` profile made: it names its
         profile. A ``smoke`` page, seconds of statistics, is not left in a book of another profile."""
-        seen = set()
         for stage in with_stage_list([], self.root):
             page = self.output_notebook(stage)
-            if self.profile in stage.profiles or stage.id in seen or (
-                    page.exists() and profile_of_page(page) == "full"):
+            if self.profile in stage.profiles or (page.exists() and profile_of_page(page) == "full"):
                 continue
-            seen.add(stage.id)
             with atomic_output(page) as tmp:
                 page_of_another_profile(stage, self.profile, tmp)
 
