@@ -439,6 +439,18 @@ def test_the_repository_folder_given_as_the_data_folder_counts_with_its_files(tm
     assert (tmp_path / "data" / "smoke" / "big.h5").resolve() not in found
 
 
+def test_a_matrix_value_that_is_also_a_folders_name_is_not_read_as_that_folder(tmp_path):
+    """The scale chapter's ``gun="book"`` is a page's name, not the repository's ``book/``, whose
+    executed notebooks change while the stage runs (its result was never stamped current)."""
+    from analysis_lib.pipeline import stage_inputs
+
+    stage = next(s for s in _book_stages() if s.id == "photon_jets/scale/book")
+    (tmp_path / "book").mkdir()
+    (tmp_path / "book" / "page.ipynb").write_text("{}")
+    found = stage_inputs(stage, {"gun": "book", "task": "axion1"}, tmp_path / "data" / "book", tmp_path)
+    assert (tmp_path / "book" / "page.ipynb").resolve() not in found
+
+
 def test_a_stage_hash_covers_the_other_profiles_values_its_page_quotes(tmp_path):
     """A page may quote another profile's values from stages.yml (a size, a run command): editing
     the ``full`` profile's entry of a stage reruns its smoke run too."""

@@ -71,7 +71,8 @@ def stage_inputs(stage, parameters, data_dir, root, outputs=()):
     list) inside such a folder is left out unless the stage declares it a read: those are
     other stages' results, and a folder that holds them would otherwise change whenever a
     later stage runs. The repository's own folder (``-p data_dir=.``) counts with the files
-    directly in it. What the stage itself writes is left out."""
+    directly in it. What the stage itself writes is left out. A matrix value names a page,
+    never a file (the scale chapter's ``gun="book"`` is not the repository's ``book/``)."""
     written = [p.resolve() for p in stage.paths("writes", data_dir)]
     outputs = [Path(o).resolve() for o in outputs]
     files = set()
@@ -81,7 +82,7 @@ def stage_inputs(stage, parameters, data_dir, root, outputs=()):
         elif path.is_file():
             files.add(path)
     for name, value in parameters.items():
-        if is_output_parameter(name) or not isinstance(value, str) or not value:
+        if is_output_parameter(name) or name == stage.matrix_parameter or not isinstance(value, str) or not value:
             continue
         path = (Path(value) if Path(value).is_absolute() else Path(root) / value).resolve()
         if path.is_dir():
