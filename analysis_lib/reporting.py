@@ -25,11 +25,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from IPython import get_ipython
 from IPython.display import Markdown, display
 
-from .metrics import round_to_error, tolerance_verdict
+# pandas and .metrics (scipy.stats: 2-3 s) are imported in the functions that use them: the
+# pipeline's last cell (PEAK_MEMORY_CELL) imports this module in every kernel, a test's tiny ones too
 
 RECORD_MIME = "application/vnd.analysis-lib.record+json"
 CLAIM_MIME = "application/vnd.analysis-lib.claim+json"
@@ -112,6 +112,8 @@ def equivalence(what, difference, error, tolerance, unit=""):
         beyond        "<what> exceeds ±tol: d ± e, outside it at two errors."
         not resolved  "this test sample does not resolve <what> against ±tol: d ± e, ..."
     """
+    from .metrics import round_to_error, tolerance_verdict
+
     verdict = tolerance_verdict(difference, error, tolerance)
     measured, bound = f"{round_to_error(difference, error)}{unit}", f"±{tolerance:g}{unit}"
     sentence = {"within": f"{what} is within {bound}: {measured}, inside it at two errors.",
@@ -149,6 +151,8 @@ def table_html(table):
     """A DataFrame or Series as the book shows it: no row numbers for a plain range index,
     ``n/a`` for a missing value, ``table_number`` for floats, every column and no label cut
     short, inside a box that scrolls sideways when the table is wider than the page."""
+    import pandas as pd
+
     frame = table.to_frame() if isinstance(table, pd.Series) else table
     with pd.option_context("display.max_colwidth", None, "display.max_columns", None):  # no "..." in a label
         html = frame.to_html(index=not isinstance(frame.index, pd.RangeIndex), na_rep="n/a",
@@ -160,6 +164,8 @@ def publishable_tables():
     """Show every DataFrame and Series of this kernel through ``table_html`` (a Series
     as a table, not as its ``Name: ..., dtype`` repr). Hand-formatted tables elsewhere
     would repeat it in every notebook; IPython's formatter does it once."""
+    import pandas as pd
+
     shell = get_ipython()
     if shell is None:  # a plain Python process: nothing displays
         return
@@ -175,6 +181,8 @@ def with_errors(table, errors, unmeasured=None):
     two significant figures (``metrics.round_to_error``), and the error columns are gone.
     A missing value reads ``n/a``, or what ``unmeasured[column]`` says: one text, or one
     per row (a bound such as "> 267"). The files a stage writes keep both columns."""
+    from .metrics import round_to_error
+
     if isinstance(errors, str):
         errors = {c: errors.format(c) for c in table.columns if errors.format(c) in table.columns}
     absent = sorted({c for pair in errors.items() for c in pair} - set(table.columns))
