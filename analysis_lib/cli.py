@@ -112,8 +112,8 @@ def _stages(args):
         params = stage.resolved_parameters(args.profile, "{data}")
         after = f"  (after {', '.join(sorted(deps[stage.id]))})" if deps[stage.id] else ""
         if args.profile not in stage.profiles:  # its page in this profile's book names the profiles that run it
-            makers = " and ".join(stage.profiles)
-            after += f"  (not run by the {args.profile} profile; {makers} {'runs' if len(stage.profiles) == 1 else 'run'} it)"
+            makers = " and ".join(stage.profiles) + (" runs" if len(stage.profiles) == 1 else " run")
+            after += f"  (not run by the {args.profile} profile; {makers} it)"
         print(f"{stage.id}{after}\n    {stage.notebook.name}: {params}")
     return 0
 

@@ -2,7 +2,9 @@
 graph those make. It knows nothing of how stages run (``pipeline`` does that), so the
 readers can name the stage that makes a missing file without importing the runner.
 
-``{data}`` in a stage's paths stands for the profile's data folder. A stage with a
+``{data}`` in a stage's paths and parameters stands for the profile's data folder, and
+``{profile}`` in a parameter for the profile's name (the results page shows what its
+profile ran). A stage with a
 ``matrix`` (one parameter and its values, e.g. ``{task: [scalar1, axion1]}``) becomes one
 stage per value, ``id/value``; its ``profiles`` may name the values a profile runs where that
 profile runs fewer than all (``{book: [axion1]}``): the book then gives the others a page
@@ -110,17 +112,18 @@ class Stage:
 
     def resolved_parameters(self, profile, data_dir):
         values = {**self.parameters.get("all", {}), **self.parameters.get(profile, {})}
-        return {k: _substitute(v, data_dir) for k, v in values.items()}
+        return {k: _substitute(v, data_dir, profile) for k, v in values.items()}
 
     def paths(self, which, data_dir):
         return [Path(_substitute(p, data_dir)) for p in getattr(self, which)]
 
 
-def _substitute(value, data_dir):
+def _substitute(value, data_dir, profile=None):
     if isinstance(value, str):
-        return value.replace("{data}", str(data_dir))
+        value = value.replace("{data}", str(data_dir))
+        return value.replace("{profile}", profile) if profile else value
     if isinstance(value, list):
-        return [_substitute(v, data_dir) for v in value]
+        return [_substitute(v, data_dir, profile) for v in value]
     return value
 
 

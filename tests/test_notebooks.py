@@ -113,6 +113,30 @@ def test_the_comparison_of_recorded_numbers_finds_a_moved_number_and_forgives_ro
 NOT_HEADLINE = ("photon_jets/gap",)
 
 
+def test_a_profiles_results_page_reads_the_headlines_of_the_stages_that_profile_runs(smoke_run, tmp_path):
+    """The book profile leaves photon-jet tasks out: its results page, given only the headline
+    tables of the stages the book runs (here the smoke run's), shows those and reads nothing
+    else (it had read every stage's seed spread and failed on the first task left out)."""
+    import shutil
+
+    import papermill
+
+    from analysis_lib.stage_list import in_profile
+
+    pipeline, _ = smoke_run
+    data = tmp_path / "data"
+    for stage in in_profile(STAGES, "book"):
+        for table in stage.paths("headlines", pipeline.data_dir):
+            (data / table.relative_to(pipeline.data_dir)).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(table, data / table.relative_to(pipeline.data_dir))
+    results = next(s for s in STAGES if s.id == "results/results")
+    page = papermill.execute_notebook(str(results.notebook), str(tmp_path / "results.ipynb"), cwd=str(ROOT),
+                                      parameters={"data_dir": str(data), "profile": "book"}, progress_bar=False)
+    text = json.dumps(page.cells)
+    assert "This build ran axion1 only" in text and "photon_jets/\u200bcnn/\u200baxion1" in text
+    assert "photon_jets/\u200bcnn/\u200bscalar1" not in text
+
+
 def test_every_trained_network_reports_its_seed_spread_on_the_results_page(smoke_run):
     """Every stage whose notebook trains a network declares a seed-spread table among its
     headlines; each model in it has one row per seed, and the results page shows them all."""

@@ -548,6 +548,18 @@ def test_a_profiles_results_page_reads_the_headlines_of_the_stages_it_runs_and_n
     assert any("book" not in s.profiles and s.headlines for s in stages)  # the book profile does leave some out
 
 
+def test_a_parameter_names_its_profile_with_a_placeholder(tmp_path):
+    """``{profile}`` in stages.yml is the profile's name (the results page shows what its profile
+    ran, a scaled run's too), as ``{data}`` is its data folder."""
+    from analysis_lib.pipeline import check_parameters
+
+    stages = _book_stages()
+    for profile in ("smoke", "book", "full"):
+        for scale in (1, 0.5):
+            resolved = check_parameters(stages, profile, {}, tmp_path, scale=scale)["results/results"]
+            assert resolved == {"data_dir": str(tmp_path), "profile": profile}
+
+
 # -- a profile at reduced size, and what each stage costs ---------------------------------
 def test_a_scaled_profile_shrinks_event_counts_and_epochs_never_below_smoke():
     from pathlib import Path

@@ -114,8 +114,8 @@ def scale_profile(stage, profile, factor, defaults):
 
 
 def _check_matrix_values(name, value, matrices, stage):
-    """A list named for a matrix parameter in the plural (``original_wiring_tasks``,
-    ``photon_jet_tasks`` for ``task``) holds only values that matrix runs."""
+    """A list named for a matrix parameter in the plural (``original_wiring_tasks`` for
+    ``task``) holds only values that matrix runs."""
     for matrix, values in matrices.items():
         if (name == f"{matrix}s" or name.endswith(f"_{matrix}s")) and isinstance(value, list):
             unknown = [v for v in value if str(v) not in values]
