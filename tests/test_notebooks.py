@@ -189,6 +189,11 @@ def rendered_book(smoke_run):
         shutil.copy(ROOT / name, site / name)
     for folder in ("book/_ext", "book/_static"):
         shutil.copytree(ROOT / folder, site / folder, dirs_exist_ok=True)
+    # a failed stage's executed copy, kept for its user under book/.pipeline, is never a page (its links would
+    # be warnings: a book build after a failure stopped there)
+    failed = pipeline.state_dir / "failed" / "results" / "results.ipynb"
+    failed.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(pipeline.output_notebook(next(s for s in STAGES if s.id == "results/results")), failed)
     jupyter_book = Path(sys.executable).with_name("jupyter-book")
     result = subprocess.run([str(jupyter_book), "build", "--warningiserror", "--keep-going", str(site)],
                             capture_output=True, text=True)
