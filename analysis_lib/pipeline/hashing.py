@@ -22,7 +22,7 @@ LIBRARY_DIR = Path(__file__).resolve().parents[1]
 
 _FILE_DIGESTS = {}  # (path, size, mtime, inode) -> sha256: a file is read once per process
 # (path, size, mtime) -> syntax tree, and -> (module, names) of its imports: a run hashes each stage twice
-# and a module is on the way of most stages (parsing the library for 41 stages took 12 s of 2 cores)
+# and a module is on the way of most stages (hashing the 41 stages took 25 s, 4 s parsing each module once)
 _TREES, _IMPORTS = {}, {}
 
 
