@@ -449,6 +449,9 @@ def test_a_matrix_value_that_is_also_a_folders_name_is_not_read_as_that_folder(t
     (tmp_path / "book" / "page.ipynb").write_text("{}")
     found = stage_inputs(stage, {"gun": "book", "task": "axion1"}, tmp_path / "data" / "book", tmp_path)
     assert (tmp_path / "book" / "page.ipynb").resolve() not in found
+    (tmp_path / "keep").mkdir()  # nor is a setting's word (LArTPC's negative_cells="keep") a folder of that name
+    (tmp_path / "keep" / "x.h5").write_bytes(b"x")
+    assert not stage_inputs(stage, {"negative_cells": "keep"}, tmp_path / "data" / "book", tmp_path)
 
 
 def test_a_stage_hash_covers_the_other_profiles_values_its_page_quotes(tmp_path):

@@ -74,8 +74,9 @@ def stage_inputs(stage, parameters, data_dir, root, outputs=()):
     list) inside such a folder is left out unless the stage declares it a read: those are
     other stages' results, and a folder that holds them would otherwise change whenever a
     later stage runs. The repository's own folder (``-p data_dir=.``) counts with the files
-    directly in it. What the stage itself writes is left out. A matrix value names a page,
-    never a file (the scale chapter's ``gun="book"`` is not the repository's ``book/``)."""
+    directly in it. What the stage itself writes is left out. A plain word names a setting or
+    a page, never a file (``_names_a_path``: the scale chapter's ``gun="book"`` is not the
+    repository's ``book/``)."""
     written = [p.resolve() for p in stage.paths("writes", data_dir)]
     outputs = [Path(o).resolve() for o in outputs]
     files = set()
@@ -85,7 +86,7 @@ def stage_inputs(stage, parameters, data_dir, root, outputs=()):
         elif path.is_file():
             files.add(path)
     for name, value in parameters.items():
-        if is_output_parameter(name) or name == stage.matrix_parameter or not isinstance(value, str) or not value:
+        if is_output_parameter(name) or not isinstance(value, str) or not _names_a_path(value):
             continue
         path = (Path(value) if Path(value).is_absolute() else Path(root) / value).resolve()
         if path.is_dir():
@@ -96,6 +97,14 @@ def stage_inputs(stage, parameters, data_dir, root, outputs=()):
             files.add(path)
     files = {f.resolve() for f in files}
     return sorted(f for f in files if not any(f == w or w in f.parents for w in written))
+
+
+def _names_a_path(value):
+    """Whether a parameter's text names a file or folder: an absolute path, one with a folder
+    in it, "." or "..". A plain word ("book", "keep", "axion1") is a name even where a folder
+    of that name exists; the runner makes every path parameter absolute before hashing."""
+    path = Path(value)
+    return bool(value) and (path.is_absolute() or len(path.parts) != 1 or value == "..")
 
 
 def _module_file(name):
